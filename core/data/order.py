@@ -1,0 +1,29 @@
+"""The one training order both frameworks follow: same permutation, same batches, every epoch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def epoch_order(num_examples: int, seed: int, epoch: int) -> np.ndarray:
+    """A permutation of the training indices, a pure function of (seed, epoch)."""
+    return np.random.default_rng([seed, epoch]).permutation(num_examples)
+
+
+def steps_per_epoch(num_examples: int, batch_size: int) -> int:
+    """Full batches only: a last partial batch would change shapes and make XLA recompile."""
+    return num_examples // batch_size
+
+
+def batch_indices(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    steps = steps_per_epoch(len(order), batch_size)
+    return [order[step * batch_size : (step + 1) * batch_size] for step in range(steps)]
+
+
+def warmup_steps(steps_in_first_epoch: int, fraction: float = 0.1, minimum: int = 5) -> int:
+    """Steps that absorb tracing, compilation and allocator growth before timing starts.
+
+    At least ``minimum`` steps, but always leave some of the first epoch to measure.
+    """
+    wanted = max(minimum, int(round(steps_in_first_epoch * fraction)))
+    return max(1, min(wanted, steps_in_first_epoch - 1)) if steps_in_first_epoch > 1 else 0

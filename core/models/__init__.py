@@ -1,0 +1,1 @@
+"""The same architectures written once per framework; see ``registry`` for the list."""

@@ -1,0 +1,205 @@
+"""PyTorch side of a run: the Trainer the shared loop drives. Imported only in a worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.errors import FrameworkUnavailable
+from core.models.registry import build_model
+from core.train.measure import cpu_name
+from core.train.optim import OptimizerSettings
+
+
+def resolve_device(requested: str) -> torch.device:
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise FrameworkUnavailable(
+            f"device cuda was requested but PyTorch {torch.__version__} sees no GPU "
+            f"(CUDA build: {torch.version.cuda or 'none'}); use device auto or cpu"
+        )
+    if requested in ("cuda", "auto") and torch.cuda.is_available():
+        return torch.device("cuda", 0)
+    return torch.device("cpu")
+
+
+def make_optimizer(params: list[nn.Parameter], settings: OptimizerSettings) -> torch.optim.Optimizer:
+    if settings.name == "adam":
+        return torch.optim.AdamW(
+            params, lr=settings.learning_rate, betas=(settings.beta_1, settings.beta_2),
+            eps=settings.epsilon, weight_decay=settings.weight_decay,
+        )
+    # weight_decay=0 here: PyTorch's SGD decay is L2 on the gradient; the decoupled decay is
+    # applied in train_step instead, as Keras does.
+    return torch.optim.SGD(params, lr=settings.learning_rate, momentum=settings.momentum, nesterov=settings.nesterov)
+
+
+def count_flops(model: nn.Module, input_shape: tuple[int, int, int], device: torch.device) -> int:
+    """Forward FLOPs for one image, counting a multiply-add as two (convolutions and matmuls)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    height, width, channels = input_shape
+    was_training = model.training
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, channels, height, width, device=device))
+    model.train(was_training)
+    return int(counter.get_total_flops())
+
+
+def to_nchw(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+
+
+class TorchTrainer:
+    framework = "pytorch"
+
+    def __init__(self, spec: Any, input_shape: tuple[int, int, int], num_classes: int,
+                 train_labels: np.ndarray, threads: int) -> None:
+        torch.set_num_threads(threads)
+        torch.manual_seed(spec.seed)
+        self.device = resolve_device(spec.device)
+        self.device_kind = self.device.type
+        if self.device_kind == "cuda":
+            # TensorFlow uses TF32 for matmuls and convolutions on Ampere and later by default;
+            # PyTorch only for convolutions unless told. Match TensorFlow.
+            torch.set_float32_matmul_precision("high")
+            torch.backends.cudnn.benchmark = True
+        self.input_shape = input_shape
+        self.batch_size = spec.batch_size
+        self.model = build_model("pytorch", spec.architecture, input_shape, num_classes).to(self.device)
+        self.model.train()
+        self.compiled = spec.compile == "on"
+        self.forward = torch.compile(self.model) if self.compiled else self.model
+        self.mode = "torch.compile" if self.compiled else "eager"
+        self.bf16 = spec.precision == "bf16"
+        self.settings = OptimizerSettings.from_spec(spec)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = make_optimizer(self.params, self.settings)
+        self.decoupled_sgd_decay = self.settings.name == "sgd" and self.settings.weight_decay > 0
+        self.loss_fn = nn.CrossEntropyLoss()
+        self.eval_loss_fn = nn.CrossEntropyLoss(reduction="sum")
+        self.y_train = torch.from_numpy(train_labels.astype(np.int64)).to(self.device)
+        self.x_train: torch.Tensor | None = None
+        self.order: torch.Tensor | None = None
+        self.loss_sum = torch.zeros((), device=self.device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        self.seen = 0
+        self._eval_cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _autocast(self) -> Any:
+        return torch.autocast(self.device_kind, dtype=torch.bfloat16, enabled=self.bf16)
+
+    def environment(self) -> dict[str, Any]:
+        on_gpu = self.device_kind == "cuda"
+        return {
+            "framework": "pytorch",
+            "framework_version": torch.__version__,
+            "device": self.device_kind,
+            "device_name": torch.cuda.get_device_name(self.device) if on_gpu else cpu_name(),
+            "cuda_version": torch.version.cuda,
+            "cudnn_version": torch.backends.cudnn.version() if on_gpu else None,
+            "threads": torch.get_num_threads(),
+            "interop_threads": torch.get_num_interop_threads(),
+            "float32_matmul_precision": torch.get_float32_matmul_precision(),
+            "mode": self.mode,
+            "precision": "bf16" if self.bf16 else "fp32",
+            "optimizer": type(self.optimizer).__name__,
+            "optimizer_settings": self.settings.as_dict(),
+        }
+
+    def parameter_counts(self) -> tuple[int, int]:
+        trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        frozen = sum(p.numel() for p in self.model.parameters() if not p.requires_grad)
+        buffers = sum(b.numel() for name, b in self.model.named_buffers() if not name.endswith("num_batches_tracked"))
+        return trainable, frozen + buffers
+
+    def flops_per_image(self) -> int | None:
+        return count_flops(self.model, self.input_shape, self.device)
+
+    def load_training_images(self, images: np.ndarray) -> None:
+        self.x_train = to_nchw(images).to(self.device)
+
+    def start_epoch(self, order: np.ndarray) -> None:
+        self.order = torch.from_numpy(order.astype(np.int64)).to(self.device)
+
+    def train_step(self, step: int) -> None:
+        batch = self.batch_size
+        indices = self.order[step * batch : (step + 1) * batch]
+        images = self.x_train.index_select(0, indices)
+        labels = self.y_train.index_select(0, indices)
+        self.optimizer.zero_grad(set_to_none=True)
+        with self._autocast():
+            logits = self.forward(images)
+        loss = self.loss_fn(logits.float(), labels)
+        loss.backward()
+        if self.decoupled_sgd_decay:
+            with torch.no_grad():
+                torch._foreach_mul_(self.params, 1.0 - self.settings.learning_rate * self.settings.weight_decay)
+        self.optimizer.step()
+        with torch.no_grad():
+            self.loss_sum += loss.detach() * batch
+            self.correct += (logits.argmax(dim=1) == labels).sum()
+        self.seen += batch
+
+    def synchronize(self) -> None:
+        if self.device_kind == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def take_epoch_metrics(self) -> tuple[float, float]:
+        seen = max(self.seen, 1)
+        loss, correct = self.loss_sum.item() / seen, self.correct.item() / seen
+        self.loss_sum.zero_()
+        self.correct.zero_()
+        self.seen = 0
+        return loss, correct
+
+    def _on_device(self, images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        key = id(images)
+        if key not in self._eval_cache:
+            self._eval_cache[key] = (to_nchw(images).to(self.device), torch.from_numpy(labels.astype(np.int64)).to(self.device))
+        return self._eval_cache[key]
+
+    def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+        x_all, y_all = self._on_device(images, labels)
+        total_loss = torch.zeros((), device=self.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        self.model.eval()
+        with torch.no_grad(), self._autocast():
+            for start in range(0, len(y_all), self.batch_size):
+                logits = self.forward(x_all[start : start + self.batch_size]).float()
+                target = y_all[start : start + self.batch_size]
+                total_loss += self.eval_loss_fn(logits, target)
+                correct += (logits.argmax(dim=1) == target).sum()
+        self.model.train()
+        count = max(len(y_all), 1)
+        return total_loss.item() / count, correct.item() / count
+
+    def prepare_inference(self, images: np.ndarray) -> torch.Tensor:
+        return to_nchw(images).to(self.device)
+
+    def infer(self, batch: torch.Tensor) -> None:
+        self.model.eval()
+        with torch.no_grad(), self._autocast():
+            self.forward(batch)
+        self.model.train()
+
+    def reset_peak_memory(self) -> None:
+        if self.device_kind == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+
+    def device_memory(self) -> tuple[int | None, int | None]:
+        if self.device_kind != "cuda":
+            return None, None
+        return int(torch.cuda.max_memory_allocated(self.device)), int(torch.cuda.max_memory_reserved(self.device))
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    return isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in str(error).lower()
+
+
+def create_trainer(spec: Any, input_shape: tuple[int, int, int], num_classes: int,
+                   train_labels: np.ndarray, threads: int) -> TorchTrainer:
+    return TorchTrainer(spec, input_shape, num_classes, train_labels, threads)

@@ -1,0 +1,229 @@
+"""TensorFlow/Keras side of a run: the Trainer the shared loop drives. Imported only in a worker.
+
+The training step is a ``tf.function`` (graph mode, the way Keras ``fit`` runs), with XLA when
+compile is on. The batch is gathered inside the function from tensors already on the device, as
+the PyTorch side gathers with ``index_select``: neither side measures an input pipeline.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from core.errors import FrameworkUnavailable  # noqa: E402
+from core.models.registry import build_model  # noqa: E402
+from core.train.measure import cpu_name  # noqa: E402
+from core.train.optim import OptimizerSettings  # noqa: E402
+
+# Graph ops that carry the arithmetic, and their FLOPs (a multiply-add counts as two), to
+# match what torch.utils.flop_counter counts on the PyTorch side.
+FLOP_OPS = {"Conv2D", "MatMul", "BatchMatMulV2", "BatchMatMulV3", "DepthwiseConv2dNative"}
+
+
+def make_optimizer(settings: OptimizerSettings) -> keras.optimizers.Optimizer:
+    decay = settings.weight_decay or None
+    if settings.name == "adam":
+        return keras.optimizers.Adam(
+            learning_rate=settings.learning_rate, beta_1=settings.beta_1, beta_2=settings.beta_2,
+            epsilon=settings.epsilon, weight_decay=decay,
+        )
+    return keras.optimizers.SGD(
+        learning_rate=settings.learning_rate, momentum=settings.momentum, nesterov=settings.nesterov, weight_decay=decay
+    )
+
+
+def _shape(tensor: tf.Tensor) -> list[int]:
+    return [int(d) if d is not None else 1 for d in tensor.shape]
+
+
+def op_flops(op: Any) -> int:
+    if op.type == "Conv2D":
+        kernel_h, kernel_w, in_channels, _ = _shape(op.inputs[1])
+        return 2 * int(np.prod(_shape(op.outputs[0]))) * kernel_h * kernel_w * in_channels
+    if op.type == "DepthwiseConv2dNative":
+        kernel_h, kernel_w, _, _ = _shape(op.inputs[1])
+        return 2 * int(np.prod(_shape(op.outputs[0]))) * kernel_h * kernel_w
+    if op.type == "MatMul":
+        left = _shape(op.inputs[0])
+        inner = left[0] if op.get_attr("transpose_a") else left[1]
+        return 2 * int(np.prod(_shape(op.outputs[0]))) * inner
+    left = _shape(op.inputs[0])
+    inner = left[-2] if op.get_attr("adj_x") else left[-1]
+    return 2 * int(np.prod(_shape(op.outputs[0]))) * inner
+
+
+def count_flops(model: keras.Model, input_shape: tuple[int, int, int]) -> int:
+    """Forward FLOPs for one image, read off the traced inference graph."""
+    forward = tf.function(lambda x: model(x, training=False))
+    graph = forward.get_concrete_function(tf.TensorSpec([1, *input_shape], tf.float32)).graph
+    return sum(op_flops(op) for op in graph.get_operations() if op.type in FLOP_OPS)
+
+
+class KerasTrainer:
+    framework = "tensorflow"
+
+    def __init__(self, spec: Any, input_shape: tuple[int, int, int], num_classes: int,
+                 train_labels: np.ndarray, threads: int) -> None:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        gpus = tf.config.list_physical_devices("GPU")
+        for gpu in gpus:
+            # Without memory growth TensorFlow reserves nearly all GPU memory up front, and the
+            # peak it reports says nothing about the model.
+            tf.config.experimental.set_memory_growth(gpu, True)
+        if spec.device == "cuda" and not gpus:
+            raise FrameworkUnavailable(
+                f"device cuda was requested but TensorFlow {tf.__version__} sees no GPU "
+                f"(built with CUDA: {tf.test.is_built_with_cuda()}); use device auto or cpu"
+            )
+        self.device_kind = "cuda" if gpus and spec.device != "cpu" else "cpu"
+        self.device_name = "/GPU:0" if self.device_kind == "cuda" else "/CPU:0"
+        self.bf16 = spec.precision == "bf16"
+        keras.mixed_precision.set_global_policy("mixed_bfloat16" if self.bf16 else "float32")
+        keras.utils.set_random_seed(spec.seed)
+        self.input_shape = input_shape
+        self.batch_size = spec.batch_size
+        self.jit = spec.compile == "on"
+        self.mode = "XLA (jit_compile)" if self.jit else "tf.function"
+        self.settings = OptimizerSettings.from_spec(spec)
+        with tf.device(self.device_name):
+            self.model = build_model("tensorflow", spec.architecture, input_shape, num_classes)
+            self.optimizer = make_optimizer(self.settings)
+            self.optimizer.build(self.model.trainable_variables)
+            self.y_train = tf.constant(train_labels.astype(np.int32))
+            self.loss_sum = tf.Variable(0.0, dtype=tf.float32, trainable=False)
+            self.correct = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        self.x_train: tf.Tensor | None = None
+        self.order: tf.Tensor | None = None
+        self.seen = 0
+        self._steps: list[tf.Tensor] = []
+        self._eval_cache: dict[int, tuple[tf.Tensor, tf.Tensor]] = {}
+        self._train_step = tf.function(self._train_step_graph, jit_compile=self.jit)
+        self._eval_step = tf.function(self._eval_step_graph, jit_compile=self.jit, reduce_retracing=True)
+        self._predict = tf.function(lambda x: self.model(x, training=False), jit_compile=self.jit)
+
+    def _train_step_graph(self, images: tf.Tensor, labels: tf.Tensor, order: tf.Tensor, step: tf.Tensor) -> None:
+        indices = tf.slice(order, [step * self.batch_size], [self.batch_size])
+        x = tf.gather(images, indices)
+        y = tf.gather(labels, indices)
+        with tf.GradientTape() as tape:
+            logits = self.model(x, training=True)
+            loss = self.loss_fn(y, logits)
+        gradients = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply(gradients, self.model.trainable_variables)
+        self.loss_sum.assign_add(tf.cast(loss, tf.float32) * self.batch_size)
+        predicted = tf.argmax(logits, axis=1, output_type=tf.int32)
+        self.correct.assign_add(tf.reduce_sum(tf.cast(tf.equal(predicted, y), tf.int64)))
+
+    def _eval_step_graph(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        logits = tf.cast(self.model(x, training=False), tf.float32)
+        losses = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+        predicted = tf.argmax(logits, axis=1, output_type=tf.int32)
+        return tf.reduce_sum(losses), tf.reduce_sum(tf.cast(tf.equal(predicted, y), tf.int64))
+
+    def environment(self) -> dict[str, Any]:
+        build = tf.sysconfig.get_build_info()
+        device_name = cpu_name()
+        if self.device_kind == "cuda":
+            details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+            device_name = details.get("device_name", "GPU")
+        return {
+            "framework": "tensorflow",
+            "framework_version": tf.__version__,
+            "keras_version": keras.__version__,
+            "device": self.device_kind,
+            "device_name": device_name,
+            "cuda_version": build.get("cuda_version"),
+            "cudnn_version": build.get("cudnn_version"),
+            "threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "interop_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+            "mode": self.mode,
+            "precision": "bf16" if self.bf16 else "fp32",
+            "optimizer": type(self.optimizer).__name__,
+            "optimizer_settings": self.settings.as_dict(),
+        }
+
+    def parameter_counts(self) -> tuple[int, int]:
+        trainable = sum(int(np.prod(v.shape)) for v in self.model.trainable_weights)
+        frozen = sum(int(np.prod(v.shape)) for v in self.model.non_trainable_weights)
+        return trainable, frozen
+
+    def flops_per_image(self) -> int | None:
+        return count_flops(self.model, self.input_shape)
+
+    def load_training_images(self, images: np.ndarray) -> None:
+        with tf.device(self.device_name):
+            self.x_train = tf.constant(images)
+
+    def start_epoch(self, order: np.ndarray) -> None:
+        with tf.device(self.device_name):
+            self.order = tf.constant(order.astype(np.int32))
+        steps = len(order) // self.batch_size
+        # Step numbers as tensors made once: a Python int argument would retrace the function.
+        while len(self._steps) < steps:
+            self._steps.append(tf.constant(len(self._steps), dtype=tf.int32))
+
+    def train_step(self, step: int) -> None:
+        self._train_step(self.x_train, self.y_train, self.order, self._steps[step])
+        self.seen += self.batch_size
+
+    def synchronize(self) -> None:
+        tf.test.experimental.sync_devices()
+
+    def take_epoch_metrics(self) -> tuple[float, float]:
+        seen = max(self.seen, 1)
+        loss, correct = float(self.loss_sum.numpy()) / seen, int(self.correct.numpy()) / seen
+        self.loss_sum.assign(0.0)
+        self.correct.assign(0)
+        self.seen = 0
+        return loss, correct
+
+    def _on_device(self, images: np.ndarray, labels: np.ndarray) -> tuple[tf.Tensor, tf.Tensor]:
+        key = id(images)
+        if key not in self._eval_cache:
+            with tf.device(self.device_name):
+                self._eval_cache[key] = (tf.constant(images), tf.constant(labels.astype(np.int32)))
+        return self._eval_cache[key]
+
+    def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+        x_all, y_all = self._on_device(images, labels)
+        total_loss, correct = 0.0, 0
+        count = int(y_all.shape[0])
+        for start in range(0, count, self.batch_size):
+            loss, hits = self._eval_step(x_all[start : start + self.batch_size], y_all[start : start + self.batch_size])
+            total_loss += float(loss)
+            correct += int(hits)
+        count = max(count, 1)
+        return total_loss / count, correct / count
+
+    def prepare_inference(self, images: np.ndarray) -> tf.Tensor:
+        with tf.device(self.device_name):
+            return tf.constant(images)
+
+    def infer(self, batch: tf.Tensor) -> None:
+        self._predict(batch)
+
+    def reset_peak_memory(self) -> None:
+        if self.device_kind == "cuda":
+            tf.config.experimental.reset_memory_stats("GPU:0")
+
+    def device_memory(self) -> tuple[int | None, int | None]:
+        if self.device_kind != "cuda":
+            return None, None
+        # TensorFlow's BFC allocator reports current and peak use, not what it holds in reserve.
+        return int(tf.config.experimental.get_memory_info("GPU:0")["peak"]), None
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    return isinstance(error, tf.errors.ResourceExhaustedError) or "out of memory" in str(error).lower()
+
+
+def create_trainer(spec: Any, input_shape: tuple[int, int, int], num_classes: int,
+                   train_labels: np.ndarray, threads: int) -> KerasTrainer:
+    return KerasTrainer(spec, input_shape, num_classes, train_labels, threads)

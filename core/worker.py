@@ -1,0 +1,119 @@
+"""One framework, one run, one process: ``python -m core.worker JOB.json``.
+
+The job file holds the RunSpec and the path of the prepared arrays (or, for a benchmark, the
+synthetic input's shape). Events go to standard output as JSON lines; everything the
+frameworks print goes to standard error. The last event is ``finished`` or ``failed``; a
+worker that dies before writing either is marked failed by its parent.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import signal
+import sys
+import threading
+import traceback
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from core.errors import BadInput, FrameworkUnavailable, TwinbenchError
+from core.spec import FRAMEWORK_LABELS, RunSpec
+from core.train.events import EventWriter, claim_stdout_for_events
+from core.train.measure import host_environment, usable_cpu_count
+
+FRAMEWORK_PACKAGES = {"pytorch": "torch", "tensorflow": "tensorflow"}
+
+
+def load_framework(framework: str) -> ModuleType:
+    """Import the framework's trainer module, turning a missing install into a plain message."""
+    try:
+        return importlib.import_module(f"core.train.{framework}")
+    except ImportError as error:
+        missing = (error.name or "").split(".")[0]
+        if missing in ("torch", "tensorflow", "keras"):
+            raise FrameworkUnavailable(
+                f"{FRAMEWORK_LABELS[framework]} is not installed in {sys.executable} "
+                f"({error}); install it with: pip install -r requirements.txt"
+            ) from None
+        raise
+
+
+def synthetic_inputs(input_shape: tuple[int, int, int], num_classes: int, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    images = rng.standard_normal((count, *input_shape), dtype=np.float32)
+    labels = rng.integers(0, num_classes, size=count)
+    return images, labels
+
+
+def run_job(job: dict[str, Any], events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
+    from core.models.registry import check_input_shape
+    from core.train.loop import run_benchmark, run_training
+
+    spec = RunSpec.from_dict(job["spec"])
+    threads = int(job.get("threads") or usable_cpu_count())
+    module = load_framework(spec.framework)
+    try:
+        if job.get("kind") == "bench":
+            input_shape = tuple(job["input_shape"])
+            check_input_shape(spec.architecture, input_shape)
+            pool = int(job.get("pool_batches", 8))
+            images, labels = synthetic_inputs(input_shape, int(job.get("num_classes", 10)), pool * spec.batch_size, spec.seed)
+            trainer = module.create_trainer(spec, input_shape, int(job.get("num_classes", 10)), labels, threads)
+            events.emit("started", environment={**host_environment(), **trainer.environment()})
+            trainer.load_training_images(images)
+            return run_benchmark(
+                trainer, spec.batch_size, int(job["steps"]), int(job["warmup"]), pool, events.emit,
+                should_stop=cancel.is_set,
+            )
+        from core.data.prepare import load_prepared
+
+        data = load_prepared(Path(job["data_path"]))
+        trainer = module.create_trainer(spec, data.input_shape, data.num_classes, data.y_train, threads)
+        events.emit("started", environment={**host_environment(), **trainer.environment()})
+        return run_training(trainer, data, spec, events.emit, should_stop=cancel.is_set)
+    except BaseException as error:
+        if module.is_out_of_memory(error):
+            raise MemoryError(str(error)) from error
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    from core.train.loop import Cancelled
+
+    args = sys.argv[1:] if argv is None else argv
+    events = EventWriter(claim_stdout_for_events())
+    cancel = threading.Event()
+    # A cancel request stops the loop at the next step boundary, so the worker can still say why.
+    signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+    signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    try:
+        if len(args) != 1:
+            raise BadInput("usage: python -m core.worker JOB.json")
+        job = json.loads(Path(args[0]).read_text())
+        result = run_job(job, events, cancel)
+    except Cancelled:
+        events.emit("failed", kind="cancelled", message="the run was cancelled")
+        return 1
+    except MemoryError as error:
+        events.emit(
+            "failed", kind="out_of_memory",
+            message=f"out of memory: {str(error).splitlines()[0][:300]}; try a smaller batch size or bf16",
+        )
+        return 1
+    except TwinbenchError as error:
+        events.emit("failed", kind=error.kind, message=str(error))
+        return 1
+    except Exception as error:
+        traceback.print_exc()
+        events.emit("failed", kind="crashed", message=f"{type(error).__name__}: {str(error)[:500]}")
+        return 1
+    events.emit("finished", result=result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
