@@ -53,6 +53,14 @@ def run_job(job: dict[str, Any], events: EventWriter, cancel: threading.Event) -
     from core.models.registry import check_input_shape
     from core.train.loop import run_benchmark, run_training
 
+    if job.get("kind") == "describe":
+        module = load_framework(job["framework"])
+        return {
+            "models": [
+                module.describe_model(name, tuple(job["input_shape"]), int(job["num_classes"]), int(job.get("seed", 0)))
+                for name in job["architectures"]
+            ]
+        }
     spec = RunSpec.from_dict(job["spec"])
     threads = int(job.get("threads") or usable_cpu_count())
     module = load_framework(spec.framework)

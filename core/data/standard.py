@@ -52,6 +52,7 @@ MNIST = IdxDataset(
             IDX_PARTS,
             ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
              "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
+            strict=True,
         )
     ),
     tuple(str(i) for i in range(10)),
@@ -64,6 +65,7 @@ FASHION_MNIST = IdxDataset(
             IDX_PARTS,
             ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
              "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"),
+            strict=True,
         )
     ),
     ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot"),
@@ -106,7 +108,7 @@ def _find_idx_file(folder: Path, part: str) -> Path | None:
 def load_idx_dataset(dataset: IdxDataset, root: Path | None = None) -> RawDataset:
     folder = (root or data_dir()) / dataset.name
     paths = []
-    for part, remote in zip(IDX_PARTS, dataset.files):
+    for part, remote in zip(IDX_PARTS, dataset.files, strict=True):
         found = _find_idx_file(folder, part)
         if found is None:
             try:

@@ -167,6 +167,7 @@ def run_training(
     loop_start = clock()
     if not spec.augment:
         trainer.load_training_images(data.x_train)
+    emit("progress", epoch=0, step=0, steps_per_epoch=steps, epochs=spec.epochs)
     for epoch in range(spec.epochs):
         data_start = clock()
         order = epoch_order(count, spec.seed, epoch)

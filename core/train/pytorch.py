@@ -197,7 +197,35 @@ class TorchTrainer:
 
 
 def is_out_of_memory(error: BaseException) -> bool:
-    return isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in str(error).lower()
+    text = str(error).lower()
+    return isinstance(error, (torch.cuda.OutOfMemoryError, MemoryError)) or "out of memory" in text or "not enough memory" in text
+
+
+def describe_model(architecture: str, input_shape: tuple[int, int, int], num_classes: int, seed: int) -> dict[str, Any]:
+    """Parameter counts, FLOPs and per-layer initial weight statistics, for parity checks."""
+    torch.manual_seed(seed)
+    model = build_model("pytorch", architecture, input_shape, num_classes)
+    layers = []
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if isinstance(module, (nn.Conv2d, nn.Linear)) and weight is not None:
+            values = weight.detach().numpy()
+            layers.append({
+                "kind": "conv" if isinstance(module, nn.Conv2d) else "dense",
+                "fan_in": int(np.prod(values.shape[1:])),
+                "units": int(values.shape[0]),
+                "weight_max_abs": float(np.abs(values).max()),
+                "weight_std": float(values.std()),
+                "bias_max_abs": float(module.bias.detach().abs().max()) if module.bias is not None else None,
+            })
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {
+        "framework": "pytorch",
+        "architecture": architecture,
+        "trainable_params": int(trainable),
+        "flops_per_image": count_flops(model, input_shape, torch.device("cpu")),
+        "layers": layers,
+    }
 
 
 def create_trainer(spec: Any, input_shape: tuple[int, int, int], num_classes: int,

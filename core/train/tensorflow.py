@@ -221,7 +221,35 @@ class KerasTrainer:
 
 
 def is_out_of_memory(error: BaseException) -> bool:
-    return isinstance(error, tf.errors.ResourceExhaustedError) or "out of memory" in str(error).lower()
+    return isinstance(error, (tf.errors.ResourceExhaustedError, MemoryError)) or "out of memory" in str(error).lower()
+
+
+def describe_model(architecture: str, input_shape: tuple[int, int, int], num_classes: int, seed: int) -> dict[str, Any]:
+    """Parameter counts, FLOPs and per-layer initial weight statistics, for parity checks."""
+    keras.utils.set_random_seed(seed)
+    model = build_model("tensorflow", architecture, input_shape, num_classes)
+    layers = []
+    for layer in model.layers:
+        kernel = getattr(layer, "kernel", None)
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)) and kernel is not None:
+            values = np.asarray(kernel)
+            bias = getattr(layer, "bias", None)
+            layers.append({
+                "kind": "conv" if isinstance(layer, keras.layers.Conv2D) else "dense",
+                "fan_in": int(np.prod(values.shape[:-1])),
+                "units": int(values.shape[-1]),
+                "weight_max_abs": float(np.abs(values).max()),
+                "weight_std": float(values.std()),
+                "bias_max_abs": float(np.abs(np.asarray(bias)).max()) if bias is not None else None,
+            })
+    trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+    return {
+        "framework": "tensorflow",
+        "architecture": architecture,
+        "trainable_params": trainable,
+        "flops_per_image": count_flops(model, input_shape),
+        "layers": layers,
+    }
 
 
 def create_trainer(spec: Any, input_shape: tuple[int, int, int], num_classes: int,

@@ -1,0 +1,29 @@
+# `make app` and `make test` do all set-up on a fresh machine: they create .venv from
+# requirements.txt when it is missing or older than requirements.txt.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: app test lint compare clean
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)
+
+app: $(STAMP)
+	$(PY) -m streamlit run streamlit_app.py
+
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+compare: $(STAMP)
+	$(PY) -m core compare
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts

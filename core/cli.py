@@ -1,0 +1,283 @@
+"""``python -m core``: compare, bench and runs, without a browser.
+
+Exit codes: 0 every run finished, 1 a run failed, 2 bad input (nothing was trained).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.errors import BadInput, TwinbenchError
+from core.paths import default_db_path
+from core.spec import COMPILE_MODES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+DEFAULTS = RunSpec()
+
+# CLI flag -> RunSpec field, for the flags that map one to one.
+SPEC_FLAGS = {
+    "dataset": "dataset", "architecture": "architecture", "epochs": "epochs", "batch_size": "batch_size",
+    "learning_rate": "learning_rate", "optimizer": "optimizer", "momentum": "momentum",
+    "weight_decay": "weight_decay", "seed": "seed", "device": "device", "precision": "precision",
+    "compile": "compile", "repeats": "repeats", "validation_fraction": "validation_fraction",
+    "target_accuracy": "target_accuracy", "image_size": "image_size", "max_images": "max_images",
+}
+
+
+def _add_device_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default=DEFAULTS.device, help=f"{'|'.join(DEVICES)} (auto: the GPU when the framework sees one)")
+    parser.add_argument("--precision", default=DEFAULTS.precision, help="|".join(PRECISIONS))
+    parser.add_argument("--compile", default=DEFAULTS.compile, help=f"{'|'.join(COMPILE_MODES)}: XLA for TensorFlow, torch.compile for PyTorch")
+    parser.add_argument("--db", type=Path, default=None, help="results database (default $TWINBENCH_HOME/runs.sqlite)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="Train the same model in TensorFlow and PyTorch and compare.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    compare = commands.add_parser("compare", help="train each framework on the same data and compare")
+    compare.add_argument("--dataset", default=DEFAULTS.dataset, help="digits|shapes|mnist|fashion_mnist|cifar10|cifar100 or an image folder / .zip")
+    compare.add_argument("--architecture", default=DEFAULTS.architecture)
+    compare.add_argument("--frameworks", default="pytorch,tensorflow")
+    compare.add_argument("--epochs", default=DEFAULTS.epochs)
+    compare.add_argument("--batch-size", dest="batch_size", default=DEFAULTS.batch_size)
+    compare.add_argument("--learning-rate", dest="learning_rate", default=DEFAULTS.learning_rate)
+    compare.add_argument("--optimizer", default=DEFAULTS.optimizer, help="|".join(OPTIMIZERS))
+    compare.add_argument("--momentum", default=DEFAULTS.momentum, help="SGD momentum")
+    compare.add_argument("--weight-decay", dest="weight_decay", default=DEFAULTS.weight_decay, help="decoupled, in both frameworks")
+    compare.add_argument("--seed", default=DEFAULTS.seed)
+    compare.add_argument("--repeats", default=DEFAULTS.repeats, help="runs per framework, alternating which goes first")
+    compare.add_argument("--validation-fraction", dest="validation_fraction", default=DEFAULTS.validation_fraction)
+    compare.add_argument("--target-accuracy", dest="target_accuracy", default=DEFAULTS.target_accuracy,
+                         help="validation accuracy for the time-to-target figure")
+    compare.add_argument("--image-size", dest="image_size", default=None, help="resize images to this side (explicit upsampling)")
+    compare.add_argument("--max-images", dest="max_images", default=None, help="use at most this many training images")
+    compare.add_argument("--augment", action="store_true", help="random shifts (and flips for colour images), same for both")
+    _add_device_flags(compare)
+
+    bench = commands.add_parser("bench", help="steady-state training speed on synthetic data")
+    bench.add_argument("--architecture", default=DEFAULTS.architecture)
+    bench.add_argument("--framework", "--frameworks", dest="frameworks", default="pytorch,tensorflow")
+    bench.add_argument("--input-shape", dest="input_shape", default="32x32x3", help="HxWxC")
+    bench.add_argument("--classes", type=str, default="10")
+    bench.add_argument("--batch-size", dest="batch_size", default=128)
+    bench.add_argument("--steps", default="50", help="timed steps after warm-up")
+    bench.add_argument("--warmup", default="10", help="steps before timing starts")
+    bench.add_argument("--optimizer", default=DEFAULTS.optimizer)
+    bench.add_argument("--learning-rate", dest="learning_rate", default=DEFAULTS.learning_rate)
+    bench.add_argument("--seed", default=DEFAULTS.seed)
+    _add_device_flags(bench)
+
+    runs = commands.add_parser("runs", help="stored comparisons: list, show, export, import, delete")
+    runs.add_argument("action", choices=("list", "show", "export", "import", "delete"))
+    runs.add_argument("target", nargs="?", help="a comparison id (or unique prefix), or a file for export/import")
+    runs.add_argument("--db", type=Path, default=None)
+    runs.add_argument("--json", type=Path, default=None, help="with show: write the comparison as JSON")
+    runs.add_argument("--yes", action="store_true", help="with delete: do not ask")
+    return parser
+
+
+def spec_from_args(args: argparse.Namespace, fields: dict[str, str]) -> RunSpec:
+    values: dict[str, Any] = {field: getattr(args, flag) for flag, field in fields.items() if hasattr(args, flag)}
+    if getattr(args, "augment", False):
+        values["augment"] = True
+    return RunSpec.from_dict(values)
+
+
+def open_store(path: Path | None) -> Any:
+    from core.store import Store
+
+    return Store(path or default_db_path())
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True))
+
+
+def print_comparison(comparison: dict[str, Any]) -> None:
+    from core.report import comparison_rows, failures, render_table
+
+    settings = comparison["settings"]
+    print(
+        f"Comparison {comparison['id']}: {settings['architecture']} on {settings['dataset']}, "
+        f"{settings['epochs']} epochs, batch {settings['batch_size']}, {settings['optimizer']} "
+        f"lr {settings['learning_rate']:g}, device {settings['device']}, {settings['precision']}, compile {settings['compile']}"
+    )
+    headers, rows = comparison_rows(comparison)
+    print(render_table(headers, rows))
+    for note in settings.get("notes") or []:
+        print(f"note: {note}")
+    for line in failures(comparison):
+        print(f"failed: {line}", file=sys.stderr)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from core.compare import create_comparison, execute_comparison, parse_frameworks
+    from core.progress import RunProgress
+    from core.report import comparison_json
+
+    spec = spec_from_args(args, SPEC_FLAGS)
+    frameworks = parse_frameworks(args.frameworks)
+    store = open_store(args.db)
+    if not args.quiet:
+        print(f"Preparing {spec.dataset} ...", file=sys.stderr)
+    comparison_id = create_comparison(store, spec, frameworks)
+    progress = RunProgress(enabled=not args.quiet)
+    try:
+        execute_comparison(store, comparison_id, on_event=progress.update)
+    finally:
+        progress.close()
+    comparison = store.comparison(comparison_id)
+    print_comparison(comparison)
+    if args.json:
+        write_json(args.json, comparison_json(comparison))
+    return EXIT_OK if all(r["status"] == "finished" for r in comparison["runs"]) else EXIT_RUN_FAILED
+
+
+def parse_input_shape(text: str) -> tuple[int, int, int]:
+    parts = str(text).lower().replace("×", "x").split("x")
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise BadInput(f"input_shape must look like 32x32x3 (height x width x channels), got {text!r}", "input_shape")
+    return shape  # type: ignore[return-value]
+
+
+def _positive(name: str, text: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise BadInput(f"{name} must be a whole number (got {text!r})", name) from None
+    if value < minimum:
+        raise BadInput(f"{name} must be at least {minimum} (got {value})", name)
+    return value
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from core.compare import parse_frameworks
+    from core.models.registry import check_input_shape
+    from core.progress import RunProgress
+    from core.report import comparison_rows, failures, render_table
+    from core.runner import run_worker
+
+    fields = {k: v for k, v in SPEC_FLAGS.items() if k in ("architecture", "batch_size", "learning_rate", "optimizer",
+                                                           "seed", "device", "precision", "compile")}
+    spec = spec_from_args(args, fields)
+    frameworks = parse_frameworks(args.frameworks)
+    input_shape = parse_input_shape(args.input_shape)
+    check_input_shape(spec.architecture, input_shape)
+    steps = _positive("steps", args.steps, 1)
+    warmup = _positive("warmup", args.warmup, 0)
+    classes = _positive("classes", args.classes, 2)
+    progress = RunProgress(enabled=not args.quiet)
+    runs = []
+    try:
+        for framework in frameworks:
+            run_spec = dataclasses.replace(spec, framework=framework, dataset="shapes", epochs=1)
+            job = {"kind": "bench", "spec": run_spec.to_dict(), "input_shape": list(input_shape),
+                   "num_classes": classes, "steps": steps, "warmup": warmup}
+            info = {"run_id": framework, "framework": framework, "repeat": 0}
+            outcome = run_worker(job, lambda event, info=info: progress.update(info, event))
+            runs.append({
+                "framework": framework, "status": outcome.status, "spec": run_spec.to_dict(),
+                "result": outcome.result, "environment": outcome.environment, "error": outcome.error,
+                "repeat": 0, "error_kind": (outcome.error or {}).get("kind"),
+                "error_message": (outcome.error or {}).get("message"),
+            })
+    finally:
+        progress.close()
+    summary = {"frameworks": ",".join(frameworks), "runs": runs}
+    print(f"Benchmark: {spec.architecture}, input {'x'.join(map(str, input_shape))}, batch {spec.batch_size}, "
+          f"{warmup} warm-up + {steps} timed steps, device {spec.device}, {spec.precision}, compile {spec.compile}")
+    headers, rows = comparison_rows(summary)
+    print(render_table(headers, rows))
+    for line in failures(summary):
+        print(f"failed: {line}", file=sys.stderr)
+    if args.json:
+        write_json(args.json, {
+            "kind": "bench", "input_shape": list(input_shape), "steps": steps, "warmup": warmup,
+            "runs": [{k: r[k] for k in ("framework", "status", "spec", "result", "environment", "error")} for r in runs],
+        })
+    return EXIT_OK if all(r["status"] == "finished" for r in runs) else EXIT_RUN_FAILED
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from core.report import comparison_json, render_table
+
+    store = open_store(args.db)
+    if args.action == "list":
+        rows = []
+        for c in store.list_comparisons():
+            when = dt.datetime.fromtimestamp(c["created_at"]).strftime("%Y-%m-%d %H:%M")
+            status = f"{c['finished'] or 0}/{c['runs']} finished" + (f", {c['failed']} failed" if c["failed"] else "")
+            rows.append([c["id"], when, c["dataset"], c["architecture"], c["device"], c["frameworks"], status])
+        if not rows:
+            print("No comparisons yet: run `python -m core compare`.")
+            return EXIT_OK
+        print(render_table(["id", "created", "dataset", "architecture", "device", "frameworks", "runs"], rows))
+        return EXIT_OK
+    if not args.target:
+        raise BadInput(f"`runs {args.action}` needs {'a file' if args.action in ('export', 'import') else 'a comparison id'}")
+    if args.action == "show":
+        comparison = store.comparison(store.resolve_comparison_id(args.target))
+        print_comparison(comparison)
+        if args.json:
+            write_json(args.json, comparison_json(comparison))
+        return EXIT_OK
+    if args.action == "delete":
+        comparison_id = store.resolve_comparison_id(args.target)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise BadInput("refusing to delete without confirmation; add --yes")
+            if input(f"Delete comparison {comparison_id} and all its runs? [y/N] ").strip().lower() not in ("y", "yes"):
+                print("Nothing deleted.")
+                return EXIT_OK
+        store.delete_comparison(comparison_id)
+        print(f"Deleted comparison {comparison_id}.")
+        return EXIT_OK
+    path = Path(args.target)
+    if args.action == "export":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix.lower() == ".csv":
+            path.write_text(store.export_csv())
+        else:
+            path.write_text(json.dumps(store.export_json(), indent=1, sort_keys=True))
+        print(f"Exported {len(store.list_comparisons())} comparisons to {path}.")
+        return EXIT_OK
+    try:
+        payload = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BadInput(f"{path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise BadInput(f"{path} is not a JSON export ({error})") from None
+    imported, skipped = store.import_json(payload)
+    print(f"Imported {imported} comparisons" + (f"; {skipped} were already present." if skipped else "."))
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"compare": cmd_compare, "bench": cmd_bench, "runs": cmd_runs}
+    try:
+        return handlers[args.command](args)
+    except BadInput as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except TwinbenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_RUN_FAILED

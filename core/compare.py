@@ -1,0 +1,133 @@
+"""A comparison: the same RunSpec trained once per framework (and per repeat), one at a time.
+
+Runs go one after another on the same device, never side by side, so neither framework takes
+memory or cores from the other. With repeats the order alternates, so neither framework always
+gets the warm machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from core.data.prepare import PreparedData, prepare_dataset
+from core.errors import BadInput
+from core.models.registry import check_input_shape
+from core.runner import WorkerOutcome, run_worker
+from core.spec import FRAMEWORKS, RunSpec
+from core.store import Store
+
+FRAMEWORK_ALIASES = {"torch": "pytorch", "pt": "pytorch", "tf": "tensorflow", "keras": "tensorflow"}
+
+RunEventCallback = Callable[[dict[str, Any], dict[str, Any]], None]
+
+
+def parse_frameworks(text: str | list[str]) -> list[str]:
+    """'pytorch,tensorflow' (or a list) into canonical names, in the given order, no repeats."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    chosen: list[str] = []
+    for item in (i.strip().lower() for i in items):
+        if not item:
+            continue
+        name = FRAMEWORK_ALIASES.get(item, item)
+        if name not in FRAMEWORKS:
+            raise BadInput(f"unknown framework {item!r}; choose from {', '.join(FRAMEWORKS)}", "frameworks")
+        if name not in chosen:
+            chosen.append(name)
+    if not chosen:
+        raise BadInput(f"choose at least one framework from {', '.join(FRAMEWORKS)}", "frameworks")
+    return chosen
+
+
+def plan_runs(frameworks: list[str], repeats: int) -> list[tuple[int, str]]:
+    """(repeat, framework) in execution order, alternating which framework goes first."""
+    plan = []
+    for repeat in range(repeats):
+        order = frameworks if repeat % 2 == 0 else list(reversed(frameworks))
+        plan.extend((repeat, framework) for framework in order)
+    return plan
+
+
+def check_spec_against_data(spec: RunSpec, data: PreparedData) -> None:
+    """Refuse what only the prepared data can show to be impossible."""
+    check_input_shape(spec.architecture, data.input_shape)
+    train = len(data.y_train)
+    if spec.batch_size > train:
+        raise BadInput(
+            f"batch_size must be at most the training split's {train} images (got {spec.batch_size})", "batch_size"
+        )
+
+
+def prepare_for(spec: RunSpec) -> tuple[RunSpec, PreparedData]:
+    """Prepare the data, check the spec against it, and note in the spec what was done to it."""
+    data = prepare_dataset(spec.dataset, spec.seed, spec.validation_fraction, spec.image_size, spec.max_images)
+    check_spec_against_data(spec, data)
+    return dataclasses.replace(spec, notes=tuple(data.notes)), data
+
+
+def create_comparison(store: Store, spec: RunSpec, frameworks: list[str]) -> str:
+    """Validate and prepare everything, then queue the runs. Raises BadInput before any write."""
+    spec, data = prepare_for(spec)
+    planned = [(repeat, fw, spec.with_framework(fw).to_dict()) for repeat, fw in plan_runs(frameworks, spec.repeats)]
+    summary = {**data.summary(), "path": str(data.path)}
+    comparison_id, _ = store.create_comparison(spec.comparison_settings(), frameworks, planned, summary)
+    return comparison_id
+
+
+def _data_path(store: Store, comparison: dict[str, Any]) -> Path:
+    """The prepared arrays, rebuilt if the cache was cleared since the comparison was queued."""
+    path = comparison["data"].get("path")
+    if path and Path(path).exists():
+        return Path(path)
+    settings = comparison["settings"]
+    spec = RunSpec.from_dict({**settings, "framework": FRAMEWORKS[0]})
+    return prepare_for(spec)[1].path  # type: ignore[return-value]
+
+
+def execute_comparison(
+    store: Store,
+    comparison_id: str,
+    on_event: RunEventCallback | None = None,
+    should_cancel: Callable[[], bool] = lambda: False,
+    threads: int | None = None,
+    on_worker_start: Callable[[str, int], None] | None = None,
+) -> list[WorkerOutcome]:
+    """Run every queued run of a comparison in order, recording each event as it arrives."""
+    comparison = store.comparison(comparison_id)
+    data_path = _data_path(store, comparison)
+    outcomes = []
+    stop_everything = False
+    for run in comparison["runs"]:
+        if run["status"] != "queued":
+            continue
+        if stop_everything or should_cancel():
+            store.fail_run(run["id"], "cancelled", "the comparison was cancelled before this run started")
+            continue
+        store.mark_running(run["id"])
+        info = {"run_id": run["id"], "framework": run["framework"], "repeat": run["repeat"],
+                "position": run["position"], "runs": len(comparison["runs"]), "epochs": run["spec"]["epochs"]}
+
+        def record(event: dict[str, Any], run_id: str = run["id"], info: dict[str, Any] = info) -> None:
+            if event["type"] == "started" and event.get("environment"):
+                store.record_environment(run_id, event["environment"])
+            elif event["type"] == "epoch":
+                store.add_epoch(run_id, event)
+            if on_event:
+                on_event(info, event)
+
+        job = {"kind": "train", "spec": run["spec"], "data_path": str(data_path), "threads": threads}
+        outcome = run_worker(
+            job, record, should_cancel,
+            on_start=(lambda pid, run_id=run["id"]: on_worker_start(run_id, pid)) if on_worker_start else None,
+        )
+        if outcome.status == "finished" and outcome.result is not None:
+            store.finish_run(run["id"], outcome.result)
+        else:
+            error = outcome.error or {"kind": "crashed", "message": "no result"}
+            store.fail_run(run["id"], error["kind"], error["message"])
+            if error["kind"] == "cancelled":
+                stop_everything = True
+        outcomes.append(outcome)
+    return outcomes

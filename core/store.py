@@ -1,0 +1,345 @@
+"""The results store: one SQLite file in WAL mode.
+
+Every write is one transaction, so a worker that dies mid-run leaves its run marked failed and
+nothing half-written. Results are kept as JSON next to a few columns that lists filter on;
+export/import in JSON is lossless, CSV is one flat row per run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from core.errors import BadInput
+
+SCHEMA_VERSION = 1
+EXPORT_FORMAT = "twinbench-export"
+RUN_STATUSES = ("queued", "running", "finished", "failed")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS comparisons (
+    id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    dataset TEXT NOT NULL,
+    architecture TEXT NOT NULL,
+    device TEXT NOT NULL,
+    frameworks TEXT NOT NULL,
+    settings_json TEXT NOT NULL,
+    data_json TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    comparison_id TEXT NOT NULL REFERENCES comparisons(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    repeat INTEGER NOT NULL,
+    framework TEXT NOT NULL,
+    status TEXT NOT NULL,
+    spec_json TEXT NOT NULL,
+    result_json TEXT,
+    error_kind TEXT,
+    error_message TEXT,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS runs_by_comparison ON runs(comparison_id, position);
+CREATE TABLE IF NOT EXISTS epochs (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    train_loss REAL, train_accuracy REAL, val_loss REAL, val_accuracy REAL,
+    epoch_seconds REAL, eval_seconds REAL, elapsed_seconds REAL, images_per_second REAL,
+    step_ms_median REAL, step_ms_p90 REAL, data_wait_fraction REAL,
+    PRIMARY KEY (run_id, epoch)
+);
+CREATE TABLE IF NOT EXISTS step_samples (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    steps INTEGER NOT NULL,
+    milliseconds REAL NOT NULL,
+    warmup INTEGER NOT NULL,
+    PRIMARY KEY (run_id, epoch, step)
+);
+CREATE TABLE IF NOT EXISTS environments (
+    run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    framework_version TEXT,
+    device_name TEXT,
+    driver TEXT,
+    cpu TEXT,
+    threads INTEGER,
+    details_json TEXT NOT NULL
+);
+"""
+
+EPOCH_COLUMNS = (
+    "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_seconds", "eval_seconds",
+    "elapsed_seconds", "images_per_second", "step_ms_median", "step_ms_p90", "data_wait_fraction",
+)
+STEP_COLUMNS = ("epoch", "step", "steps", "milliseconds", "warmup")
+COMPARISON_COLUMNS = ("id", "created_at", "dataset", "architecture", "device", "frameworks", "settings_json", "data_json")
+RUN_COLUMNS = (
+    "id", "comparison_id", "position", "repeat", "framework", "status", "spec_json", "result_json",
+    "error_kind", "error_message", "created_at", "started_at", "finished_at",
+)
+ENVIRONMENT_COLUMNS = ("framework_version", "device_name", "driver", "cpu", "threads", "details_json")
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class Store:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self.connection.row_factory = sqlite3.Row
+            self.connection.execute("PRAGMA journal_mode=WAL")
+            self.connection.execute("PRAGMA foreign_keys=ON")
+            self.connection.execute("PRAGMA busy_timeout=30000")
+            version = self.connection.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise BadInput(f"{self.path} was written by a newer Twinbench (schema {version})")
+            # executescript commits on its own, so the schema is made in a script-level transaction.
+            self.connection.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        except sqlite3.DatabaseError as error:
+            raise BadInput(f"{self.path} is not a usable Twinbench database ({error})") from None
+
+    def close(self) -> None:
+        self.connection.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error: all of a write or none of it."""
+        db = self.connection
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def create_comparison(
+        self, settings: dict[str, Any], frameworks: list[str], planned: list[tuple[int, str, dict[str, Any]]],
+        data_summary: dict[str, Any] | None = None,
+    ) -> tuple[str, list[str]]:
+        """Record a comparison and its queued runs (repeat, framework, spec) in one transaction."""
+        comparison_id = new_id()
+        now = time.time()
+        run_ids = [new_id() for _ in planned]
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO comparisons VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (comparison_id, now, settings["dataset"], settings["architecture"], settings["device"],
+                 ",".join(frameworks), json.dumps(settings, sort_keys=True), json.dumps(data_summary or {})),
+            )
+            for position, ((repeat, framework, spec), run_id) in enumerate(zip(planned, run_ids, strict=True)):
+                db.execute(
+                    "INSERT INTO runs (id, comparison_id, position, repeat, framework, status, spec_json, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
+                    (run_id, comparison_id, position, repeat, framework, json.dumps(spec, sort_keys=True), now),
+                )
+        return comparison_id, run_ids
+
+    def mark_running(self, run_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET status='running', started_at=? WHERE id=?", (time.time(), run_id))
+
+    def record_environment(self, run_id: str, environment: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO environments VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, environment.get("framework_version"), environment.get("device_name"),
+                 environment.get("driver"), environment.get("cpu"), environment.get("threads"),
+                 json.dumps(environment, sort_keys=True)),
+            )
+
+    def add_epoch(self, run_id: str, event: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO epochs (run_id, {', '.join(EPOCH_COLUMNS)}) "
+                f"VALUES (?, {', '.join('?' for _ in EPOCH_COLUMNS)})",
+                (run_id, *(event.get(column) for column in EPOCH_COLUMNS)),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO step_samples VALUES (?, ?, ?, ?, ?, ?)",
+                [(run_id, s["epoch"], s["step"], s["steps"], s["milliseconds"], int(bool(s["warmup"])))
+                 for s in event.get("step_samples", [])],
+            )
+
+    def finish_run(self, run_id: str, result: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET status='finished', result_json=?, finished_at=?, error_kind=NULL, error_message=NULL"
+                " WHERE id=?",
+                (json.dumps(result, sort_keys=True), time.time(), run_id),
+            )
+
+    def fail_run(self, run_id: str, kind: str, message: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET status='failed', error_kind=?, error_message=?, finished_at=? WHERE id=?",
+                (kind, message, time.time(), run_id),
+            )
+
+    def delete_comparison(self, comparison_id: str) -> bool:
+        with self.transaction() as db:
+            return db.execute("DELETE FROM comparisons WHERE id=?", (comparison_id,)).rowcount > 0
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def resolve_comparison_id(self, prefix: str) -> str:
+        """Accept any unique prefix of an id, as git does."""
+        rows = self.connection.execute(
+            "SELECT id FROM comparisons WHERE id LIKE ? ORDER BY created_at", (prefix.strip() + "%",)
+        ).fetchall()
+        if not rows or not prefix.strip():
+            raise BadInput(f"no comparison with id {prefix!r}; `python -m core runs list` shows them")
+        if len(rows) > 1:
+            raise BadInput(f"id {prefix!r} is ambiguous: {', '.join(r['id'] for r in rows)}")
+        return rows[0]["id"]
+
+    def list_comparisons(self) -> list[dict[str, Any]]:
+        rows = self.connection.execute(
+            "SELECT c.*, COUNT(r.id) AS runs, "
+            "SUM(r.status='finished') AS finished, SUM(r.status='failed') AS failed "
+            "FROM comparisons c LEFT JOIN runs r ON r.comparison_id = c.id GROUP BY c.id ORDER BY c.created_at DESC"
+        ).fetchall()
+        return [dict(row) for row in rows]
+
+    def latest_comparison_id(self) -> str | None:
+        row = self.connection.execute("SELECT id FROM comparisons ORDER BY created_at DESC LIMIT 1").fetchone()
+        return row["id"] if row else None
+
+    def comparison(self, comparison_id: str) -> dict[str, Any]:
+        """A comparison with its runs, each with spec, result, error, epochs, steps, environment."""
+        row = self.connection.execute("SELECT * FROM comparisons WHERE id=?", (comparison_id,)).fetchone()
+        if row is None:
+            raise BadInput(f"no comparison with id {comparison_id!r}")
+        comparison = dict(row)
+        comparison["settings"] = json.loads(comparison.pop("settings_json"))
+        comparison["data"] = json.loads(comparison.pop("data_json"))
+        comparison["runs"] = [self._run(dict(r)) for r in self.connection.execute(
+            "SELECT * FROM runs WHERE comparison_id=? ORDER BY position", (comparison_id,)
+        )]
+        return comparison
+
+    def _run(self, run: dict[str, Any]) -> dict[str, Any]:
+        run["spec"] = json.loads(run.pop("spec_json"))
+        result = run.pop("result_json")
+        run["result"] = json.loads(result) if result else None
+        run["error"] = {"kind": run["error_kind"], "message": run["error_message"]} if run["error_kind"] else None
+        run["epochs"] = [dict(r) for r in self.connection.execute(
+            f"SELECT {', '.join(EPOCH_COLUMNS)} FROM epochs WHERE run_id=? ORDER BY epoch", (run["id"],)
+        )]
+        run["step_samples"] = [dict(r) for r in self.connection.execute(
+            f"SELECT {', '.join(STEP_COLUMNS)} FROM step_samples WHERE run_id=? ORDER BY epoch, step", (run["id"],)
+        )]
+        environment = self.connection.execute(
+            "SELECT details_json FROM environments WHERE run_id=?", (run["id"],)
+        ).fetchone()
+        run["environment"] = json.loads(environment["details_json"]) if environment else None
+        return run
+
+    def integrity_ok(self) -> bool:
+        return self.connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # --- export and import -------------------------------------------------------------------
+
+    def export_json(self, comparison_ids: list[str] | None = None) -> dict[str, Any]:
+        """Every table's rows, nested by comparison: ``import_json`` rebuilds them exactly."""
+        ids = comparison_ids or [c["id"] for c in reversed(self.list_comparisons())]
+        comparisons = []
+        for comparison_id in ids:
+            row = dict(self.connection.execute("SELECT * FROM comparisons WHERE id=?", (comparison_id,)).fetchone())
+            runs = []
+            for run in self.connection.execute("SELECT * FROM runs WHERE comparison_id=? ORDER BY position", (comparison_id,)):
+                run = dict(run)
+                run["epochs"] = [dict(r) for r in self.connection.execute(
+                    "SELECT * FROM epochs WHERE run_id=? ORDER BY epoch", (run["id"],))]
+                run["step_samples"] = [dict(r) for r in self.connection.execute(
+                    "SELECT * FROM step_samples WHERE run_id=? ORDER BY epoch, step", (run["id"],))]
+                environment = self.connection.execute("SELECT * FROM environments WHERE run_id=?", (run["id"],)).fetchone()
+                run["environment"] = dict(environment) if environment else None
+                runs.append(run)
+            row["runs"] = runs
+            comparisons.append(row)
+        return {"format": EXPORT_FORMAT, "schema_version": SCHEMA_VERSION, "comparisons": comparisons}
+
+    def import_json(self, payload: dict[str, Any]) -> tuple[int, int]:
+        """Insert exported comparisons in one transaction; returns (imported, already present)."""
+        if not isinstance(payload, dict) or payload.get("format") != EXPORT_FORMAT:
+            raise BadInput("not a Twinbench export (missing format marker)")
+        if payload.get("schema_version", 0) > SCHEMA_VERSION:
+            raise BadInput("this export comes from a newer Twinbench; upgrade to import it")
+        imported = skipped = 0
+        try:
+            with self.transaction() as db:
+                for comparison in payload.get("comparisons", []):
+                    if db.execute("SELECT 1 FROM comparisons WHERE id=?", (comparison["id"],)).fetchone():
+                        skipped += 1
+                        continue
+                    db.execute(
+                        f"INSERT INTO comparisons ({', '.join(COMPARISON_COLUMNS)}) VALUES ({', '.join('?' * len(COMPARISON_COLUMNS))})",
+                        tuple(comparison[c] for c in COMPARISON_COLUMNS),
+                    )
+                    for run in comparison["runs"]:
+                        db.execute(
+                            f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
+                            tuple(run[c] for c in RUN_COLUMNS),
+                        )
+                        for epoch in run["epochs"]:
+                            db.execute(
+                                f"INSERT INTO epochs (run_id, {', '.join(EPOCH_COLUMNS)}) VALUES (?, {', '.join('?' * len(EPOCH_COLUMNS))})",
+                                (run["id"], *(epoch[c] for c in EPOCH_COLUMNS)),
+                            )
+                        db.executemany(
+                            "INSERT INTO step_samples VALUES (?, ?, ?, ?, ?, ?)",
+                            [(run["id"], *(s[c] for c in STEP_COLUMNS)) for s in run["step_samples"]],
+                        )
+                        if run.get("environment"):
+                            db.execute(
+                                "INSERT INTO environments VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                (run["id"], *(run["environment"][c] for c in ENVIRONMENT_COLUMNS)),
+                            )
+                    imported += 1
+        except (KeyError, TypeError, sqlite3.IntegrityError) as error:
+            raise BadInput(f"the export is incomplete or damaged ({type(error).__name__}: {error}); nothing was imported") from None
+        return imported, skipped
+
+    def export_csv(self) -> str:
+        """One row per run: settings, status, error and every result figure as columns."""
+        rows = []
+        for summary in reversed(self.list_comparisons()):
+            comparison = self.comparison(summary["id"])
+            for run in comparison["runs"]:
+                row = {
+                    "comparison_id": comparison["id"], "run_id": run["id"], "created_at": comparison["created_at"],
+                    "framework": run["framework"], "repeat": run["repeat"], "status": run["status"],
+                    "error_kind": run["error_kind"], "error_message": run["error_message"],
+                }
+                row.update({f"spec_{k}": v for k, v in run["spec"].items() if k not in ("framework", "notes")})
+                row.update(run["result"] or {})
+                if run["environment"]:
+                    row.update({f"env_{k}": run["environment"].get(k) for k in ("framework_version", "device_name", "cpu", "threads")})
+                rows.append(row)
+        columns: list[str] = []
+        for row in rows:
+            columns.extend(key for key in row if key not in columns)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        return buffer.getvalue()
