@@ -124,17 +124,18 @@ def _follow(process: subprocess.Popen, on_event: EventCallback | None, should_ca
     while True:
         try:
             try:
-                line = lines.get(timeout=0.2)
+                line: str | None = lines.get(timeout=0.2)
             except queue.Empty:
-                if cancel_sent_at is None and _cancel_requested(should_cancel):
-                    cancel_sent_at = time.monotonic()
-                    process.send_signal(signal.SIGTERM)
-                elif cancel_sent_at is not None and time.monotonic() - cancel_sent_at > CANCEL_GRACE_SECONDS:
-                    _signal_group(process, signal.SIGKILL)
-                continue
+                line = ""
+            # Checked on every pass, not only when idle: a fast run never leaves the queue empty.
+            if cancel_sent_at is None and _cancel_requested(should_cancel):
+                cancel_sent_at = time.monotonic()
+                process.send_signal(signal.SIGTERM)
+            elif cancel_sent_at is not None and time.monotonic() - cancel_sent_at > CANCEL_GRACE_SECONDS:
+                _signal_group(process, signal.SIGKILL)
             if line is None:
                 break
-            event = parse_event(line)
+            event = parse_event(line) if line else None
             if event is None:
                 continue
             _apply(outcome, event)

@@ -23,7 +23,8 @@ def batch_indices(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
 def warmup_steps(steps_in_first_epoch: int, fraction: float = 0.1, minimum: int = 5) -> int:
     """Steps that absorb tracing, compilation and allocator growth before timing starts.
 
-    At least ``minimum`` steps, but always leave some of the first epoch to measure.
+    At least ``minimum`` steps, but leave some of the first epoch to measure; the first step
+    (tracing, compilation) is always warm-up, even in a one-step epoch.
     """
     wanted = max(minimum, int(round(steps_in_first_epoch * fraction)))
-    return max(1, min(wanted, steps_in_first_epoch - 1)) if steps_in_first_epoch > 1 else 0
+    return max(1, min(wanted, steps_in_first_epoch - 1))

@@ -1,0 +1,33 @@
+"""Shared fixtures: every test gets its own TWINBENCH_HOME, so no test sees another's data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "twinbench-home"
+    monkeypatch.setenv("TWINBENCH_HOME", str(folder))
+    return folder
+
+
+def run_cli(args: list[str], home: Path, extra_env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python -m core`` as a user would, in a fresh process."""
+    env = {**os.environ, "TWINBENCH_HOME": str(home), **(extra_env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=PROJECT_ROOT, env=env,
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())

@@ -1,0 +1,259 @@
+"""``python -m core`` end to end, as a user runs it: real workers, real database, real exit codes."""
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import psutil
+import pytest
+
+from core.store import Store
+from tests.conftest import PROJECT_ROOT, read_json, run_cli
+
+pytestmark = pytest.mark.frameworks
+
+RESULT_FIELDS = (
+    "test_accuracy", "test_loss", "params", "flops_per_image", "steady_images_per_second", "step_ms_median",
+    "step_ms_p90", "warmup_seconds", "compile_seconds", "time_to_target_seconds", "peak_device_memory_bytes",
+    "device_memory_reserved_bytes", "nvml_memory_used_bytes", "peak_host_rss_bytes", "inference_ms_batch1",
+    "inference_images_per_second",
+)
+
+
+@pytest.fixture(scope="module")
+def default_compare(tmp_path_factory):
+    """The default comparison (digits, cnn, both frameworks), run once for the tests below."""
+    home = tmp_path_factory.mktemp("home")
+    output = home / "result.json"
+    completed = run_cli(["compare", "--json", str(output)], home)
+    return home, completed, read_json(output) if output.exists() else None
+
+
+def test_default_compare_trains_both_frameworks_to_high_accuracy(default_compare):
+    _, completed, result = default_compare
+    assert completed.returncode == 0, completed.stderr
+    assert [r["framework"] for r in result["runs"]] == ["pytorch", "tensorflow"]
+    for run in result["runs"]:
+        assert run["status"] == "finished" and run["error"] is None
+        assert run["result"]["test_accuracy"] >= 0.90
+        assert all(field in run["result"] for field in RESULT_FIELDS)
+        assert run["result"]["steady_images_per_second"] > 0 and run["result"]["peak_host_rss_bytes"] > 0
+        assert [e["epoch"] for e in run["epochs"]] == [1, 2, 3, 4, 5]
+        assert run["environment"]["device"] == "cpu"
+
+
+def test_default_compare_is_a_fair_fight(default_compare):
+    _, _, result = default_compare
+    torch_run, keras_run = result["runs"]
+    for key in ("params", "flops_per_image", "data_order_sha256", "steps_per_epoch"):
+        assert torch_run["result"][key] == keras_run["result"][key], key
+    assert torch_run["environment"]["optimizer_settings"] == keras_run["environment"]["optimizer_settings"]
+    assert torch_run["environment"]["threads"] == keras_run["environment"]["threads"]
+    assert {k: v for k, v in torch_run["spec"].items() if k != "framework"} == \
+           {k: v for k, v in keras_run["spec"].items() if k != "framework"}
+
+
+def test_default_compare_prints_a_side_by_side_table_and_stores_everything(default_compare):
+    home, completed, result = default_compare
+    assert "PyTorch" in completed.stdout and "TensorFlow" in completed.stdout
+    assert "Steady-state images/s" in completed.stdout and "Test accuracy" in completed.stdout
+    assert "Traceback" not in completed.stderr
+    store = Store(home / "runs.sqlite")
+    stored = store.comparison(result["comparison_id"])
+    assert all(r["step_samples"] for r in stored["runs"])
+    assert store.integrity_ok()
+
+
+def test_runs_list_show_export_import_delete(default_compare, tmp_path):
+    home, _, result = default_compare
+    database = tmp_path / "copy.sqlite"
+    Store(home / "runs.sqlite").connection.execute(f"VACUUM INTO '{database}'")
+    comparison_id = result["comparison_id"]
+    listing = run_cli(["runs", "list", "--db", str(database)], home)
+    assert listing.returncode == 0 and comparison_id in listing.stdout
+    shown = run_cli(["runs", "show", comparison_id[:6], "--db", str(database)], home)
+    assert shown.returncode == 0 and "Test accuracy" in shown.stdout
+    assert run_cli(["runs", "export", str(tmp_path / "all.json"), "--db", str(database)], home).returncode == 0
+    assert run_cli(["runs", "export", str(tmp_path / "all.csv"), "--db", str(database)], home).returncode == 0
+    assert len((tmp_path / "all.csv").read_text().strip().splitlines()) == 3
+    fresh = tmp_path / "fresh.sqlite"
+    imported = run_cli(["runs", "import", str(tmp_path / "all.json"), "--db", str(fresh)], home)
+    assert imported.returncode == 0 and "Imported 1" in imported.stdout
+    assert Store(fresh).export_json() == Store(database).export_json()
+    refused = run_cli(["runs", "delete", comparison_id, "--db", str(database)], home)
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    deleted = run_cli(["runs", "delete", comparison_id, "--db", str(database), "--yes"], home)
+    assert deleted.returncode == 0 and Store(database).list_comparisons() == []
+    missing = run_cli(["runs", "show", "nope", "--db", str(database)], home)
+    assert missing.returncode == 2 and "no comparison" in missing.stderr
+
+
+def corrupt_zip(folder: Path) -> Path:
+    path = folder / "upload.zip"
+    path.write_bytes(b"PK\x03\x04 this is not really a zip")
+    return path
+
+
+def escaping_zip(folder: Path) -> Path:
+    path = folder / "escape.zip"
+    with zipfile.ZipFile(path, "w") as bundle:
+        bundle.writestr("../../outside.png", b"x")
+    return path
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["compare", "--dataset", "imagenet"], "choose one of digits, shapes, mnist, fashion_mnist, cifar10, cifar100"),
+        (["compare", "--architecture", "alexnet"], "choose one of mlp, cnn, lenet5"),
+        (["compare", "--frameworks", "pytorch,mxnet"], "unknown framework 'mxnet'"),
+        (["compare", "--epochs", "0"], "epochs must be between 1 and"),
+        (["compare", "--batch-size", "-3"], "batch_size must be between 1 and"),
+        (["compare", "--batch-size", "abc"], "batch_size must be a whole number"),
+        (["compare", "--learning-rate", "fast"], "learning_rate must be a number"),
+        (["compare", "--batch-size", "5000"], "at most the training split's 1293 images"),
+        (["compare", "--architecture", "lenet5"], "lenet5 needs images of at least 12x12"),
+        (["compare", "--dataset", "{corrupt}"], "not a zip archive"),
+        (["compare", "--dataset", "{escaping}"], "outside the archive"),
+        (["bench", "--architecture", "lenet5", "--input-shape", "8x8x1"], "at least 12x12"),
+        (["bench", "--input-shape", "big"], "input_shape must look like 32x32x3"),
+        (["bench", "--steps", "0"], "steps must be at least 1"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message_and_trains_nothing(tmp_path, args, message):
+    home = tmp_path / "home"
+    args = [a.format(corrupt=corrupt_zip(tmp_path), escaping=escaping_zip(tmp_path)) for a in args]
+    completed = run_cli(args, home, timeout=120)
+    assert completed.returncode == 2, completed.stderr
+    assert message in completed.stderr
+    assert "Traceback" not in completed.stderr + completed.stdout
+    assert not (tmp_path / "outside.png").exists() and not (tmp_path.parent / "outside.png").exists()
+    database = home / "runs.sqlite"
+    assert not database.exists() or Store(database).list_comparisons() == []
+
+
+def test_a_missing_framework_is_reported_and_the_other_still_runs(tmp_path):
+    shadow = tmp_path / "shadow" / "tensorflow"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'tensorflow'\", name='tensorflow')\n")
+    output = tmp_path / "out.json"
+    completed = run_cli(["compare", "--epochs", "1", "--json", str(output), "--quiet"], tmp_path / "home",
+                        extra_env={"PYTHONPATH": str(tmp_path / "shadow")})
+    assert completed.returncode == 1
+    runs = {r["framework"]: r for r in read_json(output)["runs"]}
+    assert runs["pytorch"]["status"] == "finished"
+    assert runs["tensorflow"]["status"] == "failed"
+    assert runs["tensorflow"]["error"]["kind"] == "unavailable"
+    assert "TensorFlow is not installed" in runs["tensorflow"]["error"]["message"]
+    assert "Traceback" not in completed.stderr
+
+
+def _worker_of(parent: psutil.Process, framework: str) -> psutil.Process | None:
+    for child in parent.children(recursive=True):
+        try:
+            if "core.worker" in " ".join(child.cmdline()):
+                job = json.loads(Path(child.cmdline()[-1]).read_text())
+                if job["spec"]["framework"] == framework:
+                    return child
+        except (psutil.Error, OSError, ValueError, KeyError):
+            continue
+    return None
+
+
+def test_a_killed_worker_fails_its_run_and_the_other_framework_completes(tmp_path):
+    home = tmp_path / "home"
+    output = tmp_path / "out.json"
+    database = home / "runs.sqlite"
+    env = {**os.environ, "TWINBENCH_HOME": str(home)}
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "core", "compare", "--epochs", "30", "--json", str(output), "--quiet"],
+        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    parent = psutil.Process(cli.pid)
+    deadline = time.monotonic() + 180
+    victim = None
+    while time.monotonic() < deadline and victim is None:
+        time.sleep(0.2)
+        worker = _worker_of(parent, "pytorch")
+        if worker and database.exists():
+            with sqlite3.connect(database) as db:
+                if db.execute("SELECT COUNT(*) FROM epochs").fetchone()[0] >= 1:
+                    victim = worker
+    assert victim is not None, "the PyTorch worker never recorded an epoch"
+    victim.send_signal(signal.SIGKILL)
+    stdout, stderr = cli.communicate(timeout=300)
+    assert cli.returncode == 1
+    runs = {r["framework"]: r for r in read_json(output)["runs"]}
+    assert runs["pytorch"]["status"] == "failed"
+    assert runs["pytorch"]["error"]["kind"] == "crashed"
+    assert "killed by SIGKILL" in runs["pytorch"]["error"]["message"]
+    assert runs["pytorch"]["epochs"], "epochs recorded before the crash are kept"
+    assert runs["tensorflow"]["status"] == "finished" and len(runs["tensorflow"]["epochs"]) == 30
+    assert Store(database).integrity_ok()
+    assert "Traceback" not in stderr
+
+
+def test_cancelling_a_comparison_marks_its_runs_cancelled(home):
+    from core.compare import create_comparison, execute_comparison
+    from core.spec import RunSpec
+
+    store = Store(home / "runs.sqlite")
+    comparison_id = create_comparison(store, RunSpec(epochs=50), ["pytorch", "tensorflow"])
+    seen_epochs = []
+
+    def on_event(info, event):
+        if event["type"] == "epoch":
+            seen_epochs.append(event["epoch"])
+
+    execute_comparison(store, comparison_id, on_event=on_event, should_cancel=lambda: len(seen_epochs) >= 2)
+    runs = store.comparison(comparison_id)["runs"]
+    assert [(r["status"], r["error_kind"]) for r in runs] == [("failed", "cancelled"), ("failed", "cancelled")]
+    assert 2 <= len(runs[0]["epochs"]) < 50
+    assert store.integrity_ok()
+
+
+def test_bench_reports_steady_state_speed_for_both_frameworks(tmp_path):
+    output = tmp_path / "bench.json"
+    completed = run_cli(["bench", "--architecture", "cnn", "--input-shape", "16x16x3", "--batch-size", "16",
+                         "--steps", "8", "--warmup", "2", "--json", str(output), "--quiet"], tmp_path / "home")
+    assert completed.returncode == 0, completed.stderr
+    bench = read_json(output)
+    assert [r["framework"] for r in bench["runs"]] == ["pytorch", "tensorflow"]
+    for run in bench["runs"]:
+        result = run["result"]
+        assert result["steady_images_per_second"] > 0 and result["step_ms_median"] > 0
+        assert result["warmup_steps"] == 2 and "peak_device_memory_bytes" in result
+    assert "Steady-state images/s" in completed.stdout
+
+
+def test_a_batch_that_cannot_fit_in_memory_is_reported_as_out_of_memory(tmp_path):
+    output = tmp_path / "bench.json"
+    completed = run_cli(["bench", "--architecture", "mlp", "--framework", "pytorch", "--input-shape", "512x512x3",
+                         "--batch-size", "65536", "--steps", "1", "--json", str(output), "--quiet"], tmp_path / "home")
+    assert completed.returncode == 1
+    error = read_json(output)["runs"][0]["error"]
+    assert error["kind"] == "out_of_memory" and "smaller batch" in error["message"]
+
+
+def test_the_cli_needs_no_framework_in_its_own_process():
+    code = ("import sys, core.cli, core.compare, core.store, core.report, core.data.prepare; "
+            "sys.exit(any(m in sys.modules for m in ('torch', 'tensorflow', 'keras', 'streamlit')))")
+    assert subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT).returncode == 0
+
+
+def test_prepared_data_survives_a_cleared_cache(home):
+    from core.compare import create_comparison, execute_comparison
+    from core.spec import RunSpec
+
+    store = Store(home / "runs.sqlite")
+    comparison_id = create_comparison(store, RunSpec(epochs=1), ["pytorch"])
+    shutil.rmtree(home / "prepared")
+    execute_comparison(store, comparison_id)
+    assert store.comparison(comparison_id)["runs"][0]["status"] == "finished"

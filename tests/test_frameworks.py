@@ -1,0 +1,47 @@
+"""The same model in both frameworks: parameters, FLOPs and initialisation, checked in workers.
+
+Each framework is imported in its own worker process, as in real runs, never both in one.
+"""
+
+import math
+
+import pytest
+
+from core.models.registry import ARCHITECTURES
+from core.runner import run_worker
+
+pytestmark = pytest.mark.frameworks
+
+
+def describe(framework, input_shape, classes=10):
+    outcome = run_worker({"kind": "describe", "framework": framework, "architectures": list(ARCHITECTURES),
+                          "input_shape": list(input_shape), "num_classes": classes})
+    assert outcome.status == "finished", outcome.error
+    return {m["architecture"]: m for m in outcome.result["models"]}
+
+
+@pytest.fixture(scope="module", params=[(28, 28, 1), (32, 32, 3)], ids=["28x28x1", "32x32x3"])
+def described(request):
+    return {fw: describe(fw, request.param) for fw in ("pytorch", "tensorflow")}
+
+
+@pytest.mark.parametrize("architecture", list(ARCHITECTURES))
+def test_parameter_counts_and_flops_are_equal(described, architecture):
+    torch_model, keras_model = described["pytorch"][architecture], described["tensorflow"][architecture]
+    assert torch_model["trainable_params"] == keras_model["trainable_params"] > 0
+    assert torch_model["flops_per_image"] == keras_model["flops_per_image"] > 0
+    def shapes(model):
+        return [(layer["kind"], layer["fan_in"], layer["units"]) for layer in model["layers"]]
+
+    assert shapes(torch_model) == shapes(keras_model)
+
+
+@pytest.mark.parametrize("architecture", list(ARCHITECTURES))
+@pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
+def test_both_use_he_uniform_weights_and_zero_biases(described, architecture, framework):
+    for layer in described[framework][architecture]["layers"]:
+        limit = math.sqrt(6.0 / layer["fan_in"])
+        assert layer["weight_max_abs"] <= limit * (1 + 1e-6)
+        # U(-a, a) has standard deviation a/sqrt(3); PyTorch's default would give a third of that.
+        assert layer["weight_std"] == pytest.approx(limit / math.sqrt(3), rel=0.2)
+        assert layer["bias_max_abs"] == 0.0

@@ -1,0 +1,58 @@
+import pytest
+
+from core.errors import BadInput
+from core.spec import RunSpec
+
+
+def test_defaults_are_valid_and_round_trip_through_json():
+    spec = RunSpec()
+    spec.validate()
+    assert RunSpec.from_json(spec.to_json()) == spec
+    assert hash(spec) == hash(RunSpec.from_json(spec.to_json()))
+
+
+def test_cli_strings_are_coerced_to_field_types():
+    spec = RunSpec.from_dict({"epochs": "3", "batch_size": "16", "learning_rate": "0.01", "augment": "yes", "image_size": ""})
+    assert (spec.epochs, spec.batch_size, spec.learning_rate, spec.augment, spec.image_size) == (3, 16, 0.01, True, None)
+
+
+@pytest.mark.parametrize(
+    "values, field, words",
+    [
+        ({"epochs": 0}, "epochs", "between 1 and"),
+        ({"batch_size": -4}, "batch_size", "between 1 and"),
+        ({"batch_size": "many"}, "batch_size", "whole number"),
+        ({"batch_size": 2.5}, "batch_size", "whole number"),
+        ({"learning_rate": "fast"}, "learning_rate", "a number"),
+        ({"learning_rate": -0.1}, "learning_rate", "(0.0, 10.0]"),
+        ({"learning_rate": "nan"}, "learning_rate", "finite"),
+        ({"validation_fraction": 0.9}, "validation_fraction", "[0.0, 0.5]"),
+        ({"optimizer": "adagrad"}, "optimizer", "adam, sgd"),
+        ({"device": "tpu"}, "device", "auto, cpu, cuda"),
+        ({"precision": "fp8"}, "precision", "fp32, bf16"),
+        ({"image_size": 2}, "image_size", "between 4 and"),
+    ],
+)
+def test_impossible_values_name_the_field_and_the_allowed_range(values, field, words):
+    with pytest.raises(BadInput) as caught:
+        RunSpec.from_dict(values)
+    assert field in str(caught.value)
+    assert words in str(caught.value)
+
+
+def test_unknown_names_list_the_valid_ones():
+    with pytest.raises(BadInput, match="digits, shapes, mnist"):
+        RunSpec.from_dict({"dataset": "imagenet"})
+    with pytest.raises(BadInput, match="mlp, cnn, lenet5"):
+        RunSpec.from_dict({"architecture": "alexnet"})
+    with pytest.raises(BadInput, match="unknown setting"):
+        RunSpec.from_dict({"epoch": 3})
+
+
+def test_missing_dataset_path_is_refused(tmp_path):
+    with pytest.raises(BadInput, match="does not exist"):
+        RunSpec.from_dict({"dataset": str(tmp_path / "nowhere.zip")})
+    text_file = tmp_path / "labels.txt"
+    text_file.write_text("x")
+    with pytest.raises(BadInput, match="folder or a .zip"):
+        RunSpec.from_dict({"dataset": str(text_file)})

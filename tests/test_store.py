@@ -1,0 +1,93 @@
+import json
+import sqlite3
+
+import pytest
+
+from core.errors import BadInput
+from core.store import Store
+
+
+def fill(store: Store) -> str:
+    planned = [(0, "pytorch", {"framework": "pytorch", "epochs": 1}), (0, "tensorflow", {"framework": "tensorflow", "epochs": 1})]
+    settings = {"dataset": "digits", "architecture": "cnn", "device": "cpu", "epochs": 1}
+    comparison_id, (first, second) = store.create_comparison(settings, ["pytorch", "tensorflow"], planned, {"train_images": 10})
+    store.mark_running(first)
+    store.record_environment(first, {"framework_version": "1.0", "device_name": "cpu", "threads": 2, "cpu": "x"})
+    store.add_epoch(first, {"epoch": 1, "train_loss": 0.5, "val_accuracy": 0.9, "epoch_seconds": 1.0,
+                            "step_samples": [{"epoch": 0, "step": 0, "steps": 1, "milliseconds": 12.5, "warmup": True}]})
+    store.finish_run(first, {"test_accuracy": 0.91, "steady_images_per_second": 1000.0})
+    store.mark_running(second)
+    store.fail_run(second, "crashed", "the worker was killed by SIGKILL")
+    return comparison_id
+
+
+def test_runs_keep_results_errors_epochs_and_environment(tmp_path):
+    store = Store(tmp_path / "runs.sqlite")
+    comparison = store.comparison(fill(store))
+    first, second = comparison["runs"]
+    assert first["status"] == "finished" and first["result"]["test_accuracy"] == 0.91
+    assert first["epochs"][0]["train_loss"] == 0.5 and first["step_samples"][0]["milliseconds"] == 12.5
+    assert first["environment"]["threads"] == 2
+    assert second["status"] == "failed" and second["error"] == {"kind": "crashed", "message": "the worker was killed by SIGKILL"}
+    assert store.integrity_ok()
+    assert store.connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_json_export_import_round_trip_is_lossless(tmp_path):
+    source = Store(tmp_path / "a.sqlite")
+    fill(source)
+    fill(source)
+    exported = source.export_json()
+    target = Store(tmp_path / "b.sqlite")
+    assert target.import_json(json.loads(json.dumps(exported))) == (2, 0)
+    assert target.export_json() == exported
+    assert target.import_json(exported) == (0, 2)  # importing twice adds nothing
+
+
+def test_a_damaged_import_changes_nothing(tmp_path):
+    store = Store(tmp_path / "a.sqlite")
+    fill(store)
+    exported = store.export_json()
+    del exported["comparisons"][0]["runs"][1]["status"]
+    target = Store(tmp_path / "b.sqlite")
+    with pytest.raises(BadInput, match="nothing was imported"):
+        target.import_json(exported)
+    assert target.list_comparisons() == []
+    with pytest.raises(BadInput, match="not a Twinbench export"):
+        target.import_json({"comparisons": []})
+
+
+def test_csv_has_one_row_per_run_with_result_columns(tmp_path):
+    store = Store(tmp_path / "a.sqlite")
+    fill(store)
+    lines = store.export_csv().strip().splitlines()
+    header = lines[0].split(",")
+    assert len(lines) == 3 and "test_accuracy" in header and "error_kind" in header and "spec_epochs" in header
+
+
+def test_ids_resolve_by_unique_prefix_and_delete_cascades(tmp_path):
+    store = Store(tmp_path / "a.sqlite")
+    comparison_id = fill(store)
+    assert store.resolve_comparison_id(comparison_id[:6]) == comparison_id
+    with pytest.raises(BadInput, match="no comparison"):
+        store.resolve_comparison_id("zzzz")
+    assert store.delete_comparison(comparison_id)
+    assert store.connection.execute("SELECT COUNT(*) FROM epochs").fetchone()[0] == 0
+    assert store.connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+
+
+def test_a_failed_write_leaves_no_partial_rows(tmp_path):
+    store = Store(tmp_path / "a.sqlite")
+    with pytest.raises(sqlite3.IntegrityError), store.transaction() as db:
+        db.execute("INSERT INTO comparisons (id, created_at, dataset, architecture, device, frameworks, settings_json)"
+                   " VALUES ('x', 0, 'd', 'a', 'cpu', 'pytorch', '{}')")
+        db.execute("INSERT INTO runs (id, comparison_id, position, repeat, framework, status, spec_json, created_at)"
+                   " VALUES ('r', 'missing', 0, 0, 'pytorch', 'queued', '{}', 0)")
+    assert store.list_comparisons() == []
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path):
+    path = tmp_path / "notes.sqlite"
+    path.write_text("this is not sqlite" * 100)
+    with pytest.raises(BadInput, match="not a usable Twinbench database"):
+        Store(path)
