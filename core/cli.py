@@ -121,6 +121,7 @@ def print_comparison(comparison: dict[str, Any]) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from core.compare import create_comparison, execute_comparison, parse_frameworks
+    from core.jobs import device_lock
     from core.progress import RunProgress
     from core.report import comparison_json
 
@@ -131,8 +132,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"Preparing {spec.dataset} ...", file=sys.stderr)
     comparison_id = create_comparison(store, spec, frameworks)
     progress = RunProgress(enabled=not args.quiet)
+    waiting = "Another comparison is training on this device; waiting for it to finish ..."
     try:
-        execute_comparison(store, comparison_id, on_event=progress.update)
+        with device_lock(on_wait=lambda: print(waiting, file=sys.stderr)):
+            execute_comparison(store, comparison_id, on_event=progress.update)
     finally:
         progress.close()
     comparison = store.comparison(comparison_id)

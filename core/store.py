@@ -68,6 +68,19 @@ CREATE TABLE IF NOT EXISTS step_samples (
     warmup INTEGER NOT NULL,
     PRIMARY KEY (run_id, epoch, step)
 );
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    comparison_id TEXT NOT NULL REFERENCES comparisons(id) ON DELETE CASCADE,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    runner_pid INTEGER,
+    progress_json TEXT,
+    message TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, created_at);
 CREATE TABLE IF NOT EXISTS environments (
     run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
     framework_version TEXT,

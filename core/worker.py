@@ -53,6 +53,8 @@ def run_job(job: dict[str, Any], events: EventWriter, cancel: threading.Event) -
     from core.models.registry import check_input_shape
     from core.train.loop import run_benchmark, run_training
 
+    if job.get("kind") == "probe":
+        return load_framework(job["framework"]).probe_devices()
     if job.get("kind") == "describe":
         module = load_framework(job["framework"])
         return {

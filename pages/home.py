@@ -1,25 +1,56 @@
-"""Home: what Twinbench does, and the latest comparison's table."""
+"""Home: what Twinbench does, the latest verdict, and one button for the default comparison."""
+
+import datetime as dt
 
 import pandas as pd
 import streamlit as st
 
-from core.paths import default_db_path
+from core.errors import BadInput
+from core.jobs import enqueue
 from core.report import comparison_rows
-from core.store import Store
+from core.spec import FRAMEWORKS, RunSpec
+from core.verdict import findings
+from dashboard_state import open_store
 
 st.title("Twinbench")
 st.write(
-    "Twinbench trains the same image classifier in TensorFlow/Keras and in PyTorch, on the same data, "
-    "with the same settings, one framework at a time, and shows how the two compare on speed, memory and accuracy."
+    "Twinbench trains the same image classifier in TensorFlow/Keras and in PyTorch, with the same data, "
+    "order, initialisation and optimiser settings, one framework after the other on this machine. "
+    "It then shows which is faster, which needs less memory, and whether accuracy differs."
 )
 
-store = Store(default_db_path())
-latest = store.latest_comparison_id()
-if latest is None:
-    st.info("No comparisons yet. Run `python -m core compare` to make the first one.")
+store = open_store()
+default = RunSpec()
+if st.button("Start comparison", type="primary",
+             help=f"{default.architecture} on {default.dataset}, both frameworks, {default.epochs} epochs; "
+                  "takes about a minute on a laptop CPU"):
+    try:
+        job_id = enqueue(store, default, list(FRAMEWORKS))
+    except BadInput as error:
+        st.error(str(error))
+    else:
+        st.switch_page("pages/train.py", query_params={"job": job_id})
+
+latest_id = store.latest_comparison_id()
+if latest_id is None:
+    st.info("No comparisons yet. Press **Start comparison** for the default one, or choose your own on the Train page.")
 else:
-    comparison = store.comparison(latest)
+    comparison = store.comparison(latest_id)
     settings = comparison["settings"]
-    st.subheader(f"Latest comparison: {settings['architecture']} on {settings['dataset']}")
+    when = dt.datetime.fromtimestamp(comparison["created_at"]).strftime("%Y-%m-%d %H:%M")
+    st.subheader("Latest comparison")
+    st.caption(f"{settings['architecture']} on {settings['dataset']}, {settings['epochs']} epochs, "
+               f"batch {settings['batch_size']}, device {settings['device']} · {when} · id {latest_id}")
+    verdict = findings(comparison)
+    if verdict:
+        for finding in verdict[:3]:
+            st.markdown(f"- {finding.sentence}")
+    elif any(r["status"] in ("queued", "running") for r in comparison["runs"]):
+        st.info("This comparison is still training; follow it on the Train page.")
+    else:
+        st.warning("No verdict: a run of this comparison failed. The Compare page shows why.")
     headers, rows = comparison_rows(comparison)
-    st.dataframe(pd.DataFrame(rows, columns=[h or "Figure" for h in headers]), hide_index=True)
+    if rows:
+        st.dataframe(pd.DataFrame(rows, columns=["Figure", *headers[1:]]), hide_index=True)
+    st.page_link("pages/compare.py", label="Charts and details", icon=":material/compare_arrows:",
+                 query_params={"comparison": latest_id})

@@ -218,13 +218,40 @@ def describe_model(architecture: str, input_shape: tuple[int, int, int], num_cla
                 "weight_std": float(values.std()),
                 "bias_max_abs": float(module.bias.detach().abs().max()) if module.bias is not None else None,
             })
+    summary = []
+
+    def record(module: nn.Module, _inputs: Any, output: torch.Tensor, name: str) -> None:
+        summary.append({"layer": name, "type": type(module).__name__, "output_shape": list(output.shape),
+                        "params": sum(p.numel() for p in module.parameters(recurse=False))})
+
+    hooks = [module.register_forward_hook(lambda m, i, o, name=name: record(m, i, o, name))
+             for name, module in model.named_modules() if name and not list(module.children())]
+    height, width, channels = input_shape
+    with torch.no_grad():
+        model.eval()(torch.zeros(1, channels, height, width))
+    for hook in hooks:
+        hook.remove()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {
         "framework": "pytorch",
+        "framework_version": torch.__version__,
+        "summary": summary,
         "architecture": architecture,
         "trainable_params": int(trainable),
         "flops_per_image": count_flops(model, input_shape, torch.device("cpu")),
         "layers": layers,
+    }
+
+
+def probe_devices() -> dict[str, Any]:
+    """What this PyTorch build is and which GPUs it sees (for the System page)."""
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return {
+        "framework": "pytorch",
+        "framework_version": torch.__version__,
+        "built_with_cuda": torch.version.cuda,
+        "gpus": [torch.cuda.get_device_name(i) for i in range(count)],
+        "threads": torch.get_num_threads(),
     }
 
 

@@ -242,13 +242,32 @@ def describe_model(architecture: str, input_shape: tuple[int, int, int], num_cla
                 "weight_std": float(values.std()),
                 "bias_max_abs": float(np.abs(np.asarray(bias)).max()) if bias is not None else None,
             })
+    summary = [
+        {"layer": layer.name, "type": type(layer).__name__,
+         "output_shape": [d if d is not None else 1 for d in layer.output.shape], "params": layer.count_params()}
+        for layer in model.layers
+    ]
     trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
     return {
         "framework": "tensorflow",
+        "framework_version": tf.__version__,
+        "summary": summary,
         "architecture": architecture,
         "trainable_params": trainable,
         "flops_per_image": count_flops(model, input_shape),
         "layers": layers,
+    }
+
+
+def probe_devices() -> dict[str, Any]:
+    """What this TensorFlow build is and which GPUs it sees (for the System page)."""
+    gpus = tf.config.list_physical_devices("GPU")
+    return {
+        "framework": "tensorflow",
+        "framework_version": tf.__version__,
+        "built_with_cuda": tf.sysconfig.get_build_info().get("cuda_version"),
+        "gpus": [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus],
+        "threads": tf.config.threading.get_intra_op_parallelism_threads(),
     }
 
 

@@ -1,0 +1,64 @@
+"""Stored comparisons as tidy DataFrames, the input of every chart and table (pure functions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from core.report import METRICS
+from core.spec import FRAMEWORK_LABELS
+
+
+def _label(run: dict[str, Any]) -> str:
+    return FRAMEWORK_LABELS.get(run["framework"], run["framework"])
+
+
+def epochs_frame(comparison: dict[str, Any]) -> pd.DataFrame:
+    """One row per run and epoch, with cumulative training seconds for time-based curves."""
+    rows = []
+    for run in comparison["runs"]:
+        train_seconds = 0.0
+        for epoch in run["epochs"]:
+            train_seconds += epoch.get("epoch_seconds") or 0.0
+            rows.append({"framework": _label(run), "repeat": run["repeat"] + 1, "run_id": run["id"],
+                         "train_seconds": train_seconds, **epoch})
+    columns = ["framework", "repeat", "run_id", "epoch", "train_seconds", "train_loss", "train_accuracy",
+               "val_loss", "val_accuracy", "epoch_seconds", "images_per_second"]
+    frame = pd.DataFrame(rows)
+    return frame.reindex(columns=[*columns, *[c for c in frame.columns if c not in columns]])
+
+
+def results_frame(comparison: dict[str, Any]) -> pd.DataFrame:
+    """One row per finished run with every result figure."""
+    keys = [m.key for m in METRICS]
+    rows = [
+        {"framework": _label(run), "repeat": run["repeat"] + 1, "run_id": run["id"],
+         **{key: run["result"].get(key) for key in keys}}
+        for run in comparison["runs"]
+        if run["status"] == "finished" and run["result"]
+    ]
+    return pd.DataFrame(rows, columns=["framework", "repeat", "run_id", *keys])
+
+
+def steps_frame(comparison: dict[str, Any], include_warmup: bool = False) -> pd.DataFrame:
+    """Step-time samples (ms per step, averaged over each timed window), steady state by default."""
+    rows = [
+        {"framework": _label(run), "repeat": run["repeat"] + 1, "epoch": sample["epoch"] + 1,
+         "step": sample["step"], "steps": sample["steps"], "milliseconds": sample["milliseconds"],
+         "warmup": bool(sample["warmup"])}
+        for run in comparison["runs"]
+        for sample in run["step_samples"]
+        if include_warmup or not sample["warmup"]
+    ]
+    return pd.DataFrame(rows, columns=["framework", "repeat", "epoch", "step", "steps", "milliseconds", "warmup"])
+
+
+def runs_frame(comparison: dict[str, Any]) -> pd.DataFrame:
+    """Every run, finished or not, with its status and error, for status tables."""
+    return pd.DataFrame(
+        [{"framework": _label(r), "repeat": r["repeat"] + 1, "status": r["status"],
+          "error": f"{r['error_kind']}: {r['error_message']}" if r["error_kind"] else ""}
+         for r in comparison["runs"]],
+        columns=["framework", "repeat", "status", "error"],
+    )

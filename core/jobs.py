@@ -1,0 +1,213 @@
+"""The job queue behind the dashboard: comparisons waiting for the device, kept in the store.
+
+Only one comparison trains on a device at a time, whoever asked for it (two browser tabs, two
+people, the CLI): the runner holds an exclusive lock on ``$TWINBENCH_HOME/device.lock`` while
+it trains. Because of that lock, a job still marked running when a runner gets the lock was
+left behind by a runner that died, and is marked failed rather than waited for forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from core.compare import create_comparison, execute_comparison
+from core.paths import twinbench_home
+from core.spec import RunSpec
+from core.store import Store, new_id
+
+JOB_STATUSES = ("queued", "running", "finished", "failed", "cancelled")
+IDLE_POLL_SECONDS = 0.5
+
+
+def device_lock_path() -> Path:
+    return twinbench_home() / "device.lock"
+
+
+@contextlib.contextmanager
+def device_lock(wait: bool = True, on_wait: Callable[[], None] | None = None) -> Iterator[bool]:
+    """Hold the one-training-per-device lock; yields False if ``wait`` is off and it is taken."""
+    path = device_lock_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                yield False
+                return
+            if on_wait:
+                on_wait()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def enqueue(store: Store, spec: RunSpec, frameworks: list[str]) -> str:
+    """Validate, prepare the data and queue a comparison; raises BadInput before any write."""
+    comparison_id = create_comparison(store, spec, frameworks)
+    job_id = new_id()
+    with store.transaction() as db:
+        db.execute("INSERT INTO jobs (id, comparison_id, status, created_at) VALUES (?, ?, 'queued', ?)",
+                   (job_id, comparison_id, time.time()))
+    return job_id
+
+
+def _job_row(row: Any) -> dict[str, Any]:
+    job = dict(row)
+    job["progress"] = json.loads(job.pop("progress_json") or "null")
+    return job
+
+
+def get_job(store: Store, job_id: str) -> dict[str, Any] | None:
+    row = store.connection.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+    return _job_row(row) if row else None
+
+
+def job_for_comparison(store: Store, comparison_id: str) -> dict[str, Any] | None:
+    row = store.connection.execute(
+        "SELECT * FROM jobs WHERE comparison_id=? ORDER BY created_at DESC LIMIT 1", (comparison_id,)
+    ).fetchone()
+    return _job_row(row) if row else None
+
+
+def active_jobs(store: Store) -> list[dict[str, Any]]:
+    """Running first, then queued in the order they will run."""
+    rows = store.connection.execute(
+        "SELECT * FROM jobs WHERE status IN ('running', 'queued') "
+        "ORDER BY status='queued', created_at"
+    ).fetchall()
+    return [_job_row(row) for row in rows]
+
+
+def queue_position(store: Store, job_id: str) -> int | None:
+    """How many jobs run before this one (0 = it is next or running)."""
+    ids = [job["id"] for job in active_jobs(store)]
+    return ids.index(job_id) if job_id in ids else None
+
+
+def request_cancel(store: Store, job_id: str) -> None:
+    """A queued job is cancelled at once; a running one stops at its worker's next step."""
+    with store.transaction() as db:
+        job = db.execute("SELECT status, comparison_id FROM jobs WHERE id=?", (job_id,)).fetchone()
+        if job is None or job["status"] not in ("queued", "running"):
+            return
+        db.execute("UPDATE jobs SET cancel_requested=1 WHERE id=?", (job_id,))
+        if job["status"] == "queued":
+            _close_job(db, job_id, job["comparison_id"], "cancelled", "cancelled before it started")
+
+
+def _close_job(db: Any, job_id: str, comparison_id: str, status: str, message: str) -> None:
+    now = time.time()
+    db.execute("UPDATE jobs SET status=?, finished_at=?, message=? WHERE id=?", (status, now, message, job_id))
+    kind = "cancelled" if status == "cancelled" else "crashed"
+    db.execute(
+        "UPDATE runs SET status='failed', error_kind=?, error_message=?, finished_at=? "
+        "WHERE comparison_id=? AND status IN ('queued', 'running')",
+        (kind, message, now, comparison_id),
+    )
+
+
+def recover_abandoned(store: Store) -> int:
+    """Fail jobs marked running by a runner that is gone (call only while holding the lock)."""
+    with store.transaction() as db:
+        rows = db.execute("SELECT id, comparison_id FROM jobs WHERE status='running'").fetchall()
+        for row in rows:
+            _close_job(db, row["id"], row["comparison_id"], "failed",
+                       "the app stopped while this comparison was running; start it again")
+    return len(rows)
+
+
+def claim_next(store: Store) -> dict[str, Any] | None:
+    with store.transaction() as db:
+        row = db.execute("SELECT * FROM jobs WHERE status='queued' ORDER BY created_at LIMIT 1").fetchone()
+        if row is None:
+            return None
+        db.execute("UPDATE jobs SET status='running', started_at=?, runner_pid=? WHERE id=?",
+                   (time.time(), os.getpid(), row["id"]))
+    return get_job(store, row["id"])
+
+
+def cancel_requested(store: Store, job_id: str) -> bool:
+    row = store.connection.execute("SELECT cancel_requested FROM jobs WHERE id=?", (job_id,)).fetchone()
+    return bool(row and row["cancel_requested"])
+
+
+def execute_job(store: Store, job: dict[str, Any]) -> str:
+    """Train a claimed job's comparison, keeping its live progress in the store."""
+
+    def on_event(info: dict[str, Any], event: dict[str, Any]) -> None:
+        if event["type"] not in ("started", "progress", "epoch"):
+            return
+        progress = {**info, "event": event["type"]}
+        if event["type"] == "progress":
+            progress.update(epoch=event["epoch"], step=event["step"], steps_per_epoch=event["steps_per_epoch"])
+        elif event["type"] == "epoch":
+            progress.update(epoch=event["epoch"], step=0, completed_epochs=event["epoch"])
+        with store.transaction() as db:
+            db.execute("UPDATE jobs SET progress_json=? WHERE id=?", (json.dumps(progress), job["id"]))
+
+    try:
+        execute_comparison(store, job["comparison_id"], on_event=on_event,
+                           should_cancel=lambda: cancel_requested(store, job["id"]))
+    except Exception as error:  # the comparison could not even start (its data vanished, say)
+        with store.transaction() as db:
+            _close_job(db, job["id"], job["comparison_id"], "failed", f"{type(error).__name__}: {error}")
+        return "failed"
+    runs = store.comparison(job["comparison_id"])["runs"]
+    if cancel_requested(store, job["id"]):
+        status, message = "cancelled", "cancelled"
+    elif all(r["status"] == "finished" for r in runs):
+        status, message = "finished", ""
+    else:
+        status, message = "failed", f"{sum(r['status'] == 'failed' for r in runs)} of {len(runs)} runs failed"
+    with store.transaction() as db:
+        _close_job(db, job["id"], job["comparison_id"], status, message)
+    return status
+
+
+def run_pending(store: Store, wait_for_lock: bool = False) -> int:
+    """Run queued jobs until none is left; returns how many ran. Skips if the device is busy."""
+    done = 0
+    with device_lock(wait=wait_for_lock) as acquired:
+        if not acquired:
+            return 0
+        recover_abandoned(store)
+        while (job := claim_next(store)) is not None:
+            execute_job(store, job)
+            done += 1
+    return done
+
+
+class JobRunner(threading.Thread):
+    """A daemon thread in the dashboard's process that works through the queue.
+
+    Training happens in worker processes it starts; this thread only waits on them, so the
+    dashboard's process never imports a framework.
+    """
+
+    def __init__(self, db_path: Path) -> None:
+        super().__init__(name="twinbench-job-runner", daemon=True)
+        self.db_path = db_path
+        self.stopping = threading.Event()
+        self.last_error: str | None = None
+
+    def run(self) -> None:
+        store = Store(self.db_path)
+        while not self.stopping.is_set():
+            try:
+                ran = run_pending(store)
+            except Exception as error:  # keep serving the queue; the page shows the error
+                self.last_error = f"{type(error).__name__}: {error}"
+                ran = 0
+            if not ran:
+                self.stopping.wait(IDLE_POLL_SECONDS)

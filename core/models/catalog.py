@@ -1,0 +1,49 @@
+"""Architectures as each framework builds them, described by worker processes and cached.
+
+The dashboard cannot import a framework, so a worker builds each model and reports its layers,
+parameter counts and FLOPs; the answer is cached per input shape in ``$TWINBENCH_HOME/models``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from core.errors import BadInput
+from core.models.registry import ARCHITECTURES, check_input_shape
+from core.paths import twinbench_home
+from core.runner import run_worker
+from core.spec import FRAMEWORKS
+
+
+def accepted_architectures(input_shape: tuple[int, int, int]) -> tuple[list[str], dict[str, str]]:
+    """Architectures that take this input, and for the others the reason they do not."""
+    accepted, refused = [], {}
+    for name in ARCHITECTURES:
+        try:
+            check_input_shape(name, input_shape)
+        except BadInput as error:
+            refused[name] = str(error)
+        else:
+            accepted.append(name)
+    return accepted, refused
+
+
+def describe_architectures(input_shape: tuple[int, int, int], num_classes: int = 10, refresh: bool = False) -> dict[str, Any]:
+    """{"frameworks": {framework: {architecture: description}}, "errors": {...}, "refused": {...}}."""
+    cache = twinbench_home() / "models" / f"{'x'.join(map(str, input_shape))}-{num_classes}.json"
+    if cache.exists() and not refresh:
+        return json.loads(cache.read_text())
+    accepted, refused = accepted_architectures(input_shape)
+    answer: dict[str, Any] = {"input_shape": list(input_shape), "frameworks": {}, "errors": {}, "refused": refused}
+    for framework in FRAMEWORKS:
+        outcome = run_worker({"kind": "describe", "framework": framework, "architectures": accepted,
+                              "input_shape": list(input_shape), "num_classes": num_classes})
+        if outcome.status == "finished" and outcome.result:
+            answer["frameworks"][framework] = {m["architecture"]: m for m in outcome.result["models"]}
+        else:
+            answer["errors"][framework] = (outcome.error or {}).get("message", "no answer")
+    if not answer["errors"]:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(answer))
+    return answer

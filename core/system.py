@@ -1,0 +1,77 @@
+"""The machine as the dashboard reports it: host, GPUs (NVML), framework installs and their views."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from typing import Any
+
+from core.runner import run_worker
+from core.spec import FRAMEWORKS
+from core.train.measure import host_environment
+
+PACKAGES = ("torch", "torchvision", "tensorflow", "keras", "streamlit", "numpy", "nvidia-ml-py")
+SMALL_HOST_BYTES = 4 * 2**30
+
+
+def installed_versions() -> dict[str, str | None]:
+    """Versions from package metadata: no framework is imported to learn them."""
+    versions: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def nvml_gpus() -> tuple[list[dict[str, Any]], str | None]:
+    """(GPUs with name and memory, driver version), or ([], None) without an NVIDIA driver."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:
+        return [], None
+    try:
+        driver = pynvml.nvmlSystemGetDriverVersion()
+        gpus = []
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            name = pynvml.nvmlDeviceGetName(handle)
+            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+            gpus.append({"index": index, "name": name.decode() if isinstance(name, bytes) else name,
+                         "memory_total_bytes": int(memory.total), "memory_used_bytes": int(memory.used)})
+        return gpus, driver.decode() if isinstance(driver, bytes) else driver
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def probe_frameworks() -> dict[str, dict[str, Any]]:
+    """Ask each framework, in its own worker, which devices it sees."""
+    answers = {}
+    for framework in FRAMEWORKS:
+        outcome = run_worker({"kind": "probe", "framework": framework})
+        answers[framework] = outcome.result if outcome.status == "finished" else {"error": (outcome.error or {}).get("message")}
+    return answers
+
+
+def expectations(host: dict[str, Any], gpus: list[dict[str, Any]]) -> list[str]:
+    """Plain notes on what this machine can do, shown on the System page."""
+    notes = []
+    if not gpus:
+        notes.append("No GPU: both frameworks train on the CPU. The default comparison (digits, cnn) takes well under "
+                     "a minute; CIFAR-sized models take minutes per epoch, so start with --max-images.")
+    if host["host_memory_bytes"] < SMALL_HOST_BYTES:
+        notes.append(
+            f"Only {host['host_memory_bytes'] / 2**30:.1f} GiB of memory (as on Streamlit Community Cloud, about 2.7 GB): "
+            "each training worker needs about 0.7 GiB on top of the dashboard, so keep to digits, shapes or small "
+            "--max-images subsets, one comparison at a time (the queue already ensures that)."
+        )
+    return notes
+
+
+def system_report() -> dict[str, Any]:
+    host = host_environment()
+    gpus, driver = nvml_gpus()
+    return {"host": host, "gpus": gpus, "driver": driver, "versions": installed_versions(),
+            "notes": expectations(host, gpus)}

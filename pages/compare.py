@@ -1,0 +1,91 @@
+"""Compare: one comparison in charts, a verdict in words and numbers, and downloads."""
+
+import datetime as dt
+import json
+
+import pandas as pd
+import streamlit as st
+
+from core.charts import curves_figure, memory_figure, spread_bar_figure, step_time_figure, warmup_figure
+from core.frames import epochs_frame, results_frame, runs_frame, steps_frame
+from core.report import comparison_json, comparison_rows
+from core.verdict import findings
+from dashboard_state import open_store
+
+st.title("Compare")
+store = open_store()
+comparisons = store.list_comparisons()
+if not comparisons:
+    st.info("No comparisons yet: start one on the Train page.")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/play_circle:")
+    st.stop()
+
+
+def describe(summary: dict) -> str:
+    when = dt.datetime.fromtimestamp(summary["created_at"]).strftime("%Y-%m-%d %H:%M")
+    return f"{summary['architecture']} on {summary['dataset']} · {summary['device']} · {when} · {summary['id']}"
+
+
+ids = [c["id"] for c in comparisons]
+wanted = st.query_params.get("comparison")
+chosen = st.selectbox("Comparison", comparisons, index=ids.index(wanted) if wanted in ids else 0, format_func=describe)
+st.query_params["comparison"] = chosen["id"]
+comparison = store.comparison(chosen["id"])
+settings = comparison["settings"]
+st.caption(
+    f"{settings['epochs']} epochs · batch {settings['batch_size']} · {settings['optimizer']} lr {settings['learning_rate']:g} · "
+    f"{settings['precision']} · compile {settings['compile']} · {settings['repeats']} repeat(s) · seed {settings['seed']}"
+    + "".join(f" · {note}" for note in settings.get("notes") or [])
+)
+
+runs = runs_frame(comparison)
+if (runs["status"] != "finished").any():
+    unfinished = runs[runs["status"] != "finished"]
+    st.warning("Not every run finished:\n\n" + "\n".join(
+        f"- {row.framework} #{row.repeat}: {row.status}{' — ' + row.error if row.error else ''}" for row in unfinished.itertuples()
+    ))
+
+st.subheader("Verdict")
+verdict = findings(comparison)
+if not verdict:
+    st.info("No verdict yet: it needs a finished run of each framework.")
+for finding in verdict:
+    icon = ":material/drag_handle:" if finding.within_noise else ":material/arrow_forward:"
+    st.markdown(f"{icon} {finding.sentence}")
+headers, rows = comparison_rows(comparison)
+if rows:
+    st.dataframe(pd.DataFrame(rows, columns=["Figure", *headers[1:]]), hide_index=True)
+    st.caption("Figures are medians over repeats, with min–max in brackets. "
+               "'Ahead' names a winner only beyond single-run noise (5 % in speed, 1 point in accuracy).")
+
+epochs = epochs_frame(comparison)
+results = results_frame(comparison)
+st.subheader("Learning curves")
+x_axis = st.radio("Against", ["epoch", "train_seconds"], horizontal=True,
+                  format_func=lambda x: "epoch" if x == "epoch" else "training time")
+left, right = st.columns(2)
+left.plotly_chart(curves_figure(epochs, "accuracy", x_axis), key="accuracy")
+right.plotly_chart(curves_figure(epochs, "loss", x_axis), key="loss")
+
+st.subheader("Speed")
+left, right = st.columns(2)
+left.plotly_chart(spread_bar_figure(results, "steady_images_per_second", "Steady-state throughput", "images/s"),
+                  key="throughput")
+right.plotly_chart(step_time_figure(steps_frame(comparison)), key="steps")
+left, right = st.columns(2)
+left.plotly_chart(warmup_figure(results), key="warmup")
+right.plotly_chart(spread_bar_figure(results, "time_to_target_seconds",
+                                     f"Time to {settings['target_accuracy']:.0%} validation accuracy", "training seconds"),
+                   key="target")
+
+st.subheader("Memory")
+st.plotly_chart(memory_figure(results), key="memory")
+st.caption("Device memory comes from each framework's allocator and from NVML (GPU only); "
+           "host memory is the worker process's peak resident set.")
+
+st.subheader("Download")
+left, right = st.columns(2)
+left.download_button("Results as CSV", results.to_csv(index=False), file_name=f"twinbench-{comparison['id']}.csv",
+                     mime="text/csv")
+right.download_button("Everything as JSON", json.dumps(comparison_json(comparison), indent=1),
+                      file_name=f"twinbench-{comparison['id']}.json", mime="application/json")

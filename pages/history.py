@@ -1,0 +1,68 @@
+"""History: every comparison, filters, a diff of two, delete, and import/export."""
+
+import json
+
+import streamlit as st
+
+from core.errors import BadInput
+from core.history import comparisons_frame, diff_comparisons, filter_comparisons
+from dashboard_state import open_store
+
+st.title("History")
+store = open_store()
+frame = comparisons_frame(store.list_comparisons())
+
+with st.expander("Import or export", icon=":material/swap_vert:"):
+    left, right = st.columns(2)
+    left.download_button("Export all as JSON", json.dumps(store.export_json(), indent=1),
+                         file_name="twinbench-export.json", mime="application/json", disabled=frame.empty)
+    left.download_button("Export all as CSV (one row per run)", store.export_csv(), file_name="twinbench-runs.csv",
+                         mime="text/csv", disabled=frame.empty)
+    uploaded = right.file_uploader("Import a Twinbench JSON export", type=["json"])
+    if uploaded is not None and right.button("Import"):
+        try:
+            imported, skipped = store.import_json(json.loads(uploaded.getvalue()))
+        except (BadInput, ValueError, UnicodeDecodeError) as error:
+            right.error(f"Nothing was imported: {error}")
+        else:
+            right.success(f"Imported {imported} comparison(s)" + (f"; {skipped} were already here." if skipped else "."))
+            frame = comparisons_frame(store.list_comparisons())
+
+if frame.empty:
+    st.info("No comparisons yet: start one on the Train page, or import an export above.")
+    st.stop()
+
+a, b, c, d = st.columns(4)
+datasets = a.multiselect("Dataset", sorted(frame["dataset"].unique()))
+architectures = b.multiselect("Architecture", sorted(frame["architecture"].unique()))
+devices = c.multiselect("Device", sorted(frame["device"].unique()))
+first_day, last_day = frame["created"].min().date(), frame["created"].max().date()
+dates = d.date_input("Dates", value=(first_day, last_day), min_value=first_day, max_value=last_day)
+since, until = (dates + (None, None))[:2] if isinstance(dates, tuple) else (dates, None)
+shown = filter_comparisons(frame, datasets, architectures, devices, since, until).reset_index(drop=True)
+
+st.caption(f"{len(shown)} of {len(frame)} comparisons. Select rows to open, compare two, or delete.")
+selection = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="multi-row", key="history-table",
+                         column_config={"created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
+selected = [shown.loc[i, "id"] for i in selection.selection.rows if i < len(shown)]
+
+if len(selected) == 1:
+    st.page_link("pages/compare.py", label=f"Open {selected[0]} on the Compare page", icon=":material/compare_arrows:",
+                 query_params={"comparison": selected[0]})
+if len(selected) == 2:
+    st.subheader(f"{selected[0]} versus {selected[1]}")
+    settings, results = diff_comparisons(store.comparison(selected[0]), store.comparison(selected[1]))
+    only_differences = st.toggle("Only settings that differ", value=True)
+    st.dataframe(settings[settings["differs"]] if only_differences else settings, hide_index=True)
+    st.dataframe(results, hide_index=True)
+elif len(selected) > 2:
+    st.caption("Select exactly two comparisons to see their differences.")
+
+if selected:
+    with st.popover(f"Delete {len(selected)} selected", icon=":material/delete:"):
+        st.write("This removes the comparisons with all their runs, epochs and step times. It cannot be undone.")
+        if st.button("Yes, delete", type="primary"):
+            for comparison_id in selected:
+                store.delete_comparison(comparison_id)
+            st.toast(f"Deleted {len(selected)} comparison(s)")
+            st.rerun()

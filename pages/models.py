@@ -1,0 +1,55 @@
+"""Models: each architecture as PyTorch and Keras build it, side by side."""
+
+import pandas as pd
+import streamlit as st
+
+from core.models.catalog import accepted_architectures, describe_architectures
+from core.models.registry import ARCHITECTURES, INIT_SCHEME
+from core.report import format_value
+
+SHAPES = {"8x8x1 (digits)": (8, 8, 1), "28x28x1 (MNIST)": (28, 28, 1), "32x32x3 (CIFAR, shapes)": (32, 32, 3)}
+
+st.title("Models")
+st.write(f"Every architecture is written once per framework with the same layers and the same initialisation "
+         f"({INIT_SCHEME}). Building them needs the frameworks, so a worker process does it and the answer is cached.")
+
+shape_label = st.radio("Input", list(SHAPES), index=2, horizontal=True)
+input_shape = SHAPES[shape_label]
+accepted, refused = accepted_architectures(input_shape)
+for name, reason in refused.items():
+    st.caption(f"{name}: {reason}")
+
+refresh = st.button("Build again", help="ignore the cache and rebuild every model in both frameworks")
+with st.spinner("Building every model in PyTorch and in Keras (each in its own process) ..."):
+    catalog = describe_architectures(input_shape, refresh=refresh)
+for framework, message in catalog["errors"].items():
+    st.error(f"{framework}: {message}")
+
+overview = []
+for name in accepted:
+    row = {"architecture": name, "description": ARCHITECTURES[name].description}
+    for framework, label in (("pytorch", "PyTorch"), ("tensorflow", "Keras")):
+        model = catalog["frameworks"].get(framework, {}).get(name)
+        row[f"{label} parameters"] = model["trainable_params"] if model else None
+        row[f"{label} FLOPs/image"] = model["flops_per_image"] if model else None
+    row["same parameters"] = row["PyTorch parameters"] == row["Keras parameters"] and row["PyTorch parameters"] is not None
+    overview.append(row)
+st.dataframe(pd.DataFrame(overview), hide_index=True)
+st.caption("The parity audit (identical weights, identical outputs) comes with `python -m core parity`; "
+           "until then the checks here are parameter counts, FLOPs and layer-by-layer structure.")
+
+for name in accepted:
+    with st.expander(f"{name}: layers in both frameworks"):
+        left, right = st.columns(2)
+        for column, framework, label in ((left, "pytorch", "PyTorch"), (right, "tensorflow", "Keras")):
+            model = catalog["frameworks"].get(framework, {}).get(name)
+            column.markdown(f"**{label}**" + (f" {model.get('framework_version', '')}" if model else ""))
+            if model is None:
+                column.caption("not available")
+                continue
+            layers = pd.DataFrame(model["summary"])
+            layers["output_shape"] = layers["output_shape"].map(lambda s: " × ".join(map(str, s)))
+            column.dataframe(layers, hide_index=True)
+            column.caption(f"{format_value(model['trainable_params'], 'count')} parameters · "
+                           f"{format_value(model['flops_per_image'], 'count')} FLOPs per image "
+                           f"({'NCHW' if framework == 'pytorch' else 'NHWC'} layout)")

@@ -1,0 +1,51 @@
+"""System: this machine, its GPUs, the installed frameworks, and which framework sees which GPU."""
+
+import pandas as pd
+import streamlit as st
+
+from core.report import format_value
+from core.spec import FRAMEWORK_LABELS
+from core.system import probe_frameworks, system_report
+
+st.title("System")
+report = system_report()
+host = report["host"]
+
+left, middle, right = st.columns(3)
+left.metric("CPU cores", host["cpu_count"], help=host["cpu"])
+middle.metric("Memory", format_value(host["host_memory_bytes"], "bytes"))
+right.metric("GPUs (NVML)", len(report["gpus"]))
+st.caption(f"{host['cpu']} · Python {host['python']} · {host['platform']}")
+for note in report["notes"]:
+    st.info(note)
+
+st.subheader("GPUs")
+if report["gpus"]:
+    gpus = pd.DataFrame(report["gpus"])
+    gpus["memory"] = gpus["memory_total_bytes"].map(lambda b: format_value(b, "bytes"))
+    gpus["in use"] = gpus["memory_used_bytes"].map(lambda b: format_value(b, "bytes"))
+    st.dataframe(gpus[["index", "name", "memory", "in use"]], hide_index=True)
+    st.caption(f"NVIDIA driver {report['driver']}")
+else:
+    st.write("NVML finds no NVIDIA GPU on this machine.")
+
+st.subheader("Installed versions")
+st.dataframe(pd.DataFrame([{"package": k, "version": v or "not installed"} for k, v in report["versions"].items()]),
+             hide_index=True)
+
+st.subheader("What each framework sees")
+st.caption("Each framework is asked in its own process, as during training (a few seconds each).")
+if st.button("Ask the frameworks"):
+    with st.spinner("Starting each framework ..."):
+        st.session_state.probe = probe_frameworks()
+if "probe" in st.session_state:
+    rows = []
+    for framework, answer in st.session_state.probe.items():
+        if "error" in answer:
+            rows.append({"framework": FRAMEWORK_LABELS[framework], "version": "", "GPUs it sees": answer["error"]})
+        else:
+            rows.append({"framework": FRAMEWORK_LABELS[framework], "version": answer["framework_version"],
+                         "built with CUDA": answer["built_with_cuda"] or "no",
+                         "GPUs it sees": ", ".join(answer["gpus"]) or "none (CPU only)",
+                         "CPU threads": answer["threads"]})
+    st.dataframe(pd.DataFrame(rows), hide_index=True)

@@ -1,0 +1,175 @@
+"""Train: choose what to compare, press Start comparison, and follow the queue live."""
+
+import datetime as dt
+
+import streamlit as st
+
+from core.charts import curves_figure
+from core.compare import parse_frameworks
+from core.data.registry import BUILTIN_DATASETS
+from core.data.uploads import save_upload
+from core.errors import BadInput
+from core.frames import epochs_frame
+from core.jobs import active_jobs, enqueue, get_job, queue_position, request_cancel
+from core.models.registry import ARCHITECTURES
+from core.spec import COMPILE_MODES, DEVICES, FRAMEWORK_LABELS, FRAMEWORKS, OPTIMIZERS, PRECISIONS, RunSpec
+from dashboard_state import open_store
+
+UPLOAD_CHOICE = "Upload an image-folder .zip"
+defaults = RunSpec()
+
+st.title("Train")
+st.caption(
+    "Both frameworks train the identical model on identical data, one after the other on this machine. "
+    "Training data sits on the device in both, so the input pipeline is not part of what is measured."
+)
+
+with st.form("comparison"):
+    left, middle, right = st.columns(3)
+    errors = {}
+    with left:
+        dataset = st.selectbox("Dataset", [*BUILTIN_DATASETS, UPLOAD_CHOICE],
+                               format_func=lambda d: f"{d} — {BUILTIN_DATASETS[d]}" if d in BUILTIN_DATASETS else d)
+        upload = st.file_uploader("Image-folder .zip (one subfolder per class)", type=["zip"])
+        errors["dataset"] = st.empty()
+        architecture = st.selectbox("Architecture", list(ARCHITECTURES),
+                                    index=list(ARCHITECTURES).index(defaults.architecture),
+                                    format_func=lambda a: f"{a} — {ARCHITECTURES[a].description}")
+        errors["architecture"] = st.empty()
+        frameworks = st.multiselect("Frameworks", list(FRAMEWORKS), default=list(FRAMEWORKS),
+                                    format_func=FRAMEWORK_LABELS.get)
+        errors["frameworks"] = st.empty()
+    with middle:
+        epochs = st.number_input("Epochs", value=defaults.epochs, step=1, help="1 to 1000")
+        errors["epochs"] = st.empty()
+        batch_size = st.number_input("Batch size", value=defaults.batch_size, step=1,
+                                     help="at most the training split; the last partial batch is dropped")
+        errors["batch_size"] = st.empty()
+        optimizer = st.selectbox("Optimiser", OPTIMIZERS, index=OPTIMIZERS.index(defaults.optimizer))
+        learning_rate = st.number_input("Learning rate", value=defaults.learning_rate, format="%.5f", step=1e-4,
+                                        help="greater than 0, at most 10")
+        errors["learning_rate"] = st.empty()
+        seed = st.number_input("Seed", value=defaults.seed, step=1)
+        errors["seed"] = st.empty()
+    with right:
+        device = st.selectbox("Device", DEVICES, help="auto takes the GPU when a framework sees one")
+        precision = st.selectbox("Precision", PRECISIONS, help="bf16: mixed precision, logits kept in float32")
+        compile_mode = st.selectbox("Compile", COMPILE_MODES, help="on: XLA for TensorFlow, torch.compile for PyTorch")
+        repeats = st.number_input("Repeats", value=defaults.repeats, step=1,
+                                  help="runs per framework, alternating which goes first; gives each figure a spread")
+        errors["repeats"] = st.empty()
+    with st.expander("More settings"):
+        a, b, c = st.columns(3)
+        momentum = a.number_input("SGD momentum", value=defaults.momentum, format="%.3f")
+        weight_decay = a.number_input("Weight decay (decoupled)", value=defaults.weight_decay, format="%.5f")
+        validation_fraction = b.number_input("Validation fraction", value=defaults.validation_fraction, format="%.2f")
+        target_accuracy = b.number_input("Target validation accuracy", value=defaults.target_accuracy, format="%.2f",
+                                         help="for the time-to-target figure")
+        image_size = c.number_input("Image size (0 = as stored)", value=0, step=1,
+                                    help="resize images explicitly, e.g. 16 for lenet5 on 8x8 digits")
+        max_images = c.number_input("Max images (0 = all)", value=0, step=100)
+        augment = c.checkbox("Augment (random shifts; flips for colour)", value=False)
+        for field in ("momentum", "weight_decay", "validation_fraction", "target_accuracy", "image_size", "max_images"):
+            errors[field] = st.empty()
+    general_error = st.empty()
+    submitted = st.form_submit_button("Start comparison", type="primary")
+
+if submitted:
+    store = open_store()
+    try:
+        if dataset == UPLOAD_CHOICE:
+            if upload is None:
+                raise BadInput("choose a .zip to upload, or pick a built-in dataset", "dataset")
+            dataset = str(save_upload(upload.name, upload.getvalue()))
+        values = {
+            "dataset": dataset, "architecture": architecture, "epochs": epochs, "batch_size": batch_size,
+            "optimizer": optimizer, "learning_rate": learning_rate, "momentum": momentum, "weight_decay": weight_decay,
+            "seed": seed, "device": device, "precision": precision, "compile": compile_mode, "repeats": repeats,
+            "validation_fraction": validation_fraction, "target_accuracy": target_accuracy,
+            "image_size": image_size or None, "max_images": max_images or None, "augment": augment,
+        }
+        chosen = parse_frameworks(frameworks)
+        with st.spinner("Preparing the data ..."):
+            job_id = enqueue(store, RunSpec.from_dict(values), chosen)
+    except BadInput as error:
+        (errors.get(error.field or "") or general_error).error(str(error), icon=":material/error:")
+    else:
+        st.query_params["job"] = job_id
+        st.toast("Comparison queued")
+
+
+def progress_of(run: dict, job: dict) -> tuple[float, str]:
+    """Fraction done and a caption for one run of the followed job."""
+    epochs = run["spec"]["epochs"]
+    if run["status"] == "finished":
+        return 1.0, "finished"
+    if run["status"] == "failed":
+        return len(run["epochs"]) / epochs, f"{run['error_kind']}: {run['error_message']}"
+    if run["status"] == "queued":
+        return 0.0, "waiting"
+    progress = job.get("progress") or {}
+    if progress.get("run_id") == run["id"] and progress.get("steps_per_epoch"):
+        done = (progress["epoch"] + progress["step"] / progress["steps_per_epoch"]) / epochs
+        return min(done, 1.0), f"epoch {min(progress['epoch'] + 1, epochs)} of {epochs}"
+    if progress.get("run_id") == run["id"] and progress.get("completed_epochs"):
+        return progress["completed_epochs"] / epochs, f"epoch {progress['completed_epochs']} of {epochs} done"
+    return len(run["epochs"]) / epochs, "starting (importing the framework)"
+
+
+def show_queue() -> None:
+    store = open_store()
+    jobs = active_jobs(store)
+    job_id = st.query_params.get("job")
+    job = get_job(store, job_id) if job_id else None
+    st.subheader("Queue")
+    if not jobs:
+        st.caption("Nothing is waiting for the device.")
+    for position, queued in enumerate(jobs):
+        comparison = store.comparison(queued["comparison_id"])
+        settings = comparison["settings"]
+        mark = " (yours)" if job and queued["id"] == job["id"] else ""
+        state = "training" if queued["status"] == "running" else f"waiting, {position} ahead"
+        st.write(f"**{settings['architecture']} on {settings['dataset']}**{mark}: {state}")
+    if job_id and job is None:
+        st.warning(f"No job {job_id} in this database.")
+    if job is None:
+        return
+    comparison = store.comparison(job["comparison_id"])
+    st.subheader(f"Comparison {comparison['id']}")
+    started = dt.datetime.fromtimestamp(job["created_at"]).strftime("%H:%M:%S")
+    status_text = {"queued": f"waiting for the device ({queue_position(store, job['id'])} ahead)",
+                   "running": "training", "finished": "finished", "failed": f"failed: {job['message']}",
+                   "cancelled": "cancelled"}[job["status"]]
+    st.caption(f"Queued at {started} · {status_text}")
+    for run in comparison["runs"]:
+        fraction, caption = progress_of(run, job)
+        label = FRAMEWORK_LABELS[run["framework"]] + (f" #{run['repeat'] + 1}" if comparison["settings"]["repeats"] > 1 else "")
+        st.progress(fraction, text=f"{label}: {caption}")
+    if job["status"] in ("queued", "running") and st.button("Cancel", key=f"cancel-{job['id']}"):
+        request_cancel(store, job["id"])
+        st.rerun()
+    frame = epochs_frame(comparison)
+    if not frame.empty:
+        left, right = st.columns(2)
+        left.plotly_chart(curves_figure(frame, "accuracy"), key="live-accuracy")
+        right.plotly_chart(curves_figure(frame, "loss"), key="live-loss")
+    if job["status"] == "finished":
+        st.success("Finished.")
+        st.page_link("pages/compare.py", label="See the comparison", icon=":material/compare_arrows:",
+                     query_params={"comparison": comparison["id"]})
+    elif job["status"] in ("failed", "cancelled"):
+        st.page_link("pages/compare.py", label="See what finished", icon=":material/compare_arrows:",
+                     query_params={"comparison": comparison["id"]})
+    if job["status"] not in ("queued", "running") and st.session_state.get("following") == job["id"]:
+        # The job just ended: one full rerun stops the refresh timer below.
+        st.session_state.following = None
+        st.rerun()
+
+
+store_for_state = open_store()
+followed = get_job(store_for_state, st.query_params["job"]) if "job" in st.query_params else None
+live = bool(active_jobs(store_for_state)) or bool(followed and followed["status"] in ("queued", "running"))
+if live and followed:
+    st.session_state.following = followed["id"]
+# Refresh every second while something is queued or training, and not at all otherwise.
+st.fragment(run_every=1.0 if live else None)(show_queue)()
