@@ -33,3 +33,23 @@ def ensure_job_runner() -> JobRunner | None:
     if os.environ.get("TWINBENCH_NO_RUNNER") == "1":
         return None
     return _runner(str(default_db_path()))
+
+
+def page_setup() -> None:
+    """First lines of every page.
+
+    Streamlit treats a folder named ``pages/`` as an old-style multipage app until the entry
+    script has called ``st.navigation`` in this server process; a first visit straight to
+    /train would then run pages/train.py alone, without streamlit_app.py (no navigation, no job
+    runner). On a session's first run, switch the process to ``st.navigation`` and rerun
+    through the entry script, which opens the same page. Later runs never rerun here, so no
+    click is lost.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    first_run = not st.session_state.get("_navigation_checked")
+    st.session_state["_navigation_checked"] = True
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        if first_run:
+            st.rerun()

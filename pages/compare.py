@@ -10,7 +10,9 @@ from core.charts import curves_figure, memory_figure, spread_bar_figure, step_ti
 from core.frames import epochs_frame, results_frame, runs_frame, steps_frame
 from core.report import comparison_json, comparison_rows
 from core.verdict import findings
-from dashboard_state import open_store
+from dashboard_state import open_store, page_setup
+
+page_setup()
 
 st.title("Compare")
 store = open_store()

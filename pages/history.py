@@ -6,7 +6,9 @@ import streamlit as st
 
 from core.errors import BadInput
 from core.history import comparisons_frame, diff_comparisons, filter_comparisons
-from dashboard_state import open_store
+from dashboard_state import open_store, page_setup
+
+page_setup()
 
 st.title("History")
 store = open_store()

@@ -10,7 +10,9 @@ from core.jobs import enqueue
 from core.report import comparison_rows
 from core.spec import FRAMEWORKS, RunSpec
 from core.verdict import findings
-from dashboard_state import open_store
+from dashboard_state import open_store, page_setup
+
+page_setup()
 
 st.title("Twinbench")
 st.write(

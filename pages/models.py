@@ -6,6 +6,9 @@ import streamlit as st
 from core.models.catalog import accepted_architectures, describe_architectures
 from core.models.registry import ARCHITECTURES, INIT_SCHEME
 from core.report import format_value
+from dashboard_state import page_setup
+
+page_setup()
 
 SHAPES = {"8x8x1 (digits)": (8, 8, 1), "28x28x1 (MNIST)": (28, 28, 1), "32x32x3 (CIFAR, shapes)": (32, 32, 3)}
 

@@ -6,6 +6,9 @@ import streamlit as st
 from core.report import format_value
 from core.spec import FRAMEWORK_LABELS
 from core.system import probe_frameworks, system_report
+from dashboard_state import page_setup
+
+page_setup()
 
 st.title("System")
 report = system_report()

@@ -13,9 +13,12 @@ from core.frames import epochs_frame
 from core.jobs import active_jobs, enqueue, get_job, queue_position, request_cancel
 from core.models.registry import ARCHITECTURES
 from core.spec import COMPILE_MODES, DEVICES, FRAMEWORK_LABELS, FRAMEWORKS, OPTIMIZERS, PRECISIONS, RunSpec
-from dashboard_state import open_store
+from dashboard_state import open_store, page_setup
+
+page_setup()
 
 UPLOAD_CHOICE = "Upload an image-folder .zip"
+REFRESH_SECONDS = 2.0
 defaults = RunSpec()
 
 st.title("Train")
@@ -171,5 +174,8 @@ followed = get_job(store_for_state, st.query_params["job"]) if "job" in st.query
 live = bool(active_jobs(store_for_state)) or bool(followed and followed["status"] in ("queued", "running"))
 if live and followed:
     st.session_state.following = followed["id"]
-# Refresh every second while something is queued or training, and not at all otherwise.
-st.fragment(run_every=1.0 if live else None)(show_queue)()
+if live:
+    st.caption("While you watch, this page and your browser use some CPU too; on a machine with few cores that "
+               "slows the run being measured. For the cleanest CPU timings, close the tab or use `python -m core compare`.")
+# Refresh every 2 seconds while something is queued or training, and not at all otherwise.
+st.fragment(run_every=REFRESH_SECONDS if live else None)(show_queue)()

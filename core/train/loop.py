@@ -8,6 +8,7 @@ clock runs lives here, so the two frameworks are timed by the very same code.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -253,6 +254,8 @@ def _final_figures(
         "non_trainable_params": non_trainable,
         "flops_per_image": trainer.flops_per_image(),
         "mode": trainer.mode,
+        # Other work on the machine slows a CPU run; the load average shows whether there was any.
+        "host_load_average_1m": os.getloadavg()[0],
     }
 
 

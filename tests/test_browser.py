@@ -1,0 +1,98 @@
+"""End to end in a real browser: Debian's Chromium driven by Playwright against `streamlit run`.
+
+Screenshots of every page go to artifacts/ (ignored by git) for people to look at.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.frameworks
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = PROJECT_ROOT / "artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    home = tmp_path_factory.mktemp("browser-home")
+    port = free_port()
+    log = (home / "streamlit.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=PROJECT_ROOT, env={**os.environ, "TWINBENCH_HOME": str(home)}, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        server.kill()
+        pytest.fail("the dashboard did not start: " + (home / "streamlit.log").read_text()[-2000:])
+    yield url
+    server.terminate()
+    server.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    assert Path(CHROMIUM).exists(), "Chromium is missing: `make test` installs it (apt-get install chromium)"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        yield context.new_page()
+        browser.close()
+
+
+def screenshot(page, name: str) -> None:
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_start_a_comparison_follow_it_and_see_the_charts(app_url, page):
+    page.goto(f"{app_url}/train")
+    page.get_by_role("button", name="Start comparison").click()
+    expect(page.get_by_text("Finished.")).to_be_visible(timeout=180_000)
+    expect(page.locator("[data-testid='stPlotlyChart']").first).to_be_visible()
+    screenshot(page, "train")
+
+    page.get_by_role("link", name="See the comparison").click()
+    expect(page.get_by_text("Verdict")).to_be_visible(timeout=30_000)
+    charts = page.locator("[data-testid='stPlotlyChart']")
+    expect(charts.nth(6)).to_be_visible(timeout=30_000)
+    assert charts.count() >= 7
+    expect(page.get_by_text("Training speed:")).to_be_visible()
+    screenshot(page, "compare")
+
+
+def test_every_page_renders_in_the_browser(app_url, page):
+    for path, text in (("", "Latest comparison"), ("history", "comparisons"), ("system", "Installed versions"),
+                       ("models", "layers in both frameworks")):
+        page.goto(f"{app_url}/{path}")
+        expect(page.get_by_text(text).first).to_be_visible(timeout=120_000)
+        expect(page.locator("[data-testid='stException']")).to_have_count(0)
+        screenshot(page, path or "home")

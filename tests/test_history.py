@@ -1,0 +1,32 @@
+import datetime as dt
+
+from core.history import comparisons_frame, diff_comparisons, filter_comparisons
+
+
+def summary(comparison_id, dataset, architecture, device, day):
+    return {"id": comparison_id, "created_at": dt.datetime(2026, 11, day, 12).timestamp(), "dataset": dataset,
+            "architecture": architecture, "device": device, "frameworks": "pytorch,tensorflow",
+            "runs": 2, "finished": 2, "failed": 0}
+
+
+def test_filters_combine_and_empty_filters_keep_everything():
+    frame = comparisons_frame([summary("a", "digits", "cnn", "cpu", 1), summary("b", "shapes", "cnn", "cuda", 5),
+                               summary("c", "digits", "mlp", "cpu", 9)])
+    assert list(filter_comparisons(frame)["id"]) == ["a", "b", "c"]
+    assert list(filter_comparisons(frame, datasets=["digits"])["id"]) == ["a", "c"]
+    assert list(filter_comparisons(frame, datasets=["digits"], architectures=["mlp"])["id"]) == ["c"]
+    assert list(filter_comparisons(frame, since=dt.date(2026, 11, 2), until=dt.date(2026, 11, 8))["id"]) == ["b"]
+
+
+def test_diff_flags_settings_that_differ_and_lines_up_results():
+    def comparison(comparison_id, epochs, speed):
+        return {"id": comparison_id, "frameworks": "pytorch,tensorflow",
+                "settings": {"epochs": epochs, "dataset": "digits"},
+                "runs": [{"framework": fw, "status": "finished", "result": {"steady_images_per_second": speed}}
+                         for fw in ("pytorch", "tensorflow")]}
+
+    settings, results = diff_comparisons(comparison("a", 5, 100.0), comparison("b", 10, 200.0))
+    assert settings.set_index("setting").loc["epochs", "differs"]
+    assert not settings.set_index("setting").loc["dataset", "differs"]
+    row = results[(results["figure"] == "Steady-state images/s") & (results["framework"] == "PyTorch")].iloc[0]
+    assert (row["a"], row["b"]) == ("100", "200")
