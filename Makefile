@@ -5,6 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 .PHONY: app test lint compare clean
 
 $(STAMP): requirements.txt
@@ -15,7 +18,12 @@ $(STAMP): requirements.txt
 app: $(STAMP)
 	$(PY) -m streamlit run streamlit_app.py
 
-test: $(STAMP)
+# The browser test drives Debian's Chromium; install it when it is missing.
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq chromium
+
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
