@@ -219,15 +219,21 @@ def test_cancelling_a_comparison_marks_its_runs_cancelled(home):
     assert store.integrity_ok()
 
 
-def test_bench_reports_steady_state_speed_for_both_frameworks(tmp_path):
+@pytest.mark.parametrize("mode, expected", [
+    (["--precision", "bf16"], {"pytorch": "eager", "tensorflow": "tf.function"}),
+    (["--compile", "on"], {"pytorch": "torch.compile", "tensorflow": "XLA (jit_compile)"}),
+], ids=["bf16", "compiled"])
+def test_bench_reports_steady_state_speed_for_both_frameworks(tmp_path, mode, expected):
     output = tmp_path / "bench.json"
     completed = run_cli(["bench", "--architecture", "cnn", "--input-shape", "16x16x3", "--batch-size", "16",
-                         "--steps", "8", "--warmup", "2", "--json", str(output), "--quiet"], tmp_path / "home")
+                         "--steps", "8", "--warmup", "2", "--json", str(output), "--quiet", *mode], tmp_path / "home")
     assert completed.returncode == 0, completed.stderr
     bench = read_json(output)
     assert [r["framework"] for r in bench["runs"]] == ["pytorch", "tensorflow"]
     for run in bench["runs"]:
         result = run["result"]
+        assert result["mode"] == expected[run["framework"]]
+        assert run["environment"]["precision"] == run["spec"]["precision"]
         assert result["steady_images_per_second"] > 0 and result["step_ms_median"] > 0
         assert result["warmup_steps"] == 2 and "peak_device_memory_bytes" in result
     assert "Steady-state images/s" in completed.stdout

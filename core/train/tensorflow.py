@@ -100,16 +100,14 @@ class KerasTrainer:
             self.correct = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         self.x_train: tf.Tensor | None = None
-        self.order: tf.Tensor | None = None
+        self.batches: list[tf.Tensor] = []
         self.seen = 0
-        self._steps: list[tf.Tensor] = []
         self._eval_cache: dict[int, tuple[tf.Tensor, tf.Tensor]] = {}
         self._train_step = tf.function(self._train_step_graph, jit_compile=self.jit)
         self._eval_step = tf.function(self._eval_step_graph, jit_compile=self.jit, reduce_retracing=True)
         self._predict = tf.function(lambda x: self.model(x, training=False), jit_compile=self.jit)
 
-    def _train_step_graph(self, images: tf.Tensor, labels: tf.Tensor, order: tf.Tensor, step: tf.Tensor) -> None:
-        indices = tf.slice(order, [step * self.batch_size], [self.batch_size])
+    def _train_step_graph(self, images: tf.Tensor, labels: tf.Tensor, indices: tf.Tensor) -> None:
         x = tf.gather(images, indices)
         y = tf.gather(labels, indices)
         with tf.GradientTape() as tape:
@@ -162,15 +160,15 @@ class KerasTrainer:
             self.x_train = tf.constant(images)
 
     def start_epoch(self, order: np.ndarray) -> None:
-        with tf.device(self.device_name):
-            self.order = tf.constant(order.astype(np.int32))
+        # Each step's indices as its own tensor, made once per epoch. Passing a step number
+        # instead would make XLA treat the slice start as a constant and compile every step anew.
         steps = len(order) // self.batch_size
-        # Step numbers as tensors made once: a Python int argument would retrace the function.
-        while len(self._steps) < steps:
-            self._steps.append(tf.constant(len(self._steps), dtype=tf.int32))
+        with tf.device(self.device_name):
+            grid = tf.constant(order[: steps * self.batch_size].astype(np.int32).reshape(steps, self.batch_size))
+            self.batches = tf.unstack(grid)
 
     def train_step(self, step: int) -> None:
-        self._train_step(self.x_train, self.y_train, self.order, self._steps[step])
+        self._train_step(self.x_train, self.y_train, self.batches[step])
         self.seen += self.batch_size
 
     def synchronize(self) -> None:
