@@ -25,6 +25,7 @@ class Architecture:
     description: str
     min_input_size: int
     max_input_size: int = 512
+    pretrained_available: bool = False
 
     def module_name(self, framework: str) -> str:
         prefix = {"pytorch": "torch", "tensorflow": "keras"}[framework]
@@ -45,6 +46,13 @@ ARCHITECTURES = {
             "conv 6 5x5 (same) -> max-pool -> conv 16 5x5 -> max-pool -> 120 -> 84 -> classes",
             min_input_size=12,
         ),
+        Architecture("resnet18", "CIFAR-style ResNet-18: 3x3 stem, no max-pool, basic blocks [2, 2, 2, 2]", min_input_size=8),
+        Architecture("mobilenetv2", "MobileNetV2 (width 1.0), global average pooling, dense head", min_input_size=32,
+                     pretrained_available=True),
+        Architecture("lstm", "image rows as a sequence -> LSTM 128 -> last state -> classes", min_input_size=2),
+        Architecture("gru", "image rows as a sequence -> GRU 128 -> last state -> classes", min_input_size=2),
+        Architecture("vit", "vision transformer: 4x4 patches, dim 64, 4 pre-norm blocks of 4 heads, class token",
+                     min_input_size=8),
     )
 }
 
@@ -74,8 +82,22 @@ def check_input_shape(name: str, input_shape: tuple[int, ...]) -> None:
         )
 
 
-def build_model(framework: str, name: str, input_shape: tuple[int, int, int], num_classes: int) -> Any:
+def check_pretrained(name: str, input_shape: tuple[int, ...], pretrained: bool) -> None:
+    if not pretrained:
+        return
+    with_weights = [a.name for a in ARCHITECTURES.values() if a.pretrained_available]
+    if not ARCHITECTURES[name].pretrained_available:
+        raise BadInput(f"pretrained weights exist only for {', '.join(with_weights)}, not {name}", "pretrained")
+    if input_shape[2] != 3:
+        raise BadInput(f"pretrained {name} takes colour (3-channel) images, got {input_shape[2]} channel(s)", "pretrained")
+
+
+def build_model(framework: str, name: str, input_shape: tuple[int, int, int], num_classes: int,
+                pretrained: bool = False, unfreeze_blocks: int = 0) -> Any:
     """Import the framework's module for ``name`` and build the model (call only in a worker)."""
     check_input_shape(name, input_shape)
+    check_pretrained(name, input_shape, pretrained)
     module = importlib.import_module(ARCHITECTURES[name].module_name(framework))
+    if pretrained:
+        return module.build(input_shape, num_classes, pretrained=True, unfreeze_blocks=unfreeze_blocks)
     return module.build(input_shape, num_classes)

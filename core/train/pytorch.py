@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from core.errors import FrameworkUnavailable
+from core.models.flops import attention_flops, conv_flops, dense_flops, elements, recurrent_flops
 from core.models.registry import build_model
 from core.train.measure import cpu_name
 from core.train.optim import OptimizerSettings
@@ -37,16 +38,34 @@ def make_optimizer(params: list[nn.Parameter], settings: OptimizerSettings) -> t
 
 
 def count_flops(model: nn.Module, input_shape: tuple[int, int, int], device: torch.device) -> int:
-    """Forward FLOPs for one image, counting a multiply-add as two (convolutions and matmuls)."""
-    from torch.utils.flop_counter import FlopCounterMode
+    """Forward FLOPs for one image (see core.models.flops), from the layers a forward pass runs."""
+    total = 0
 
+    def count(module: nn.Module, inputs: tuple, output: Any) -> None:
+        nonlocal total
+        out = output[0] if isinstance(output, tuple) else output
+        if isinstance(module, nn.Conv2d):
+            total += conv_flops(elements(out.shape), module.in_channels // module.groups, *module.kernel_size)
+        elif isinstance(module, nn.Linear):
+            total += dense_flops(elements(out.shape), module.in_features)
+        elif isinstance(module, nn.MultiheadAttention):
+            total += attention_flops(inputs[0].shape[1], inputs[1].shape[1], module.embed_dim)
+        elif isinstance(module, (nn.LSTM, nn.GRU)):
+            kind = "lstm" if isinstance(module, nn.LSTM) else "gru"
+            total += recurrent_flops(kind, inputs[0].shape[1], module.input_size, module.hidden_size)
+
+    counted = (nn.Conv2d, nn.Linear, nn.MultiheadAttention, nn.LSTM, nn.GRU)
+    # MultiheadAttention calls its output projection functionally, so it is counted once.
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, counted)]
     height, width, channels = input_shape
     was_training = model.training
     model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    with torch.no_grad():
         model(torch.zeros(1, channels, height, width, device=device))
     model.train(was_training)
-    return int(counter.get_total_flops())
+    for hook in hooks:
+        hook.remove()
+    return total
 
 
 def to_nchw(images: np.ndarray) -> torch.Tensor:
@@ -220,8 +239,9 @@ def describe_model(architecture: str, input_shape: tuple[int, int, int], num_cla
             })
     summary = []
 
-    def record(module: nn.Module, _inputs: Any, output: torch.Tensor, name: str) -> None:
-        summary.append({"layer": name, "type": type(module).__name__, "output_shape": list(output.shape),
+    def record(module: nn.Module, _inputs: Any, output: Any, name: str) -> None:
+        first = output[0] if isinstance(output, tuple) else output  # recurrent layers return (output, state)
+        summary.append({"layer": name, "type": type(module).__name__, "output_shape": list(first.shape),
                         "params": sum(p.numel() for p in module.parameters(recurse=False))})
 
     hooks = [module.register_forward_hook(lambda m, i, o, name=name: record(m, i, o, name))

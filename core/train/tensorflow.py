@@ -17,52 +17,39 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from core.errors import FrameworkUnavailable  # noqa: E402
+from core.models.flops import attention_flops, conv_flops, dense_flops, elements, recurrent_flops  # noqa: E402
 from core.models.registry import build_model  # noqa: E402
 from core.train.measure import cpu_name  # noqa: E402
 from core.train.optim import OptimizerSettings  # noqa: E402
 
-# Graph ops that carry the arithmetic, and their FLOPs (a multiply-add counts as two), to
-# match what torch.utils.flop_counter counts on the PyTorch side.
-FLOP_OPS = {"Conv2D", "MatMul", "BatchMatMulV2", "BatchMatMulV3", "DepthwiseConv2dNative"}
-
-
-def make_optimizer(settings: OptimizerSettings) -> keras.optimizers.Optimizer:
-    decay = settings.weight_decay or None
-    if settings.name == "adam":
-        return keras.optimizers.Adam(
-            learning_rate=settings.learning_rate, beta_1=settings.beta_1, beta_2=settings.beta_2,
-            epsilon=settings.epsilon, weight_decay=decay,
-        )
-    return keras.optimizers.SGD(
-        learning_rate=settings.learning_rate, momentum=settings.momentum, nesterov=settings.nesterov, weight_decay=decay
-    )
-
-
-def _shape(tensor: tf.Tensor) -> list[int]:
-    return [int(d) if d is not None else 1 for d in tensor.shape]
-
-
-def op_flops(op: Any) -> int:
-    if op.type == "Conv2D":
-        kernel_h, kernel_w, in_channels, _ = _shape(op.inputs[1])
-        return 2 * int(np.prod(_shape(op.outputs[0]))) * kernel_h * kernel_w * in_channels
-    if op.type == "DepthwiseConv2dNative":
-        kernel_h, kernel_w, _, _ = _shape(op.inputs[1])
-        return 2 * int(np.prod(_shape(op.outputs[0]))) * kernel_h * kernel_w
-    if op.type == "MatMul":
-        left = _shape(op.inputs[0])
-        inner = left[0] if op.get_attr("transpose_a") else left[1]
-        return 2 * int(np.prod(_shape(op.outputs[0]))) * inner
-    left = _shape(op.inputs[0])
-    inner = left[-2] if op.get_attr("adj_x") else left[-1]
-    return 2 * int(np.prod(_shape(op.outputs[0]))) * inner
+def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Every layer, with nested models (MobileNetV2's feature extractor) opened up."""
+    layers = []
+    for layer in model.layers:
+        layers.extend(_all_layers(layer) if isinstance(layer, keras.Model) else [layer])
+    return layers
 
 
 def count_flops(model: keras.Model, input_shape: tuple[int, int, int]) -> int:
-    """Forward FLOPs for one image, read off the traced inference graph."""
-    forward = tf.function(lambda x: model(x, training=False))
-    graph = forward.get_concrete_function(tf.TensorSpec([1, *input_shape], tf.float32)).graph
-    return sum(op_flops(op) for op in graph.get_operations() if op.type in FLOP_OPS)
+    """Forward FLOPs for one image (see core.models.flops), from each layer's weights and output shape."""
+    total = 0
+    for layer in _all_layers(model):
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            kernel_h, kernel_w = layer.kernel_size
+            total += conv_flops(elements(layer.output.shape), 1, kernel_h, kernel_w)
+        elif isinstance(layer, keras.layers.Conv2D):
+            kernel_h, kernel_w, in_channels, _ = layer.kernel.shape
+            total += conv_flops(elements(layer.output.shape), int(in_channels), kernel_h, kernel_w)
+        elif isinstance(layer, keras.layers.Dense):
+            total += dense_flops(elements(layer.output.shape), int(layer.kernel.shape[0]))
+        elif isinstance(layer, keras.layers.MultiHeadAttention):
+            tokens = int(layer.output.shape[1])
+            total += attention_flops(tokens, tokens, int(layer.output.shape[-1]))
+        elif isinstance(layer, (keras.layers.LSTM, keras.layers.GRU)):
+            kind = "lstm" if isinstance(layer, keras.layers.LSTM) else "gru"
+            steps, features = (int(d) for d in layer.input.shape[1:])
+            total += recurrent_flops(kind, steps, features, layer.units)
+    return total
 
 
 class KerasTrainer:
