@@ -26,7 +26,9 @@ SPEC_FLAGS = {
     "weight_decay": "weight_decay", "seed": "seed", "device": "device", "precision": "precision",
     "compile": "compile", "repeats": "repeats", "validation_fraction": "validation_fraction",
     "target_accuracy": "target_accuracy", "image_size": "image_size", "max_images": "max_images",
+    "unfreeze_blocks": "unfreeze_blocks",
 }
+SPEC_SWITCHES = ("augment", "pretrained", "same_init")
 
 
 def _add_device_flags(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--image-size", dest="image_size", default=None, help="resize images to this side (explicit upsampling)")
     compare.add_argument("--max-images", dest="max_images", default=None, help="use at most this many training images")
     compare.add_argument("--augment", action="store_true", help="random shifts (and flips for colour images), same for both")
+    compare.add_argument("--pretrained", action="store_true",
+                         help="ImageNet weights, frozen base, new head (architectures that have them: mobilenetv2)")
+    compare.add_argument("--unfreeze-blocks", dest="unfreeze_blocks", default=DEFAULTS.unfreeze_blocks,
+                         help="with --pretrained: also train this many top blocks")
+    compare.add_argument("--same-init", dest="same_init", action="store_true",
+                         help="start TensorFlow from PyTorch's initial weights (converted layer by layer)")
     _add_device_flags(compare)
 
     bench = commands.add_parser("bench", help="steady-state training speed on synthetic data")
@@ -75,6 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", default=DEFAULTS.seed)
     _add_device_flags(bench)
 
+    parity = commands.add_parser("parity", help="same weights in both frameworks: same parameters, logits and gradients?")
+    parity.add_argument("--architecture", required=True)
+    parity.add_argument("--input-shape", dest="input_shape", default="32x32x3", help="HxWxC")
+    parity.add_argument("--classes", default="10")
+    parity.add_argument("--seed", default="0")
+    parity.add_argument("--batch-size", dest="batch_size", default="32")
+    parity.add_argument("--json", type=Path, default=None)
+
+    models = commands.add_parser("models", help="every architecture: parameters per framework, FLOPs, accepted inputs")
+    models.add_argument("--input-shape", dest="input_shape", default="32x32x3", help="HxWxC to build the models for")
+    models.add_argument("--classes", default="10")
+    models.add_argument("--json", type=Path, default=None)
+
     runs = commands.add_parser("runs", help="stored comparisons: list, show, export, import, delete")
     runs.add_argument("action", choices=("list", "show", "export", "import", "delete"))
     runs.add_argument("target", nargs="?", help="a comparison id (or unique prefix), or a file for export/import")
@@ -86,8 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def spec_from_args(args: argparse.Namespace, fields: dict[str, str]) -> RunSpec:
     values: dict[str, Any] = {field: getattr(args, flag) for flag, field in fields.items() if hasattr(args, flag)}
-    if getattr(args, "augment", False):
-        values["augment"] = True
+    values.update({switch: True for switch in SPEC_SWITCHES if getattr(args, switch, False)})
     return RunSpec.from_dict(values)
 
 
@@ -214,6 +234,57 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r["status"] == "finished" for r in runs) else EXIT_RUN_FAILED
 
 
+def cmd_parity(args: argparse.Namespace) -> int:
+    from core.models.registry import validate_architecture_name
+    from core.parity import LOGIT_TOLERANCE, run_parity
+
+    validate_architecture_name(args.architecture)
+    report = run_parity(args.architecture, parse_input_shape(args.input_shape), _positive("classes", args.classes, 2),
+                        _positive("seed", args.seed, 0), _positive("batch_size", args.batch_size, 1))
+    params = report["params"]
+    print(f"Parity audit: {report['architecture']}, input {'x'.join(map(str, report['input_shape']))}, batch {report['batch']}")
+    print(f"  trainable parameters      PyTorch {params['pytorch']:,}  TensorFlow {params['tensorflow']:,}")
+    frozen = report["non_trainable_params"]
+    print(f"  non-trainable parameters  PyTorch {frozen['pytorch']:,}  TensorFlow {frozen['tensorflow']:,}")
+    print(f"  max |logit difference|    {report['max_abs_logit_diff']:.3g} (tolerance {LOGIT_TOLERANCE:g})")
+    print(f"  |loss difference|         {report['loss_diff']:.3g}")
+    print(f"  max |gradient difference| {report['max_abs_grad_diff']:.3g} ({report['max_rel_grad_diff']:.2g} of the largest gradient)")
+    print("  PASSED: one model in two frameworks" if report["passed"] else "  FAILED: the two models differ")
+    if args.json:
+        write_json(args.json, report)
+    return EXIT_OK if report["passed"] else EXIT_RUN_FAILED
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from core.models.catalog import describe_architectures
+    from core.models.registry import ARCHITECTURES
+    from core.report import render_table
+
+    input_shape = parse_input_shape(args.input_shape)
+    catalog = describe_architectures(input_shape, _positive("classes", args.classes, 2))
+    rows, listing = [], []
+    for name, arch in ARCHITECTURES.items():
+        described = {fw: catalog["frameworks"].get(fw, {}).get(name) for fw in ("pytorch", "tensorflow")}
+        entry = {
+            "architecture": name, "description": arch.description,
+            "accepts": f"HxWx1 or HxWx3, {arch.min_input_size} to {arch.max_input_size} pixels a side",
+            "pretrained_available": arch.pretrained_available,
+            "params": {fw: (d or {}).get("trainable_params") for fw, d in described.items()},
+            "flops_per_image": (described["pytorch"] or described["tensorflow"] or {}).get("flops_per_image"),
+            "refused": catalog["refused"].get(name),
+        }
+        listing.append(entry)
+        rows.append([name, f"{entry['params']['pytorch'] or 0:,}", f"{entry['params']['tensorflow'] or 0:,}",
+                     f"{entry['flops_per_image'] or 0:,}", f">= {arch.min_input_size}x{arch.min_input_size}"])
+    print(f"Architectures built for input {'x'.join(map(str, input_shape))}:")
+    print(render_table(["architecture", "params PyTorch", "params TensorFlow", "FLOPs/image", "input"], rows))
+    for framework, message in catalog["errors"].items():
+        print(f"{framework}: {message}", file=sys.stderr)
+    if args.json:
+        write_json(args.json, {"input_shape": list(input_shape), "architectures": listing})
+    return EXIT_OK if not catalog["errors"] else EXIT_RUN_FAILED
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     import datetime as dt
 
@@ -272,7 +343,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"compare": cmd_compare, "bench": cmd_bench, "runs": cmd_runs}
+    handlers = {"compare": cmd_compare, "bench": cmd_bench, "parity": cmd_parity, "models": cmd_models, "runs": cmd_runs}
     try:
         return handlers[args.command](args)
     except BadInput as error:

@@ -14,7 +14,7 @@ from typing import Any
 
 from core.data.prepare import PreparedData, prepare_dataset
 from core.errors import BadInput
-from core.models.registry import check_input_shape
+from core.models.registry import check_input_shape, check_pretrained
 from core.runner import WorkerOutcome, run_worker
 from core.spec import FRAMEWORKS, RunSpec
 from core.store import Store
@@ -53,6 +53,7 @@ def plan_runs(frameworks: list[str], repeats: int) -> list[tuple[int, str]]:
 def check_spec_against_data(spec: RunSpec, data: PreparedData) -> None:
     """Refuse what only the prepared data can show to be impossible."""
     check_input_shape(spec.architecture, data.input_shape)
+    check_pretrained(spec.architecture, data.input_shape, spec.pretrained)
     train = len(data.y_train)
     if spec.batch_size > train:
         raise BadInput(
@@ -86,6 +87,26 @@ def _data_path(store: Store, comparison: dict[str, Any]) -> Path:
     return prepare_for(spec)[1].path  # type: ignore[return-value]
 
 
+def _initial_weights(comparison: dict[str, Any], data_path: Path) -> str | None:
+    """Export the PyTorch model's initial weights once, for Keras to start from (--same-init)."""
+    import numpy as np
+
+    settings = comparison["settings"]
+    with np.load(data_path, allow_pickle=False) as arrays:
+        input_shape = [int(d) for d in arrays["x_train"].shape[1:]]
+    classes = comparison["data"].get("num_classes", 10)
+    path = data_path.parent / (f"init-{settings['architecture']}-{'x'.join(map(str, input_shape))}-{classes}"
+                               f"-{settings['seed']}-{int(settings.get('pretrained', False))}.npz")
+    if not path.exists():
+        outcome = run_worker({"kind": "parity_reference", "architectures": [settings["architecture"]],
+                              "input_shape": input_shape, "num_classes": classes, "seed": settings["seed"],
+                              "paths": [str(path)], "with_forward": False, "pretrained": settings.get("pretrained", False)})
+        if outcome.status != "finished":
+            raise BadInput("same_init needs PyTorch to export its initial weights: "
+                           + (outcome.error or {}).get("message", "the export failed"), "same_init")
+    return str(path)
+
+
 def execute_comparison(
     store: Store,
     comparison_id: str,
@@ -97,6 +118,7 @@ def execute_comparison(
     """Run every queued run of a comparison in order, recording each event as it arrives."""
     comparison = store.comparison(comparison_id)
     data_path = _data_path(store, comparison)
+    init_weights = _initial_weights(comparison, data_path) if comparison["settings"].get("same_init") else None
     outcomes = []
     stop_everything = False
     for run in comparison["runs"]:
@@ -117,7 +139,8 @@ def execute_comparison(
             if on_event:
                 on_event(info, event)
 
-        job = {"kind": "train", "spec": run["spec"], "data_path": str(data_path), "threads": threads}
+        job = {"kind": "train", "spec": run["spec"], "data_path": str(data_path), "threads": threads,
+               "init_weights": init_weights}
         outcome = run_worker(
             job, record, should_cancel,
             on_start=(lambda pid, run_id=run["id"]: on_worker_start(run_id, pid)) if on_worker_start else None,

@@ -31,7 +31,8 @@ METRICS = (
     Metric("peak_host_rss_bytes", "Peak host RSS", "bytes", "lower"),
     Metric("inference_ms_batch1", "Inference latency, batch 1", "ms", "lower"),
     Metric("inference_images_per_second", "Inference images/s", "per_s", "higher"),
-    Metric("params", "Parameters", "count", None),
+    Metric("trainable_params", "Trainable parameters", "count", None),
+    Metric("non_trainable_params", "Non-trainable parameters", "count", None),
     Metric("flops_per_image", "FLOPs per image", "count", None),
     Metric("mode", "Mode", "text", None),
 )

@@ -25,6 +25,7 @@ INT_RANGES: dict[str, tuple[int, int | None]] = {
     "repeats": (1, 50),
     "image_size": (4, 512),
     "max_images": (20, None),
+    "unfreeze_blocks": (0, 19),
 }
 FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {
     # name: (low, high, low_inclusive)
@@ -63,6 +64,8 @@ class RunSpec:
     validation_fraction: float = 0.1
     augment: bool = False
     pretrained: bool = False
+    unfreeze_blocks: int = 0
+    same_init: bool = False
     repeats: int = 1
     target_accuracy: float = 0.9
     image_size: int | None = None

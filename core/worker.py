@@ -49,10 +49,42 @@ def synthetic_inputs(input_shape: tuple[int, int, int], num_classes: int, count:
     return images, labels
 
 
+def train_steps(module: ModuleType, architecture: str, job: dict[str, Any]) -> dict[str, Any]:
+    """Two training steps of one architecture on synthetic data: does it train at all?"""
+    input_shape, classes, batch = tuple(job["input_shape"]), int(job.get("num_classes", 10)), int(job.get("batch", 4))
+    spec = RunSpec.from_dict({"architecture": architecture, "framework": job["framework"], "batch_size": batch,
+                              "device": job.get("device", "auto")})
+    images, labels = synthetic_inputs(input_shape, classes, 2 * batch, spec.seed)
+    trainer = module.create_trainer(spec, input_shape, classes, labels, usable_cpu_count())
+    trainer.load_training_images(images)
+    trainer.start_epoch(np.arange(2 * batch))
+    trainer.train_step(0)
+    trainer.train_step(1)
+    loss, _ = trainer.take_epoch_metrics()
+    return {"architecture": architecture, "loss": loss, "finite": bool(np.isfinite(loss)), "mode": trainer.mode}
+
+
 def run_job(job: dict[str, Any], events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
     from core.models.registry import check_input_shape
     from core.train.loop import run_benchmark, run_training
 
+    if job.get("kind") == "parity_reference":
+        torch_side = load_framework("pytorch")
+        return {"models": [
+            torch_side.parity_reference(
+                name, tuple(job["input_shape"]), int(job["num_classes"]), int(job.get("seed", 0)),
+                int(job.get("batch", 32)), path, bool(job.get("with_forward", True)), bool(job.get("pretrained", False)),
+            )
+            for name, path in zip(job["architectures"], job["paths"], strict=True)
+        ]}
+    if job.get("kind") == "parity_check":
+        keras_side = load_framework("tensorflow")
+        return {"models": [
+            keras_side.parity_check(name, tuple(job["input_shape"]), int(job["num_classes"]), path)
+            for name, path in zip(job["architectures"], job["references"], strict=True)
+        ]}
+    if job.get("kind") == "steps":
+        return {"models": [train_steps(load_framework(job["framework"]), name, job) for name in job["architectures"]]}
     if job.get("kind") == "probe":
         return load_framework(job["framework"]).probe_devices()
     if job.get("kind") == "describe":
@@ -82,7 +114,8 @@ def run_job(job: dict[str, Any], events: EventWriter, cancel: threading.Event) -
         from core.data.prepare import load_prepared
 
         data = load_prepared(Path(job["data_path"]))
-        trainer = module.create_trainer(spec, data.input_shape, data.num_classes, data.y_train, threads)
+        trainer = module.create_trainer(spec, data.input_shape, data.num_classes, data.y_train, threads,
+                                        init_weights=job.get("init_weights"))
         events.emit("started", environment={**host_environment(), **trainer.environment()})
         return run_training(trainer, data, spec, events.emit, should_stop=cancel.is_set)
     except BaseException as error:

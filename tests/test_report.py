@@ -24,15 +24,15 @@ def test_leader_names_the_better_framework_or_says_within_noise():
     assert leader(metric("steady_images_per_second"), close) == "about equal"
     accuracy = {"pytorch": Spread(0.95, 0.95, 0.95, 1), "tensorflow": Spread(0.90, 0.90, 0.90, 1)}
     assert leader(metric("test_accuracy"), accuracy) == "PyTorch +5.0 pts"
-    assert leader(metric("params"), faster) == ""
+    assert leader(metric("trainable_params"), faster) == ""
 
 
 def test_table_has_a_row_per_reported_metric():
     comparison = {"frameworks": "pytorch,tensorflow",
-                  "runs": [run("pytorch", test_accuracy=0.97, params=10), run("tensorflow", test_accuracy=0.96, params=10)]}
+                  "runs": [run("pytorch", test_accuracy=0.97, trainable_params=10), run("tensorflow", test_accuracy=0.96, trainable_params=10)]}
     headers, rows = comparison_rows(comparison)
     assert headers == ["", "PyTorch", "TensorFlow", "Ahead"]
-    assert [r[0] for r in rows] == ["Test accuracy", "Parameters"]
+    assert [r[0] for r in rows] == ["Test accuracy", "Trainable parameters"]
     text = render_table(headers, rows)
     assert "97.0 %" in text and "96.0 %" in text
 

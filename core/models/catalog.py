@@ -6,7 +6,9 @@ parameter counts and FLOPs; the answer is cached per input shape in ``$TWINBENCH
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 from core.errors import BadInput
@@ -14,6 +16,14 @@ from core.models.registry import ARCHITECTURES, check_input_shape
 from core.paths import twinbench_home
 from core.runner import run_worker
 from core.spec import FRAMEWORKS
+
+
+def _code_version() -> str:
+    """A digest of the model definitions: the cache is rebuilt when any architecture changes."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def accepted_architectures(input_shape: tuple[int, int, int]) -> tuple[list[str], dict[str, str]]:
@@ -31,7 +41,7 @@ def accepted_architectures(input_shape: tuple[int, int, int]) -> tuple[list[str]
 
 def describe_architectures(input_shape: tuple[int, int, int], num_classes: int = 10, refresh: bool = False) -> dict[str, Any]:
     """{"frameworks": {framework: {architecture: description}}, "errors": {...}, "refused": {...}}."""
-    cache = twinbench_home() / "models" / f"{'x'.join(map(str, input_shape))}-{num_classes}.json"
+    cache = twinbench_home() / "models" / f"{'x'.join(map(str, input_shape))}-{num_classes}-{_code_version()}.json"
     if cache.exists() and not refresh:
         return json.loads(cache.read_text())
     accepted, refused = accepted_architectures(input_shape)

@@ -48,6 +48,6 @@ def conv2d_no_bias(in_channels: int, out_channels: int, kernel_size: int, stride
     return he_uniform_(layer)
 
 
-def glorot_uniform_(tensor: "torch.Tensor", fan_in: int, fan_out: int) -> None:  # noqa: F821
+def glorot_uniform_(tensor: torch.Tensor, fan_in: int, fan_out: int) -> None:  # noqa: F821
     limit = math.sqrt(6.0 / (fan_in + fan_out))
     nn.init.uniform_(tensor, -limit, limit)

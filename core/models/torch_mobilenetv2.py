@@ -15,7 +15,7 @@ from core.models.torch_layers import BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM_TOR
 
 
 class MobileNetV2(nn.Module):
-    def __init__(self, num_classes: int, pretrained: bool = False, unfreeze_blocks: int = 0) -> None:
+    def __init__(self, channels: int, num_classes: int, pretrained: bool = False, unfreeze_blocks: int = 0) -> None:
         super().__init__()
         from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
 
@@ -30,6 +30,7 @@ class MobileNetV2(nn.Module):
                 ) from None
         else:
             base = mobilenet_v2(dropout=0.0)
+            base.features[0][0] = nn.Conv2d(channels, 32, 3, stride=2, padding=1, bias=False)  # grey or colour input
             for module in base.modules():
                 if isinstance(module, (nn.Conv2d, nn.Linear)):
                     he_uniform_(module)
@@ -61,4 +62,4 @@ class MobileNetV2(nn.Module):
 
 
 def build(input_shape: tuple[int, int, int], num_classes: int, pretrained: bool = False, unfreeze_blocks: int = 0) -> nn.Module:
-    return MobileNetV2(num_classes, pretrained, unfreeze_blocks)
+    return MobileNetV2(input_shape[2], num_classes, pretrained, unfreeze_blocks)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -88,7 +89,8 @@ class TorchTrainer:
             torch.backends.cudnn.benchmark = True
         self.input_shape = input_shape
         self.batch_size = spec.batch_size
-        self.model = build_model("pytorch", spec.architecture, input_shape, num_classes).to(self.device)
+        self.model = build_model("pytorch", spec.architecture, input_shape, num_classes, pretrained=spec.pretrained,
+                                 unfreeze_blocks=spec.unfreeze_blocks).to(self.device)
         self.model.train()
         self.compiled = spec.compile == "on"
         self.forward = torch.compile(self.model) if self.compiled else self.model
@@ -226,11 +228,14 @@ def describe_model(architecture: str, input_shape: tuple[int, int, int], num_cla
     model = build_model("pytorch", architecture, input_shape, num_classes)
     layers = []
     for module in model.modules():
-        weight = getattr(module, "weight", None)
-        if isinstance(module, (nn.Conv2d, nn.Linear)) and weight is not None:
-            values = weight.detach().numpy()
+        # The attention block's output projection is initialised with the attention (Glorot).
+        if isinstance(module, nn.modules.linear.NonDynamicallyQuantizableLinear):
+            continue
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            values = module.weight.detach().numpy()
+            depthwise = isinstance(module, nn.Conv2d) and module.groups > 1
             layers.append({
-                "kind": "conv" if isinstance(module, nn.Conv2d) else "dense",
+                "kind": "depthwise" if depthwise else ("conv" if isinstance(module, nn.Conv2d) else "dense"),
                 "fan_in": int(np.prod(values.shape[1:])),
                 "units": int(values.shape[0]),
                 "weight_max_abs": float(np.abs(values).max()),
@@ -263,6 +268,103 @@ def describe_model(architecture: str, input_shape: tuple[int, int, int], num_cla
     }
 
 
+def export_layout(model: nn.Module, input_shape: tuple[int, int, int]) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """The model's weights as numpy, with what core.models.convert needs to place them in Keras."""
+    from core.models.convert import array_key
+
+    flatten_inputs: dict[str, list[int]] = {}
+    pending: list[int] | None = None
+
+    def on_flatten(_module: nn.Module, inputs: tuple, _output: torch.Tensor) -> None:
+        nonlocal pending
+        pending = list(inputs[0].shape[1:]) if inputs[0].dim() == 4 else None
+
+    def on_linear(name: str) -> Any:
+        def hook(_module: nn.Module, _inputs: tuple, _output: torch.Tensor) -> None:
+            nonlocal pending
+            if pending is not None:
+                flatten_inputs[name] = pending
+            pending = None
+        return hook
+
+    hooks = [m.register_forward_hook(on_flatten) for m in model.modules() if isinstance(m, nn.Flatten)]
+    hooks += [m.register_forward_hook(on_linear(n)) for n, m in model.named_modules() if type(m) is nn.Linear]
+    height, width, channels = input_shape
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, channels, height, width))
+    for hook in hooks:
+        hook.remove()
+
+    layout, arrays = [], {}
+    attention_prefixes = [n + "." for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)]
+    for name, module in model.named_modules():
+        if any(name.startswith(prefix) for prefix in attention_prefixes):
+            continue  # part of an attention block, exported with it
+        recurse = isinstance(module, nn.MultiheadAttention)
+        owned = dict(module.named_parameters(recurse=recurse))
+        owned.update((n, b) for n, b in module.named_buffers(recurse=recurse) if not n.endswith("num_batches_tracked"))
+        if not owned:
+            continue
+        kind = type(module).__name__
+        meta: dict[str, Any] = {}
+        if isinstance(module, nn.Conv2d):
+            meta = {"groups": module.groups, "has_bias": module.bias is not None}
+        elif isinstance(module, nn.Linear):
+            meta = {"has_bias": module.bias is not None, "flatten_from": flatten_inputs.get(name)}
+        elif isinstance(module, nn.MultiheadAttention):
+            meta = {"embed_dim": module.embed_dim, "num_heads": module.num_heads}
+        elif not isinstance(module, (nn.BatchNorm2d, nn.LayerNorm, nn.LSTM, nn.GRU)):
+            kind, meta = "parameters", {"order": list(owned)}
+        layout.append({"name": name, "kind": kind, "meta": meta})
+        for parameter, value in owned.items():
+            # A copy: numpy() shares memory, and the audit's training-mode pass updates BatchNorm statistics.
+            arrays[array_key(name, parameter)] = value.detach().cpu().numpy().copy()
+    return layout, arrays
+
+
+def gradient_arrays(model: nn.Module, layout: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    from core.models.convert import array_key
+
+    modules = dict(model.named_modules())
+    grads = {}
+    for entry in layout:
+        module = modules[entry["name"]]
+        recurse = isinstance(module, nn.MultiheadAttention)
+        for parameter, value in module.named_parameters(recurse=recurse):
+            if value.grad is not None:
+                grads[array_key(entry["name"], parameter, "g")] = value.grad.detach().cpu().numpy()
+    return grads
+
+
+def parity_reference(architecture: str, input_shape: tuple[int, int, int], num_classes: int, seed: int,
+                     batch: int, path: str, with_forward: bool = True, pretrained: bool = False) -> dict[str, Any]:
+    """Build the PyTorch model, save its initial weights and (for the audit) one batch's
+    logits, loss and gradients, for the Keras side to reproduce."""
+    torch.manual_seed(seed)
+    model = build_model("pytorch", architecture, input_shape, num_classes, pretrained=pretrained)
+    layout, arrays = export_layout(model, input_shape)
+    payload: dict[str, Any] = {"layout": np.array(json.dumps(layout)), **arrays}
+    if with_forward:
+        rng = np.random.default_rng(seed)
+        images = rng.standard_normal((batch, *input_shape)).astype(np.float32)
+        labels = rng.integers(0, num_classes, size=batch)
+        inputs = to_nchw(images)
+        model.eval()
+        with torch.no_grad():
+            logits_eval = model(inputs).numpy()
+        model.train()
+        loss = nn.functional.cross_entropy(model(inputs), torch.from_numpy(labels))
+        loss.backward()
+        payload.update(images=images, labels=labels, logits_eval=logits_eval, loss=np.array(float(loss)),
+                       **gradient_arrays(model, layout))
+    np.savez(path, **payload)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    buffers = sum(b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked"))
+    return {"params": int(trainable), "non_trainable_params": int(frozen + buffers), "path": path}
+
+
 def probe_devices() -> dict[str, Any]:
     """What this PyTorch build is and which GPUs it sees (for the System page)."""
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -276,5 +378,6 @@ def probe_devices() -> dict[str, Any]:
 
 
 def create_trainer(spec: Any, input_shape: tuple[int, int, int], num_classes: int,
-                   train_labels: np.ndarray, threads: int) -> TorchTrainer:
+                   train_labels: np.ndarray, threads: int, init_weights: str | None = None) -> TorchTrainer:
+    # init_weights were exported from this very model (same seed), so PyTorch needs nothing more.
     return TorchTrainer(spec, input_shape, num_classes, train_labels, threads)

@@ -7,6 +7,7 @@ the PyTorch side gathers with ``index_select``: neither side measures an input p
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -21,6 +22,19 @@ from core.models.flops import attention_flops, conv_flops, dense_flops, elements
 from core.models.registry import build_model  # noqa: E402
 from core.train.measure import cpu_name  # noqa: E402
 from core.train.optim import OptimizerSettings  # noqa: E402
+
+
+def make_optimizer(settings: OptimizerSettings) -> keras.optimizers.Optimizer:
+    decay = settings.weight_decay or None
+    if settings.name == "adam":
+        return keras.optimizers.Adam(
+            learning_rate=settings.learning_rate, beta_1=settings.beta_1, beta_2=settings.beta_2,
+            epsilon=settings.epsilon, weight_decay=decay,
+        )
+    return keras.optimizers.SGD(
+        learning_rate=settings.learning_rate, momentum=settings.momentum, nesterov=settings.nesterov, weight_decay=decay
+    )
+
 
 def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """Every layer, with nested models (MobileNetV2's feature extractor) opened up."""
@@ -56,13 +70,16 @@ class KerasTrainer:
     framework = "tensorflow"
 
     def __init__(self, spec: Any, input_shape: tuple[int, int, int], num_classes: int,
-                 train_labels: np.ndarray, threads: int) -> None:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
+                 train_labels: np.ndarray, threads: int, init_weights: str | None = None) -> None:
         gpus = tf.config.list_physical_devices("GPU")
-        for gpu in gpus:
-            # Without memory growth TensorFlow reserves nearly all GPU memory up front, and the
-            # peak it reports says nothing about the model.
-            tf.config.experimental.set_memory_growth(gpu, True)
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            for gpu in gpus:
+                # Without memory growth TensorFlow reserves nearly all GPU memory up front, and the
+                # peak it reports says nothing about the model.
+                tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:
+            pass  # a second trainer in the same process: the runtime is already configured
         if spec.device == "cuda" and not gpus:
             raise FrameworkUnavailable(
                 f"device cuda was requested but TensorFlow {tf.__version__} sees no GPU "
@@ -79,7 +96,10 @@ class KerasTrainer:
         self.mode = "XLA (jit_compile)" if self.jit else "tf.function"
         self.settings = OptimizerSettings.from_spec(spec)
         with tf.device(self.device_name):
-            self.model = build_model("tensorflow", spec.architecture, input_shape, num_classes)
+            self.model = build_model("tensorflow", spec.architecture, input_shape, num_classes,
+                                     pretrained=spec.pretrained, unfreeze_blocks=spec.unfreeze_blocks)
+            if init_weights:
+                load_initial_weights(self.model, init_weights)
             self.optimizer = make_optimizer(self.settings)
             self.optimizer.build(self.model.trainable_variables)
             self.y_train = tf.constant(train_labels.astype(np.int32))
@@ -214,23 +234,28 @@ def describe_model(architecture: str, input_shape: tuple[int, int, int], num_cla
     keras.utils.set_random_seed(seed)
     model = build_model("tensorflow", architecture, input_shape, num_classes)
     layers = []
-    for layer in model.layers:
-        kernel = getattr(layer, "kernel", None)
-        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)) and kernel is not None:
-            values = np.asarray(kernel)
-            bias = getattr(layer, "bias", None)
-            layers.append({
-                "kind": "conv" if isinstance(layer, keras.layers.Conv2D) else "dense",
-                "fan_in": int(np.prod(values.shape[:-1])),
-                "units": int(values.shape[-1]),
-                "weight_max_abs": float(np.abs(values).max()),
-                "weight_std": float(values.std()),
-                "bias_max_abs": float(np.abs(np.asarray(bias)).max()) if bias is not None else None,
-            })
+    for layer in _all_layers(model):
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            values, kind = np.asarray(layer.kernel), "depthwise"
+            fan_in, units = int(np.prod(values.shape[:2])), int(values.shape[2] * values.shape[3])
+        elif isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            values, kind = np.asarray(layer.kernel), "conv" if isinstance(layer, keras.layers.Conv2D) else "dense"
+            fan_in, units = int(np.prod(values.shape[:-1])), int(values.shape[-1])
+        else:
+            continue
+        bias = getattr(layer, "bias", None)
+        layers.append({
+            "kind": kind,
+            "fan_in": fan_in,
+            "units": units,
+            "weight_max_abs": float(np.abs(values).max()),
+            "weight_std": float(values.std()),
+            "bias_max_abs": float(np.abs(np.asarray(bias)).max()) if bias is not None else None,
+        })
     summary = [
         {"layer": layer.name, "type": type(layer).__name__,
          "output_shape": [d if d is not None else 1 for d in layer.output.shape], "params": layer.count_params()}
-        for layer in model.layers
+        for layer in _all_layers(model) if not isinstance(layer, keras.layers.InputLayer)
     ]
     trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
     return {
@@ -242,6 +267,52 @@ def describe_model(architecture: str, input_shape: tuple[int, int, int], num_cla
         "flops_per_image": count_flops(model, input_shape),
         "layers": layers,
     }
+
+
+def parity_check(architecture: str, input_shape: tuple[int, int, int], num_classes: int, reference: str) -> dict[str, Any]:
+    """Load the PyTorch reference's weights into the Keras model and compare the same batch."""
+    from core.models.convert import load_torch_weights, torch_gradients_by_variable
+
+    with np.load(reference, allow_pickle=False) as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    layout = json.loads(str(arrays.pop("layout")))
+    model = build_model("tensorflow", architecture, input_shape, num_classes)
+    load_torch_weights(model, layout, arrays)
+    images, labels = tf.constant(arrays["images"]), tf.constant(arrays["labels"].astype(np.int32))
+    logits_eval = model(images, training=False).numpy()
+    with tf.GradientTape() as tape:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels, model(images, training=True))
+    gradients = tape.gradient(loss, model.trainable_weights)
+    reference_gradients = torch_gradients_by_variable(model, layout, arrays)
+    gradient_diffs, largest_gradient = [], 0.0
+    for variable, grad in zip(model.trainable_weights, gradients, strict=True):
+        if variable.path in reference_gradients:
+            expected = reference_gradients[variable.path]
+            gradient_diffs.append(float(np.abs(np.asarray(grad) - expected).max()))
+            largest_gradient = max(largest_gradient, float(np.abs(expected).max()))
+    missing = [v.path for v in model.trainable_weights if v.path not in reference_gradients]
+    trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+    frozen = sum(int(np.prod(v.shape)) for v in model.non_trainable_weights)
+    return {
+        "params": trainable,
+        "non_trainable_params": frozen,
+        "max_abs_logit_diff": float(np.abs(logits_eval - arrays["logits_eval"]).max()),
+        "loss_diff": abs(float(loss) - float(arrays["loss"])),
+        "max_abs_grad_diff": max(gradient_diffs) if gradient_diffs else None,
+        # Relative to the model's largest gradient: some gradients are zero in exact arithmetic
+        # (an attention key bias), so a per-weight ratio would compare rounding noise.
+        "max_rel_grad_diff": max(gradient_diffs) / largest_gradient if gradient_diffs and largest_gradient else None,
+        "weights_without_reference_gradient": missing,
+    }
+
+
+def load_initial_weights(model: keras.Model, path: str) -> None:
+    """Start from the PyTorch model's initial weights (compare --same-init)."""
+    from core.models.convert import load_torch_weights
+
+    with np.load(path, allow_pickle=False) as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    load_torch_weights(model, json.loads(str(arrays.pop("layout"))), arrays)
 
 
 def probe_devices() -> dict[str, Any]:
@@ -257,5 +328,5 @@ def probe_devices() -> dict[str, Any]:
 
 
 def create_trainer(spec: Any, input_shape: tuple[int, int, int], num_classes: int,
-                   train_labels: np.ndarray, threads: int) -> KerasTrainer:
-    return KerasTrainer(spec, input_shape, num_classes, train_labels, threads)
+                   train_labels: np.ndarray, threads: int, init_weights: str | None = None) -> KerasTrainer:
+    return KerasTrainer(spec, input_shape, num_classes, train_labels, threads, init_weights)
