@@ -94,7 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="every architecture: parameters per framework, FLOPs, accepted inputs")
     models.add_argument("--input-shape", dest="input_shape", default="32x32x3", help="HxWxC to build the models for")
     models.add_argument("--classes", default="10")
+    models.add_argument("--parity", action="store_true", help="also run the parity audit for each architecture")
+    models.add_argument("--bench-steps", dest="bench_steps", default="0",
+                        help="also time this many training steps per framework (synthetic data, batch --batch-size)")
+    models.add_argument("--batch-size", dest="batch_size", default="32")
+    models.add_argument("--device", default="auto")
     models.add_argument("--json", type=Path, default=None)
+    models.add_argument("--markdown", type=Path, default=None, help="write the table as Markdown (for docs/models.md)")
 
     runs = commands.add_parser("runs", help="stored comparisons: list, show, export, import, delete")
     runs.add_argument("action", choices=("list", "show", "export", "import", "delete"))
@@ -255,17 +261,36 @@ def cmd_parity(args: argparse.Namespace) -> int:
     return EXIT_OK if report["passed"] else EXIT_RUN_FAILED
 
 
+def _bench_architecture(name: str, framework: str, input_shape: tuple[int, int, int], batch: int, steps: int,
+                        device: str) -> dict[str, Any] | None:
+    from core.runner import run_worker
+
+    spec = RunSpec.from_dict({"architecture": name, "framework": framework, "batch_size": batch, "device": device})
+    outcome = run_worker({"kind": "bench", "spec": spec.to_dict(), "input_shape": list(input_shape), "num_classes": 10,
+                          "steps": steps, "warmup": 3})
+    return outcome.result if outcome.status == "finished" else None
+
+
 def cmd_models(args: argparse.Namespace) -> int:
-    from core.models.catalog import describe_architectures
+    from core.models.catalog import describe_architectures, parity_results
     from core.models.registry import ARCHITECTURES
     from core.report import render_table
 
     input_shape = parse_input_shape(args.input_shape)
-    catalog = describe_architectures(input_shape, _positive("classes", args.classes, 2))
+    classes = _positive("classes", args.classes, 2)
+    bench_steps = _positive("bench_steps", args.bench_steps, 0)
+    batch = _positive("batch_size", args.batch_size, 1)
+    catalog = describe_architectures(input_shape, classes)
+    audit = parity_results(input_shape, classes) if args.parity else {}
+    headers = ["architecture", "params PyTorch", "params TensorFlow", "FLOPs/image", "input"]
+    if args.parity:
+        headers += ["max |logit diff|", "max |grad diff| (relative)", "parity"]
+    if bench_steps:
+        headers += ["PyTorch images/s", "TensorFlow images/s"]
     rows, listing = [], []
     for name, arch in ARCHITECTURES.items():
         described = {fw: catalog["frameworks"].get(fw, {}).get(name) for fw in ("pytorch", "tensorflow")}
-        entry = {
+        entry: dict[str, Any] = {
             "architecture": name, "description": arch.description,
             "accepts": f"HxWx1 or HxWx3, {arch.min_input_size} to {arch.max_input_size} pixels a side",
             "pretrained_available": arch.pretrained_available,
@@ -273,16 +298,34 @@ def cmd_models(args: argparse.Namespace) -> int:
             "flops_per_image": (described["pytorch"] or described["tensorflow"] or {}).get("flops_per_image"),
             "refused": catalog["refused"].get(name),
         }
+        row = [name, f"{entry['params']['pytorch'] or 0:,}", f"{entry['params']['tensorflow'] or 0:,}",
+               f"{entry['flops_per_image'] or 0:,}", f">= {arch.min_input_size}x{arch.min_input_size}"]
+        if args.parity:
+            report = audit.get(name)
+            entry["parity"] = report
+            row += [f"{report['max_abs_logit_diff']:.1e}", f"{report['max_rel_grad_diff']:.1e}",
+                    "passed" if report["passed"] else "FAILED"] if report else ["–", "–", "not run"]
+        if bench_steps:
+            entry["bench"] = {}
+            for framework in ("pytorch", "tensorflow"):
+                result = _bench_architecture(name, framework, input_shape, batch, bench_steps, args.device) if not entry["refused"] else None
+                entry["bench"][framework] = result
+                row.append(f"{result['steady_images_per_second']:,.0f}" if result else "–")
         listing.append(entry)
-        rows.append([name, f"{entry['params']['pytorch'] or 0:,}", f"{entry['params']['tensorflow'] or 0:,}",
-                     f"{entry['flops_per_image'] or 0:,}", f">= {arch.min_input_size}x{arch.min_input_size}"])
+        rows.append(row)
     print(f"Architectures built for input {'x'.join(map(str, input_shape))}:")
-    print(render_table(["architecture", "params PyTorch", "params TensorFlow", "FLOPs/image", "input"], rows))
+    print(render_table(headers, rows))
     for framework, message in catalog["errors"].items():
         print(f"{framework}: {message}", file=sys.stderr)
     if args.json:
         write_json(args.json, {"input_shape": list(input_shape), "architectures": listing})
-    return EXIT_OK if not catalog["errors"] else EXIT_RUN_FAILED
+    if args.markdown:
+        lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text("\n".join(lines) + "\n")
+    failed_parity = any(report and not report["passed"] for report in audit.values())
+    return EXIT_OK if not catalog["errors"] and not failed_parity else EXIT_RUN_FAILED
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from core.models.catalog import accepted_architectures, describe_architectures
+from core.errors import TwinbenchError
+from core.models.catalog import accepted_architectures, describe_architectures, parity_results
 from core.models.registry import ARCHITECTURES, INIT_SCHEME
 from core.report import format_value
 from dashboard_state import page_setup
@@ -37,9 +38,25 @@ for name in accepted:
         row[f"{label} FLOPs/image"] = model["flops_per_image"] if model else None
     row["same parameters"] = row["PyTorch parameters"] == row["Keras parameters"] and row["PyTorch parameters"] is not None
     overview.append(row)
-st.dataframe(pd.DataFrame(overview), hide_index=True)
-st.caption("The parity audit (identical weights, identical outputs) comes with `python -m core parity`; "
-           "until then the checks here are parameter counts, FLOPs and layer-by-layer structure.")
+
+st.subheader("Parity audit")
+st.write("PyTorch's initial weights are copied into the Keras model (kernel layouts, BatchNorm statistics, recurrent "
+         "gates, attention projections) and one batch goes through both in float32. The same model gives the same "
+         "logits (within 1e-4) and gradients.")
+if st.button("Run the parity audit", help="about half a minute: one worker process per framework"):
+    with st.spinner("Building every model in both frameworks and comparing outputs ..."):
+        try:
+            st.session_state[f"parity-{shape_label}"] = parity_results(input_shape)
+        except TwinbenchError as error:
+            st.error(str(error))
+audit = st.session_state.get(f"parity-{shape_label}", {})
+for row in overview:
+    report = audit.get(row["architecture"])
+    row["max |logit diff|"] = report["max_abs_logit_diff"] if report else None
+    row["parity"] = ("passed" if report["passed"] else "FAILED") if report else "not run"
+st.dataframe(pd.DataFrame(overview), hide_index=True,
+             column_config={"max |logit diff|": st.column_config.NumberColumn(format="%.1e")})
+st.caption("The same audit runs from the command line: `python -m core parity --architecture resnet18`.")
 
 for name in accepted:
     with st.expander(f"{name}: layers in both frameworks"):

@@ -72,7 +72,13 @@ with st.form("comparison"):
                                     help="resize images explicitly, e.g. 16 for lenet5 on 8x8 digits")
         max_images = c.number_input("Max images (0 = all)", value=0, step=100)
         augment = c.checkbox("Augment (random shifts; flips for colour)", value=False)
-        for field in ("momentum", "weight_decay", "validation_fraction", "target_accuracy", "image_size", "max_images"):
+        same_init = a.checkbox("Same initial weights", value=False,
+                               help="TensorFlow starts from PyTorch's initial weights, converted layer by layer")
+        pretrained = b.checkbox("ImageNet weights (mobilenetv2)", value=False,
+                                help="each library's ImageNet weights, frozen base, new dense head")
+        unfreeze_blocks = b.number_input("Also train the top blocks", value=0, step=1, help="with ImageNet weights: 0 to 19")
+        for field in ("momentum", "weight_decay", "validation_fraction", "target_accuracy", "image_size", "max_images",
+                      "pretrained", "unfreeze_blocks", "same_init"):
             errors[field] = st.empty()
     general_error = st.empty()
     submitted = st.form_submit_button("Start comparison", type="primary")
@@ -90,6 +96,7 @@ if submitted:
             "seed": seed, "device": device, "precision": precision, "compile": compile_mode, "repeats": repeats,
             "validation_fraction": validation_fraction, "target_accuracy": target_accuracy,
             "image_size": image_size or None, "max_images": max_images or None, "augment": augment,
+            "same_init": same_init, "pretrained": pretrained, "unfreeze_blocks": unfreeze_blocks,
         }
         chosen = parse_frameworks(frameworks)
         with st.spinner("Preparing the data ..."):

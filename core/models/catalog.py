@@ -57,3 +57,17 @@ def describe_architectures(input_shape: tuple[int, int, int], num_classes: int =
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(answer))
     return answer
+
+
+def parity_results(input_shape: tuple[int, int, int], num_classes: int = 10, refresh: bool = False) -> dict[str, Any]:
+    """The parity audit of every architecture that takes this input, cached like the descriptions."""
+    from core.parity import run_parity_many
+
+    cache = twinbench_home() / "models" / f"parity-{'x'.join(map(str, input_shape))}-{num_classes}-{_code_version()}.json"
+    if cache.exists() and not refresh:
+        return json.loads(cache.read_text())
+    accepted, _ = accepted_architectures(input_shape)
+    results = {report["architecture"]: report for report in run_parity_many(accepted, input_shape, num_classes)}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(results))
+    return results
