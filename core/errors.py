@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-# Why a run failed; stored with the run and shown to the user.
-FAILURE_KINDS = ("bad_input", "out_of_memory", "unavailable", "cancelled", "crashed")
+# A run that fails says why with one of these kinds, stored with the run and shown to the user:
+# bad_input, out_of_memory, unavailable (framework missing, or no GPU where one was asked for),
+# cancelled, crashed.
 
 
 class TwinbenchError(Exception):

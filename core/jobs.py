@@ -23,7 +23,7 @@ from core.paths import twinbench_home
 from core.spec import RunSpec
 from core.store import Store, new_id
 
-JOB_STATUSES = ("queued", "running", "finished", "failed", "cancelled")
+# A job is queued, running, finished, failed or cancelled.
 IDLE_POLL_SECONDS = 0.5
 
 
@@ -70,13 +70,6 @@ def _job_row(row: Any) -> dict[str, Any]:
 
 def get_job(store: Store, job_id: str) -> dict[str, Any] | None:
     row = store.connection.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
-    return _job_row(row) if row else None
-
-
-def job_for_comparison(store: Store, comparison_id: str) -> dict[str, Any] | None:
-    row = store.connection.execute(
-        "SELECT * FROM jobs WHERE comparison_id=? ORDER BY created_at DESC LIMIT 1", (comparison_id,)
-    ).fetchone()
     return _job_row(row) if row else None
 
 

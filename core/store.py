@@ -22,7 +22,7 @@ from core.errors import BadInput
 
 SCHEMA_VERSION = 1
 EXPORT_FORMAT = "twinbench-export"
-RUN_STATUSES = ("queued", "running", "finished", "failed")
+# A run is queued, running, finished or failed (its error_kind says why, "cancelled" included).
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS comparisons (

@@ -15,11 +15,6 @@ def steps_per_epoch(num_examples: int, batch_size: int) -> int:
     return num_examples // batch_size
 
 
-def batch_indices(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    steps = steps_per_epoch(len(order), batch_size)
-    return [order[step * batch_size : (step + 1) * batch_size] for step in range(steps)]
-
-
 def warmup_steps(steps_in_first_epoch: int, fraction: float = 0.1, minimum: int = 5) -> int:
     """Steps that absorb tracing, compilation and allocator growth before timing starts.
 

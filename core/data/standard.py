@@ -44,30 +44,21 @@ class CifarDataset:
     class_count: int
 
 
+def _idx_files(md5s: tuple[str, str, str, str], bases: tuple[str, ...]) -> tuple[RemoteFile, ...]:
+    """The four gzip files of an IDX dataset, in IDX_PARTS order, with their checksums."""
+    return tuple(_remote(f"{part}.gz", md5, bases) for part, md5 in zip(IDX_PARTS, md5s, strict=True))
+
+
 MNIST = IdxDataset(
     "mnist",
-    tuple(
-        _remote(f"{part}.gz", md5, MNIST_URLS)
-        for part, md5 in zip(
-            IDX_PARTS,
-            ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
-             "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
-            strict=True,
-        )
-    ),
+    _idx_files(("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
+                "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"), MNIST_URLS),
     tuple(str(i) for i in range(10)),
 )
 FASHION_MNIST = IdxDataset(
     "fashion_mnist",
-    tuple(
-        _remote(f"{part}.gz", md5, FASHION_URLS)
-        for part, md5 in zip(
-            IDX_PARTS,
-            ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
-             "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"),
-            strict=True,
-        )
-    ),
+    _idx_files(("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
+                "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"), FASHION_URLS),
     ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot"),
 )
 CIFAR10 = CifarDataset(
