@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--optimizer", default=DEFAULTS.optimizer)
     bench.add_argument("--learning-rate", dest="learning_rate", default=DEFAULTS.learning_rate)
     bench.add_argument("--seed", default=DEFAULTS.seed)
+    bench.add_argument("--against-minimal", dest="against_minimal", action="store_true",
+                       help="alternate the harness with bench/minimal_loops.py and report the speed ratio")
+    bench.add_argument("--repeats", default="2", help="with --against-minimal: pairs of runs per framework")
     _add_device_flags(bench)
 
     parity = commands.add_parser("parity", help="same weights in both frameworks: same parameters, logits and gradients?")
@@ -208,6 +211,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     steps = _positive("steps", args.steps, 1)
     warmup = _positive("warmup", args.warmup, 0)
     classes = _positive("classes", args.classes, 2)
+    if args.against_minimal:
+        return bench_against_minimal(args, spec, frameworks, input_shape, classes, steps, warmup)
     progress = RunProgress(enabled=not args.quiet)
     runs = []
     try:
@@ -326,6 +331,52 @@ def cmd_models(args: argparse.Namespace) -> int:
         args.markdown.write_text("\n".join(lines) + "\n")
     failed_parity = any(report and not report["passed"] for report in audit.values())
     return EXIT_OK if not catalog["errors"] and not failed_parity else EXIT_RUN_FAILED
+
+
+def bench_against_minimal(args: argparse.Namespace, spec: RunSpec, frameworks: list[str], input_shape: tuple[int, int, int],
+                          classes: int, steps: int, warmup: int) -> int:
+    from core.fidelity import TARGET_RATIO, alternating_plan, fidelity, minimal_loop_for
+    from core.report import render_table
+    from core.runner import run_worker
+
+    repeats = _positive("repeats", args.repeats, 1)
+    rows, report, failed = [], [], False
+    for framework in frameworks:
+        run_spec = dataclasses.replace(spec, framework=framework, dataset="shapes", epochs=1)
+        common = {"spec": run_spec.to_dict(), "input_shape": list(input_shape), "num_classes": classes,
+                  "steps": steps, "warmup": warmup}
+        figures: dict[str, list[float]] = {"harness": [], "minimal": []}
+        modes = {}
+        for which in alternating_plan(repeats):
+            job = {"kind": "bench", **common} if which == "harness" else {"kind": "minimal", "loop": minimal_loop_for(framework), **common}
+            if not args.quiet:
+                print(f"{framework}: {which} ...", file=sys.stderr)
+            outcome = run_worker(job)
+            if outcome.status != "finished":
+                print(f"failed: {framework} {which}: {(outcome.error or {}).get('message')}", file=sys.stderr)
+                failed = True
+                break
+            figures[which].append(outcome.result["steady_images_per_second"])
+            modes[which] = outcome.result["mode"]
+        if len(figures["harness"]) != repeats or len(figures["minimal"]) != repeats:
+            continue
+        result = fidelity(figures["harness"], figures["minimal"])
+        report.append({"framework": framework, "mode": modes["harness"], "minimal_mode": modes["minimal"],
+                       "harness_images_per_second": figures["harness"], "minimal_images_per_second": figures["minimal"],
+                       "ratio": result.ratio, "ratio_low": result.ratio_low, "ratio_high": result.ratio_high,
+                       "meets_target": result.meets_target})
+        rows.append([framework, modes["harness"], f"{result.harness_images_per_second:,.0f}",
+                     f"{result.minimal_images_per_second:,.0f}",
+                     f"{result.ratio:.3f} ({result.ratio_low:.3f}–{result.ratio_high:.3f})",
+                     "yes" if result.meets_target else "no"])
+    print(f"Harness against minimal loops: {spec.architecture}, input {'x'.join(map(str, input_shape))}, batch "
+          f"{spec.batch_size}, {warmup} warm-up + {steps} timed steps, {repeats} alternating pair(s), device {spec.device}")
+    print(render_table(["framework", "mode", "harness images/s", "minimal images/s", "ratio (range)",
+                        f">= {TARGET_RATIO}"], rows))
+    if args.json:
+        write_json(args.json, {"kind": "bench-against-minimal", "input_shape": list(input_shape), "steps": steps,
+                               "warmup": warmup, "repeats": repeats, "frameworks": report})
+    return EXIT_RUN_FAILED if failed else EXIT_OK
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

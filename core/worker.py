@@ -83,6 +83,13 @@ def run_job(job: dict[str, Any], events: EventWriter, cancel: threading.Event) -
             keras_side.parity_check(name, tuple(job["input_shape"]), int(job["num_classes"]), path)
             for name, path in zip(job["architectures"], job["references"], strict=True)
         ]}
+    if job.get("kind") == "minimal":
+        from bench.minimal_loops import LOOPS
+
+        spec = RunSpec.from_dict(job["spec"])
+        load_framework(spec.framework)  # a missing framework is reported like any other
+        return LOOPS[job["loop"]](spec, tuple(job["input_shape"]), int(job.get("num_classes", 10)), int(job["steps"]),
+                                  int(job["warmup"]), int(job.get("threads") or usable_cpu_count()))
     if job.get("kind") == "steps":
         return {"models": [train_steps(load_framework(job["framework"]), name, job) for name in job["architectures"]]}
     if job.get("kind") == "probe":

@@ -1,0 +1,1 @@
+"""Reference training loops that the harness is measured against."""
