@@ -13,6 +13,7 @@ import json
 import signal
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 from types import ModuleType
@@ -40,6 +41,13 @@ def load_framework(framework: str) -> ModuleType:
                 f"({error}); install it with: pip install -r requirements.txt"
             ) from None
         raise
+
+
+def seconds_since_process_start() -> float:
+    """Interpreter start, imports and model building: what a run costs before its first step."""
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
 
 
 def synthetic_inputs(input_shape: tuple[int, int, int], num_classes: int, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -123,7 +131,8 @@ def run_job(job: dict[str, Any], events: EventWriter, cancel: threading.Event) -
         data = load_prepared(Path(job["data_path"]))
         trainer = module.create_trainer(spec, data.input_shape, data.num_classes, data.y_train, threads,
                                         init_weights=job.get("init_weights"))
-        events.emit("started", environment={**host_environment(), **trainer.environment()})
+        events.emit("started", environment={**host_environment(), **trainer.environment(),
+                                            "startup_seconds": seconds_since_process_start()})
         return run_training(trainer, data, spec, events.emit, should_stop=cancel.is_set)
     except BaseException as error:
         if module.is_out_of_memory(error):

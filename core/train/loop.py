@@ -213,8 +213,12 @@ def run_training(
             data_wait_fraction=data_seconds / (data_seconds + epoch_seconds) if epoch_seconds > 0 else None,
             step_samples=[s.as_dict() for s in windows.samples if s.epoch == epoch],
         )
+    evaluation_start = clock()
     test_loss, test_accuracy = trainer.evaluate(data.x_test, data.y_test)
+    inference_start = clock()
     inference = time_inference(trainer, data.x_test if len(data.x_test) else data.x_train, batch_size, clock)
+    inference["test_evaluation_seconds"] = inference_start - evaluation_start
+    inference["inference_timing_seconds"] = clock() - inference_start
     result = _final_figures(trainer, windows, batch_size, warmup, nvml)
     result.update(inference)
     result.update(
