@@ -28,7 +28,7 @@ SPEC_FLAGS = {
     "target_accuracy": "target_accuracy", "image_size": "image_size", "max_images": "max_images",
     "unfreeze_blocks": "unfreeze_blocks",
 }
-SPEC_SWITCHES = ("augment", "pretrained", "same_init")
+SPEC_SWITCHES = ("augment", "pretrained", "same_init", "channels_last", "best_of_each")
 
 
 def _add_device_flags(parser: argparse.ArgumentParser) -> None:
@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="with --pretrained: also train this many top blocks")
     compare.add_argument("--same-init", dest="same_init", action="store_true",
                          help="start TensorFlow from PyTorch's initial weights (converted layer by layer)")
+    compare.add_argument("--channels-last", dest="channels_last", action="store_true",
+                         help="PyTorch keeps images and convolutions in NHWC memory order (TensorFlow always does)")
+    compare.add_argument("--best-of-each", dest="best_of_each", action="store_true",
+                         help="try each framework's modes (compile, bf16, channels_last) briefly, then train each in its fastest")
     _add_device_flags(compare)
 
     bench = commands.add_parser("bench", help="steady-state training speed on synthetic data")
@@ -142,6 +146,12 @@ def print_comparison(comparison: dict[str, Any]) -> None:
     )
     headers, rows = comparison_rows(comparison)
     print(render_table(headers, rows))
+    for framework, choice in (comparison["data"].get("best_of_each") or {}).items():
+        best = choice["chosen"]
+        tried = ", ".join(f"{t['mode']} {t['steady_images_per_second'] or 0:,.0f}/s" for t in choice["trials"])
+        payoff = best.get("compile_payoff_step")
+        pays = f"; compiling pays for itself after step {payoff}" if payoff else ""
+        print(f"best of {framework}: {best['mode']} (tried {tried}){pays}")
     for note in settings.get("notes") or []:
         print(f"note: {note}")
     for line in failures(comparison):

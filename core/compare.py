@@ -107,6 +107,55 @@ def _initial_weights(comparison: dict[str, Any], data_path: Path) -> str | None:
     return str(path)
 
 
+def choose_modes(
+    store: Store, comparison: dict[str, Any], data_path: Path, on_event: RunEventCallback | None,
+    should_cancel: Callable[[], bool],
+) -> dict[str, Any]:
+    """Try each framework's modes briefly on the comparison's input, then give its queued runs
+    the fastest one. Returns the trials, which are kept with the comparison."""
+    import numpy as np
+
+    from core.modes import TRIAL_STEPS, TRIAL_WARMUP, candidate_modes, compile_payoff_step, fastest
+
+    with np.load(data_path, allow_pickle=False) as arrays:
+        input_shape = [int(d) for d in arrays["x_train"].shape[1:]]
+    chosen: dict[str, Any] = {}
+    for framework in dict.fromkeys(r["framework"] for r in comparison["runs"]):
+        base = next(r["spec"] for r in comparison["runs"] if r["framework"] == framework)
+        trials = []
+        for mode in candidate_modes(framework):
+            if should_cancel():
+                return chosen
+            spec = {**base, **mode.overrides()}
+            info = {"run_id": f"trial-{framework}-{mode.label(framework)}", "framework": framework, "repeat": 0,
+                    "epochs": 1}
+            outcome = run_worker(
+                {"kind": "bench", "spec": spec, "input_shape": input_shape, "num_classes": comparison["data"].get("num_classes", 10),
+                 "steps": TRIAL_STEPS, "warmup": TRIAL_WARMUP},
+                (lambda event, info=info: on_event(info, event)) if on_event else None, should_cancel,
+            )
+            result = outcome.result or {}
+            trials.append({"mode": mode.label(framework), **mode.overrides(), "status": outcome.status,
+                           "steady_images_per_second": result.get("steady_images_per_second"),
+                           "step_ms_median": result.get("step_ms_median"), "compile_seconds": result.get("compile_seconds"),
+                           "error": (outcome.error or {}).get("message")})
+        try:
+            best = fastest(trials)
+        except ValueError:
+            continue  # no mode ran: the runs keep their settings and will report why
+        if best["compile"] == "on":
+            uncompiled = next((t for t in trials if t["compile"] == "off" and t["precision"] == best["precision"]
+                               and t["channels_last"] == best["channels_last"]), {})
+            best["compile_payoff_step"] = compile_payoff_step(best["compile_seconds"], best["step_ms_median"],
+                                                              uncompiled.get("step_ms_median"))
+        chosen[framework] = {"chosen": best, "trials": trials}
+        for run in comparison["runs"]:
+            if run["framework"] == framework and run["status"] == "queued":
+                store.update_queued_spec(run["id"], {**run["spec"], **{k: best[k] for k in ("compile", "precision", "channels_last")}})
+    store.update_comparison_data(comparison["id"], {**comparison["data"], "best_of_each": chosen})
+    return chosen
+
+
 def execute_comparison(
     store: Store,
     comparison_id: str,
@@ -118,6 +167,9 @@ def execute_comparison(
     """Run every queued run of a comparison in order, recording each event as it arrives."""
     comparison = store.comparison(comparison_id)
     data_path = _data_path(store, comparison)
+    if comparison["settings"].get("best_of_each") and any(r["status"] == "queued" for r in comparison["runs"]):
+        choose_modes(store, comparison, data_path, on_event, should_cancel)
+        comparison = store.comparison(comparison_id)
     init_weights = _initial_weights(comparison, data_path) if comparison["settings"].get("same_init") else None
     outcomes = []
     stop_everything = False

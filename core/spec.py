@@ -66,6 +66,8 @@ class RunSpec:
     pretrained: bool = False
     unfreeze_blocks: int = 0
     same_init: bool = False
+    channels_last: bool = False
+    best_of_each: bool = False
     repeats: int = 1
     target_accuracy: float = 0.9
     image_size: int | None = None

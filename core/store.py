@@ -166,6 +166,15 @@ class Store:
                 )
         return comparison_id, run_ids
 
+    def update_queued_spec(self, run_id: str, spec: dict[str, Any]) -> None:
+        """Change a run's settings before it starts (best-of-each picks its mode first)."""
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET spec_json=? WHERE id=? AND status='queued'", (json.dumps(spec, sort_keys=True), run_id))
+
+    def update_comparison_data(self, comparison_id: str, data: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE comparisons SET data_json=? WHERE id=?", (json.dumps(data), comparison_id))
+
     def mark_running(self, run_id: str) -> None:
         with self.transaction() as db:
             db.execute("UPDATE runs SET status='running', started_at=? WHERE id=?", (time.time(), run_id))

@@ -80,6 +80,16 @@ right.plotly_chart(spread_bar_figure(results, "time_to_target_seconds",
                                      f"Time to {settings['target_accuracy']:.0%} validation accuracy", "training seconds"),
                    key="target")
 
+choices = comparison["data"].get("best_of_each") or {}
+if choices:
+    st.subheader("Best of each: modes tried")
+    for framework, choice in choices.items():
+        payoff = choice["chosen"].get("compile_payoff_step")
+        st.markdown(f"**{framework}** trained in **{choice['chosen']['mode']}**"
+                    + (f"; compiling pays for itself after step {payoff:,}" if payoff else ""))
+        st.dataframe(pd.DataFrame(choice["trials"])[["mode", "steady_images_per_second", "step_ms_median",
+                                                     "compile_seconds", "status"]], hide_index=True)
+
 st.subheader("Memory")
 st.plotly_chart(memory_figure(results), key="memory")
 st.caption("Device memory comes from each framework's allocator and from NVML (GPU only); "

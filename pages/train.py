@@ -60,6 +60,11 @@ with st.form("comparison"):
         compile_mode = st.selectbox("Compile", COMPILE_MODES, help="on: XLA for TensorFlow, torch.compile for PyTorch")
         repeats = st.number_input("Repeats", value=defaults.repeats, step=1,
                                   help="runs per framework, alternating which goes first; gives each figure a spread")
+        best_of_each = st.checkbox("Best of each", value=False,
+                                   help="first try each framework's modes (compile, bf16, channels_last) briefly, "
+                                        "then train each in its fastest")
+        channels_last = st.checkbox("channels_last (PyTorch)", value=False,
+                                    help="NHWC memory order for PyTorch's images and convolutions")
         errors["repeats"] = st.empty()
     with st.expander("More settings"):
         a, b, c = st.columns(3)
@@ -97,6 +102,7 @@ if submitted:
             "validation_fraction": validation_fraction, "target_accuracy": target_accuracy,
             "image_size": image_size or None, "max_images": max_images or None, "augment": augment,
             "same_init": same_init, "pretrained": pretrained, "unfreeze_blocks": unfreeze_blocks,
+            "best_of_each": best_of_each, "channels_last": channels_last,
         }
         chosen = parse_frameworks(frameworks)
         with st.spinner("Preparing the data ..."):

@@ -220,7 +220,7 @@ def test_cancelling_a_comparison_marks_its_runs_cancelled(home):
 
 
 @pytest.mark.parametrize("mode, expected", [
-    (["--precision", "bf16"], {"pytorch": "eager", "tensorflow": "tf.function"}),
+    (["--precision", "bf16"], {"pytorch": "eager, bf16", "tensorflow": "tf.function, bf16"}),
     (["--compile", "on"], {"pytorch": "torch.compile", "tensorflow": "XLA (jit_compile)"}),
 ], ids=["bf16", "compiled"])
 def test_bench_reports_steady_state_speed_for_both_frameworks(tmp_path, mode, expected):

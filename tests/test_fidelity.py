@@ -38,3 +38,38 @@ def test_bench_against_minimal_end_to_end(tmp_path):
     for entry in report["frameworks"]:
         assert entry["ratio"] > 0 and len(entry["harness_images_per_second"]) == len(entry["minimal_images_per_second"]) == 1
         assert entry["mode"] == entry["minimal_mode"]
+
+
+def test_candidate_modes_and_the_choice():
+    from core.modes import Mode, candidate_modes, compile_payoff_step, fastest
+
+    torch_modes = candidate_modes("pytorch")
+    assert Mode("on", "bf16") in torch_modes and Mode("off", "fp32", channels_last=True) in torch_modes
+    assert not any(m.channels_last for m in candidate_modes("tensorflow"))
+    assert Mode("on", "fp32").label("tensorflow") == "XLA, fp32"
+    trials = [{"mode": "a", "steady_images_per_second": 100.0}, {"mode": "b", "steady_images_per_second": None},
+              {"mode": "c", "steady_images_per_second": 120.0}]
+    assert fastest(trials)["mode"] == "c"
+    with pytest.raises(ValueError):
+        fastest([{"mode": "b", "steady_images_per_second": None}])
+    # 10 s of compilation, saving 50 ms a step: paid back at step 201.
+    assert compile_payoff_step(10.0, 50.0, 100.0) == 201
+    assert compile_payoff_step(10.0, 120.0, 100.0) is None
+
+
+@pytest.mark.frameworks
+def test_best_of_each_trains_each_framework_in_its_fastest_mode(tmp_path):
+    output = tmp_path / "out.json"
+    completed = run_cli(["compare", "--architecture", "mlp", "--epochs", "1", "--best-of-each", "--json", str(output),
+                         "--quiet"], tmp_path / "home")
+    assert completed.returncode == 0, completed.stderr
+    result = read_json(output)
+    choices = result["data"]["best_of_each"]
+    assert len(choices["pytorch"]["trials"]) == 6 and len(choices["tensorflow"]["trials"]) == 4
+    for run in result["runs"]:
+        chosen = choices[run["framework"]]["chosen"]
+        best_speed = max(t["steady_images_per_second"] for t in choices[run["framework"]]["trials"])
+        assert chosen["steady_images_per_second"] == best_speed
+        assert (run["spec"]["compile"], run["spec"]["precision"], run["spec"]["channels_last"]) == \
+               (chosen["compile"], chosen["precision"], chosen["channels_last"])
+    assert "best of pytorch:" in completed.stdout and "best of tensorflow:" in completed.stdout

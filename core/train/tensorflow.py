@@ -93,7 +93,7 @@ class KerasTrainer:
         self.input_shape = input_shape
         self.batch_size = spec.batch_size
         self.jit = spec.compile == "on"
-        self.mode = "XLA (jit_compile)" if self.jit else "tf.function"
+        self.mode = ("XLA (jit_compile)" if self.jit else "tf.function") + (", bf16" if self.bf16 else "")
         self.settings = OptimizerSettings.from_spec(spec)
         with tf.device(self.device_name):
             self.model = build_model("tensorflow", spec.architecture, input_shape, num_classes,

@@ -1,0 +1,55 @@
+"""Each framework's fast modes, and picking the fastest one for a comparison ("best of each").
+
+Pure functions: the candidates a framework is tried in, and the choice from measured speeds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+TRIAL_STEPS = 20
+TRIAL_WARMUP = 5
+
+
+@dataclass(frozen=True)
+class Mode:
+    """Settings that change how a framework runs the same model, not what it computes."""
+
+    compile: str = "off"
+    precision: str = "fp32"
+    channels_last: bool = False
+
+    def overrides(self) -> dict[str, Any]:
+        return {"compile": self.compile, "precision": self.precision, "channels_last": self.channels_last}
+
+    def label(self, framework: str) -> str:
+        compiled = {"pytorch": "torch.compile", "tensorflow": "XLA"}[framework] if self.compile == "on" else (
+            "eager" if framework == "pytorch" else "tf.function")
+        extras = [self.precision] + (["channels_last"] if self.channels_last else [])
+        return ", ".join([compiled, *extras])
+
+
+def candidate_modes(framework: str) -> list[Mode]:
+    """Compilation on or off, fp32 or bf16, and for PyTorch channels_last memory too."""
+    modes = [Mode(compile, precision) for compile in ("off", "on") for precision in ("fp32", "bf16")]
+    if framework == "pytorch":
+        modes += [Mode(compile, "fp32", channels_last=True) for compile in ("off", "on")]
+    return modes
+
+
+def fastest(trials: list[dict[str, Any]]) -> dict[str, Any]:
+    """The trial with the highest steady-state throughput; failed trials never win."""
+    finished = [t for t in trials if t.get("steady_images_per_second")]
+    if not finished:
+        raise ValueError("no mode finished its trial")
+    return max(finished, key=lambda t: t["steady_images_per_second"])
+
+
+def compile_payoff_step(compile_seconds: float | None, compiled_step_ms: float | None,
+                        uncompiled_step_ms: float | None) -> int | None:
+    """The step at which compiling has paid for itself, or None if it never does."""
+    if not compile_seconds or not compiled_step_ms or not uncompiled_step_ms or compiled_step_ms >= uncompiled_step_ms:
+        return None
+    saved_per_step = (uncompiled_step_ms - compiled_step_ms) / 1000.0
+    return int(compile_seconds / saved_per_step) + 1
