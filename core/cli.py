@@ -26,7 +26,7 @@ SPEC_FLAGS = {
     "weight_decay": "weight_decay", "seed": "seed", "device": "device", "precision": "precision",
     "compile": "compile", "repeats": "repeats", "validation_fraction": "validation_fraction",
     "target_accuracy": "target_accuracy", "image_size": "image_size", "max_images": "max_images",
-    "unfreeze_blocks": "unfreeze_blocks",
+    "unfreeze_blocks": "unfreeze_blocks", "data_pipeline": "data_pipeline",
 }
 SPEC_SWITCHES = ("augment", "pretrained", "same_init", "channels_last", "best_of_each")
 
@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="with --pretrained: also train this many top blocks")
     compare.add_argument("--same-init", dest="same_init", action="store_true",
                          help="start TensorFlow from PyTorch's initial weights (converted layer by layer)")
+    compare.add_argument("--data-pipeline", dest="data_pipeline", default=DEFAULTS.data_pipeline,
+                         help="device: batches gathered from data already on the device (pipeline not measured); "
+                              "native: tf.data and DataLoader feed batches from the host (measured)")
     compare.add_argument("--channels-last", dest="channels_last", action="store_true",
                          help="PyTorch keeps images and convolutions in NHWC memory order (TensorFlow always does)")
     compare.add_argument("--best-of-each", dest="best_of_each", action="store_true",

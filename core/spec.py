@@ -16,6 +16,7 @@ OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
 COMPILE_MODES = ("off", "on")
+DATA_PIPELINES = ("device", "native")
 
 # (low, high) inclusive bounds for numeric fields; None means unbounded on that side.
 INT_RANGES: dict[str, tuple[int, int | None]] = {
@@ -41,6 +42,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "device": DEVICES,
     "precision": PRECISIONS,
     "compile": COMPILE_MODES,
+    "data_pipeline": DATA_PIPELINES,
 }
 
 
@@ -68,6 +70,9 @@ class RunSpec:
     same_init: bool = False
     channels_last: bool = False
     best_of_each: bool = False
+    # "device": the training set sits on the device and each step gathers its batch there, so
+    # the input pipeline is not measured; "native": tf.data / DataLoader feed batches from the host.
+    data_pipeline: str = "device"
     repeats: int = 1
     target_accuracy: float = 0.9
     image_size: int | None = None

@@ -12,7 +12,7 @@ from core.errors import BadInput
 from core.frames import epochs_frame
 from core.jobs import active_jobs, enqueue, get_job, queue_position, request_cancel
 from core.models.registry import ARCHITECTURES
-from core.spec import COMPILE_MODES, DEVICES, FRAMEWORK_LABELS, FRAMEWORKS, OPTIMIZERS, PRECISIONS, RunSpec
+from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, FRAMEWORK_LABELS, FRAMEWORKS, OPTIMIZERS, PRECISIONS, RunSpec
 from dashboard_state import open_store, page_setup
 
 page_setup()
@@ -24,7 +24,8 @@ defaults = RunSpec()
 st.title("Train")
 st.caption(
     "Both frameworks train the identical model on identical data, one after the other on this machine. "
-    "Training data sits on the device in both, so the input pipeline is not part of what is measured."
+    "By default the training data sits on the device in both, so the input pipeline is not part of what is "
+    "measured; choose the native pipeline (tf.data, DataLoader) to measure it."
 )
 
 with st.form("comparison"):
@@ -65,6 +66,9 @@ with st.form("comparison"):
                                         "then train each in its fastest")
         channels_last = st.checkbox("channels_last (PyTorch)", value=False,
                                     help="NHWC memory order for PyTorch's images and convolutions")
+        data_pipeline = st.selectbox("Input pipeline", DATA_PIPELINES,
+                                     format_func={"device": "data on the device (not measured)",
+                                                  "native": "tf.data / DataLoader (measured)"}.get)
         errors["repeats"] = st.empty()
     with st.expander("More settings"):
         a, b, c = st.columns(3)
@@ -102,7 +106,7 @@ if submitted:
             "validation_fraction": validation_fraction, "target_accuracy": target_accuracy,
             "image_size": image_size or None, "max_images": max_images or None, "augment": augment,
             "same_init": same_init, "pretrained": pretrained, "unfreeze_blocks": unfreeze_blocks,
-            "best_of_each": best_of_each, "channels_last": channels_last,
+            "best_of_each": best_of_each, "channels_last": channels_last, "data_pipeline": data_pipeline,
         }
         chosen = parse_frameworks(frameworks)
         with st.spinner("Preparing the data ..."):

@@ -73,3 +73,20 @@ def test_best_of_each_trains_each_framework_in_its_fastest_mode(tmp_path):
         assert (run["spec"]["compile"], run["spec"]["precision"], run["spec"]["channels_last"]) == \
                (chosen["compile"], chosen["precision"], chosen["channels_last"])
     assert "best of pytorch:" in completed.stdout and "best of tensorflow:" in completed.stdout
+
+
+@pytest.mark.frameworks
+def test_the_native_pipeline_feeds_the_same_batches_in_the_same_order(tmp_path):
+    losses = {}
+    for pipeline in ("device", "native"):
+        output = tmp_path / f"{pipeline}.json"
+        completed = run_cli(["compare", "--epochs", "1", "--data-pipeline", pipeline, "--json", str(output), "--quiet"],
+                            tmp_path / "home")
+        assert completed.returncode == 0, completed.stderr
+        runs = read_json(output)["runs"]
+        losses[pipeline] = {r["framework"]: r["epochs"][0]["train_loss"] for r in runs}
+        if pipeline == "native":
+            assert [r["result"]["mode"] for r in runs] == ["eager, DataLoader", "tf.function, tf.data"]
+    # Same data, order, initialisation and arithmetic: the first epoch's loss agrees in each framework.
+    for framework in ("pytorch", "tensorflow"):
+        assert losses["native"][framework] == pytest.approx(losses["device"][framework], abs=1e-4)

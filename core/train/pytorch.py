@@ -12,7 +12,7 @@ from torch import nn
 from core.errors import FrameworkUnavailable
 from core.models.flops import attention_flops, conv_flops, dense_flops, elements, recurrent_flops
 from core.models.registry import build_model
-from core.train.measure import cpu_name
+from core.train.measure import cpu_name, usable_cpu_count
 from core.train.optim import OptimizerSettings
 
 
@@ -73,6 +73,36 @@ def to_nchw(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
 
 
+class EpochBatches(torch.utils.data.Sampler):
+    """The epoch's batches in the shared order, for a DataLoader whose worker processes persist
+    across epochs (starting them every epoch would be measured as data time)."""
+
+    def __init__(self, pin_memory: bool) -> None:
+        self.batches: list[list[int]] = []
+        self.dataset: torch.utils.data.Dataset | None = None
+        self.pin_memory = pin_memory
+        self._loader: torch.utils.data.DataLoader | None = None
+
+    def set_order(self, order: np.ndarray, batch_size: int) -> None:
+        steps = len(order) // batch_size
+        self.batches = order[: steps * batch_size].reshape(steps, batch_size).tolist()
+
+    def __iter__(self) -> Any:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def loader(self) -> torch.utils.data.DataLoader:
+        if self._loader is None or self._loader.dataset is not self.dataset:
+            workers = min(2, usable_cpu_count())
+            self._loader = torch.utils.data.DataLoader(
+                self.dataset, batch_sampler=self, num_workers=workers, pin_memory=self.pin_memory,
+                persistent_workers=workers > 0,
+            )
+        return self._loader
+
+
 class TorchTrainer:
     framework = "pytorch"
 
@@ -114,6 +144,10 @@ class TorchTrainer:
         self.correct = torch.zeros((), dtype=torch.int64, device=self.device)
         self.seen = 0
         self._eval_cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.native_pipeline = spec.data_pipeline == "native"
+        if self.native_pipeline:
+            self.batches = EpochBatches(self.device_kind == "cuda")
+            self.mode += ", DataLoader"
 
     def _autocast(self) -> Any:
         return torch.autocast(self.device_kind, dtype=torch.bfloat16, enabled=self.bf16)
@@ -146,16 +180,30 @@ class TorchTrainer:
         return count_flops(self.model, self.input_shape, self.device)
 
     def load_training_images(self, images: np.ndarray) -> None:
-        self.x_train = to_nchw(images).to(self.device)
+        if self.native_pipeline:
+            self.batches.dataset = torch.utils.data.TensorDataset(to_nchw(images), self.y_train.cpu())
+        else:
+            self.x_train = to_nchw(images).to(self.device)
 
     def start_epoch(self, order: np.ndarray) -> None:
-        self.order = torch.from_numpy(order.astype(np.int64)).to(self.device)
+        if self.native_pipeline:
+            self.batches.set_order(order, self.batch_size)
+            self.batch_iterator = iter(self.batches.loader())
+        else:
+            self.order = torch.from_numpy(order.astype(np.int64)).to(self.device)
+
+    def _next_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.native_pipeline:
+            images, labels = next(self.batch_iterator)
+            return images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+        batch = self.batch_size
+        indices = self.order[step * batch : (step + 1) * batch]
+        return self.x_train.index_select(0, indices), self.y_train.index_select(0, indices)
 
     def train_step(self, step: int) -> None:
         batch = self.batch_size
-        indices = self.order[step * batch : (step + 1) * batch]
-        images = self.x_train.index_select(0, indices).contiguous(memory_format=self.memory_format)
-        labels = self.y_train.index_select(0, indices)
+        images, labels = self._next_batch(step)
+        images = images.contiguous(memory_format=self.memory_format)
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             logits = self.forward(images)

@@ -111,12 +111,17 @@ class KerasTrainer:
         self.seen = 0
         self._eval_cache: dict[int, tuple[tf.Tensor, tf.Tensor]] = {}
         self._train_step = tf.function(self._train_step_graph, jit_compile=self.jit)
+        self._train_batch = tf.function(self._fit_batch, jit_compile=self.jit)
+        self.native_pipeline = spec.data_pipeline == "native"
+        if self.native_pipeline:
+            self.mode += ", tf.data"
         self._eval_step = tf.function(self._eval_step_graph, jit_compile=self.jit, reduce_retracing=True)
         self._predict = tf.function(lambda x: self.model(x, training=False), jit_compile=self.jit)
 
     def _train_step_graph(self, images: tf.Tensor, labels: tf.Tensor, indices: tf.Tensor) -> None:
-        x = tf.gather(images, indices)
-        y = tf.gather(labels, indices)
+        self._fit_batch(tf.gather(images, indices), tf.gather(labels, indices))
+
+    def _fit_batch(self, x: tf.Tensor, y: tf.Tensor) -> None:
         with tf.GradientTape() as tape:
             logits = self.model(x, training=True)
             loss = self.loss_fn(y, logits)
@@ -163,10 +168,27 @@ class KerasTrainer:
         return count_flops(self.model, self.input_shape)
 
     def load_training_images(self, images: np.ndarray) -> None:
+        if self.native_pipeline:
+            with tf.device("/CPU:0"):  # the pipeline runs on the host and feeds the device
+                self.x_train = tf.constant(images)
+            return
         with tf.device(self.device_name):
             self.x_train = tf.constant(images)
 
+    def _native_batches(self, order: np.ndarray) -> Any:
+        steps = len(order) // self.batch_size
+        grid = order[: steps * self.batch_size].astype(np.int32).reshape(steps, self.batch_size)
+        images, labels = self.x_train, tf.cast(self.y_train, tf.int32)
+        with tf.device("/CPU:0"):
+            dataset = (tf.data.Dataset.from_tensor_slices(grid)
+                       .map(lambda idx: (tf.gather(images, idx), tf.gather(labels, idx)), num_parallel_calls=tf.data.AUTOTUNE)
+                       .prefetch(tf.data.AUTOTUNE))
+        return iter(dataset)
+
     def start_epoch(self, order: np.ndarray) -> None:
+        if self.native_pipeline:
+            self.batch_iterator = self._native_batches(order)
+            return
         # Each step's indices as its own tensor, made once per epoch. Passing a step number
         # instead would make XLA treat the slice start as a constant and compile every step anew.
         steps = len(order) // self.batch_size
@@ -175,7 +197,10 @@ class KerasTrainer:
             self.batches = tf.unstack(grid)
 
     def train_step(self, step: int) -> None:
-        self._train_step(self.x_train, self.y_train, self.batches[step])
+        if self.native_pipeline:
+            self._train_batch(*next(self.batch_iterator))
+        else:
+            self._train_step(self.x_train, self.y_train, self.batches[step])
         self.seen += self.batch_size
 
     def synchronize(self) -> None:
