@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from core.modes import run_mode_label, torch_compile_mode
 from core.train.optim import OptimizerSettings
 
 POOL_BATCHES = 8
@@ -41,18 +42,21 @@ def torch_loop(spec: Any, input_shape: tuple[int, int, int], classes: int, steps
     if device.type == "cuda":
         torch.set_float32_matmul_precision("high")
         torch.backends.cudnn.benchmark = True
-    model = build_model("pytorch", spec.architecture, input_shape, classes).to(device).train()
-    forward = torch.compile(model) if spec.compile == "on" else model
+    memory_format = torch.channels_last if spec.channels_last else torch.contiguous_format
+    model = build_model("pytorch", spec.architecture, input_shape, classes).to(device).to(memory_format=memory_format).train()
+    compile_mode = torch_compile_mode(spec.compile)
+    forward = model if compile_mode is None else torch.compile(model, mode=compile_mode)
     optimizer = make_optimizer(list(model.parameters()), OptimizerSettings.from_spec(spec))
     images, labels = _synthetic(input_shape, spec.batch_size, classes, spec.seed)
     x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 1, 4, 2, 3))).to(device)
+    batches = [x[i].contiguous(memory_format=memory_format) for i in range(POOL_BATCHES)]
     y = torch.from_numpy(labels).to(device)
     bf16 = spec.precision == "bf16"
 
     def step(index: int) -> None:
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = forward(x[index % POOL_BATCHES])
+            logits = forward(batches[index % POOL_BATCHES])
         torch.nn.functional.cross_entropy(logits.float(), y[index % POOL_BATCHES]).backward()
         optimizer.step()
 
@@ -69,8 +73,7 @@ def torch_loop(spec: Any, input_shape: tuple[int, int, int], classes: int, steps
     for index in range(steps):
         step(index)
     synchronize()
-    return _result("torch.compile" if spec.compile == "on" else "eager", spec.batch_size, steps, warm,
-                   time.perf_counter() - start)
+    return _result(run_mode_label("pytorch", spec), spec.batch_size, steps, warm, time.perf_counter() - start)
 
 
 def _keras_setup(spec: Any, input_shape: tuple[int, int, int], classes: int, threads: int) -> tuple[Any, Any, Any]:
@@ -99,7 +102,7 @@ def tf_function_loop(spec: Any, input_shape: tuple[int, int, int], classes: int,
     batches = [(tf.constant(images[i]), tf.constant(labels[i].astype(np.int32))) for i in range(POOL_BATCHES)]
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
-    @tf.function(jit_compile=spec.compile == "on")
+    @tf.function(jit_compile=spec.compile != "off")
     def step(x: Any, y: Any) -> None:
         with tf.GradientTape() as tape:
             loss = loss_fn(y, model(x, training=True))
@@ -114,8 +117,7 @@ def tf_function_loop(spec: Any, input_shape: tuple[int, int, int], classes: int,
     for index in range(steps):
         step(*batches[index % POOL_BATCHES])
     tf.test.experimental.sync_devices()
-    return _result("XLA (jit_compile)" if spec.compile == "on" else "tf.function", spec.batch_size, steps, warm,
-                   time.perf_counter() - start)
+    return _result(run_mode_label("tensorflow", spec), spec.batch_size, steps, warm, time.perf_counter() - start)
 
 
 def keras_fit_loop(spec: Any, input_shape: tuple[int, int, int], classes: int, steps: int, warmup: int,
@@ -128,13 +130,13 @@ def keras_fit_loop(spec: Any, input_shape: tuple[int, int, int], classes: int, s
     dataset = (tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
                .cache().repeat().prefetch(tf.data.AUTOTUNE))
     model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=spec.compile == "on")
+                  jit_compile=spec.compile != "off")
     start = time.perf_counter()
     model.fit(dataset, steps_per_epoch=max(warmup, 1), epochs=1, verbose=0)
     warm = time.perf_counter() - start
     start = time.perf_counter()
     model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
-    return _result("Keras fit" + (" (XLA)" if spec.compile == "on" else ""), spec.batch_size, steps, warm,
+    return _result("Keras fit" + ("" if spec.compile == "off" else " (XLA)"), spec.batch_size, steps, warm,
                    time.perf_counter() - start)
 
 

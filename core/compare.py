@@ -116,14 +116,16 @@ def choose_modes(
     import numpy as np
 
     from core.modes import TRIAL_STEPS, TRIAL_WARMUP, candidate_modes, compile_payoff_step, fastest
+    from core.system import nvml_gpus
 
     with np.load(data_path, allow_pickle=False) as arrays:
         input_shape = [int(d) for d in arrays["x_train"].shape[1:]]
     chosen: dict[str, Any] = {}
+    device_kind = "cuda" if comparison["settings"]["device"] != "cpu" and nvml_gpus()[0] else "cpu"
     for framework in dict.fromkeys(r["framework"] for r in comparison["runs"]):
         base = next(r["spec"] for r in comparison["runs"] if r["framework"] == framework)
         trials = []
-        for mode in candidate_modes(framework):
+        for mode in candidate_modes(framework, device_kind):
             if should_cancel():
                 return chosen
             spec = {**base, **mode.overrides()}

@@ -8,6 +8,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+
+def torch_compile_mode(compile_setting: str) -> str | None:
+    """torch.compile's mode for a spec's compile setting, or None for eager."""
+    return {"off": None, "on": "default"}.get(compile_setting, compile_setting)
+
+
+def run_mode_label(framework: str, spec: Any) -> str:
+    """How a run executes, as shown beside every result: compiler, precision, memory layout, input pipeline."""
+    if framework == "pytorch":
+        mode = torch_compile_mode(spec.compile)
+        parts = ["eager" if mode is None else "torch.compile" + ("" if mode == "default" else f" ({mode})")]
+    else:
+        parts = ["tf.function" if spec.compile == "off" else "XLA (jit_compile)"]
+    if spec.precision == "bf16":
+        parts.append("bf16")
+    if framework == "pytorch" and getattr(spec, "channels_last", False):
+        parts.append("channels_last")
+    if getattr(spec, "data_pipeline", "device") == "native":
+        parts.append("DataLoader" if framework == "pytorch" else "tf.data")
+    return ", ".join(parts)
+
+
 TRIAL_STEPS = 20
 TRIAL_WARMUP = 5
 
@@ -19,22 +41,23 @@ class Mode:
     compile: str = "off"
     precision: str = "fp32"
     channels_last: bool = False
+    data_pipeline: str = "device"
 
     def overrides(self) -> dict[str, Any]:
         return {"compile": self.compile, "precision": self.precision, "channels_last": self.channels_last}
 
     def label(self, framework: str) -> str:
-        compiled = {"pytorch": "torch.compile", "tensorflow": "XLA"}[framework] if self.compile == "on" else (
-            "eager" if framework == "pytorch" else "tf.function")
-        extras = [self.precision] + (["channels_last"] if self.channels_last else [])
-        return ", ".join([compiled, *extras])
+        return run_mode_label(framework, self)
 
 
-def candidate_modes(framework: str) -> list[Mode]:
-    """Compilation on or off, fp32 or bf16, and for PyTorch channels_last memory too."""
+def candidate_modes(framework: str, device_kind: str = "cpu") -> list[Mode]:
+    """Compilation on or off, fp32 or bf16, and for PyTorch channels_last memory too; on a GPU
+    also CUDA graphs (torch.compile's reduce-overhead), which cut launch overhead for small models."""
     modes = [Mode(compile, precision) for compile in ("off", "on") for precision in ("fp32", "bf16")]
     if framework == "pytorch":
         modes += [Mode(compile, "fp32", channels_last=True) for compile in ("off", "on")]
+        if device_kind == "cuda":
+            modes.append(Mode("reduce-overhead", "fp32"))
     return modes
 
 

@@ -15,7 +15,9 @@ FRAMEWORK_LABELS = {"pytorch": "PyTorch", "tensorflow": "TensorFlow"}
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
-COMPILE_MODES = ("off", "on")
+# "on" is each framework's default compiler (XLA; torch.compile's default mode); the other two
+# are torch.compile modes (TensorFlow compiles with XLA for them too).
+COMPILE_MODES = ("off", "on", "max-autotune", "reduce-overhead")
 DATA_PIPELINES = ("device", "native")
 
 # (low, high) inclusive bounds for numeric fields; None means unbounded on that side.

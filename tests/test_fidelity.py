@@ -38,6 +38,8 @@ def test_bench_against_minimal_end_to_end(tmp_path):
     for entry in report["frameworks"]:
         assert entry["ratio"] > 0 and len(entry["harness_images_per_second"]) == len(entry["minimal_images_per_second"]) == 1
         assert entry["mode"] == entry["minimal_mode"]
+    tensorflow = report["frameworks"][1]
+    assert len(tensorflow["keras_fit_images_per_second"]) == 1 and tensorflow["keras_fit_images_per_second"][0] > 0
 
 
 def test_candidate_modes_and_the_choice():
@@ -46,7 +48,9 @@ def test_candidate_modes_and_the_choice():
     torch_modes = candidate_modes("pytorch")
     assert Mode("on", "bf16") in torch_modes and Mode("off", "fp32", channels_last=True) in torch_modes
     assert not any(m.channels_last for m in candidate_modes("tensorflow"))
-    assert Mode("on", "fp32").label("tensorflow") == "XLA, fp32"
+    assert Mode("on", "bf16").label("tensorflow") == "XLA (jit_compile), bf16"
+    assert Mode("reduce-overhead").label("pytorch") == "torch.compile (reduce-overhead)"
+    assert Mode("reduce-overhead") in candidate_modes("pytorch", "cuda") and Mode("reduce-overhead") not in torch_modes
     trials = [{"mode": "a", "steady_images_per_second": 100.0}, {"mode": "b", "steady_images_per_second": None},
               {"mode": "c", "steady_images_per_second": 120.0}]
     assert fastest(trials)["mode"] == "c"

@@ -12,6 +12,7 @@ from torch import nn
 from core.errors import FrameworkUnavailable
 from core.models.flops import attention_flops, conv_flops, dense_flops, elements, recurrent_flops
 from core.models.registry import build_model
+from core.modes import run_mode_label, torch_compile_mode
 from core.train.measure import cpu_name, usable_cpu_count
 from core.train.optim import OptimizerSettings
 
@@ -126,10 +127,9 @@ class TorchTrainer:
         self.memory_format = torch.channels_last if spec.channels_last else torch.contiguous_format
         self.model = self.model.to(memory_format=self.memory_format)
         self.model.train()
-        self.compiled = spec.compile == "on"
-        self.forward = torch.compile(self.model) if self.compiled else self.model
-        self.mode = ", ".join(["torch.compile" if self.compiled else "eager"] + (["bf16"] if spec.precision == "bf16" else [])
-                              + (["channels_last"] if spec.channels_last else []))
+        compile_mode = torch_compile_mode(spec.compile)
+        self.forward = self.model if compile_mode is None else torch.compile(self.model, mode=compile_mode)
+        self.mode = run_mode_label("pytorch", spec)
         self.bf16 = spec.precision == "bf16"
         self.settings = OptimizerSettings.from_spec(spec)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
@@ -147,7 +147,6 @@ class TorchTrainer:
         self.native_pipeline = spec.data_pipeline == "native"
         if self.native_pipeline:
             self.batches = EpochBatches(self.device_kind == "cuda")
-            self.mode += ", DataLoader"
 
     def _autocast(self) -> Any:
         return torch.autocast(self.device_kind, dtype=torch.bfloat16, enabled=self.bf16)

@@ -20,6 +20,7 @@ import tensorflow as tf  # noqa: E402
 from core.errors import FrameworkUnavailable  # noqa: E402
 from core.models.flops import attention_flops, conv_flops, dense_flops, elements, recurrent_flops  # noqa: E402
 from core.models.registry import build_model  # noqa: E402
+from core.modes import run_mode_label  # noqa: E402
 from core.train.measure import cpu_name  # noqa: E402
 from core.train.optim import OptimizerSettings  # noqa: E402
 
@@ -92,8 +93,8 @@ class KerasTrainer:
         keras.utils.set_random_seed(spec.seed)
         self.input_shape = input_shape
         self.batch_size = spec.batch_size
-        self.jit = spec.compile == "on"
-        self.mode = ("XLA (jit_compile)" if self.jit else "tf.function") + (", bf16" if self.bf16 else "")
+        self.jit = spec.compile != "off"
+        self.mode = run_mode_label("tensorflow", spec)
         self.settings = OptimizerSettings.from_spec(spec)
         with tf.device(self.device_name):
             self.model = build_model("tensorflow", spec.architecture, input_shape, num_classes,
@@ -113,8 +114,6 @@ class KerasTrainer:
         self._train_step = tf.function(self._train_step_graph, jit_compile=self.jit)
         self._train_batch = tf.function(self._fit_batch, jit_compile=self.jit)
         self.native_pipeline = spec.data_pipeline == "native"
-        if self.native_pipeline:
-            self.mode += ", tf.data"
         self._eval_step = tf.function(self._eval_step_graph, jit_compile=self.jit, reduce_retracing=True)
         self._predict = tf.function(lambda x: self.model(x, training=False), jit_compile=self.jit)
 
