@@ -11,6 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.errors import BadInput
 from core.jobs import JobRunner
 from core.paths import default_db_path
 from core.store import Store
@@ -18,7 +19,11 @@ from core.store import Store
 
 def open_store() -> Store:
     """A connection per script run: SQLite connections must not be shared between reruns' threads."""
-    return Store(default_db_path())
+    try:
+        return Store(default_db_path())
+    except BadInput as error:
+        st.error(f"The results database cannot be opened: {error}")
+        st.stop()
 
 
 @st.cache_resource(show_spinner=False)

@@ -122,8 +122,11 @@ class Store:
             version = self.connection.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise BadInput(f"{self.path} was written by a newer Twinbench (schema {version})")
-            # executescript commits on its own, so the schema is made in a script-level transaction.
-            self.connection.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+            if version < SCHEMA_VERSION:
+                # IMMEDIATE takes the write lock up front, so a second process or thread opening
+                # the same new file waits its turn (busy timeout) instead of failing on upgrade.
+                # executescript commits on its own, hence the script-level transaction.
+                self.connection.executescript(f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
         except sqlite3.DatabaseError as error:
             raise BadInput(f"{self.path} is not a usable Twinbench database ({error})") from None
 

@@ -91,3 +91,38 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path):
     path.write_text("this is not sqlite" * 100)
     with pytest.raises(BadInput, match="not a usable Twinbench database"):
         Store(path)
+
+
+def test_many_processes_opening_a_new_database_at_once_all_succeed(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_ROOT
+
+    path = tmp_path / "new.sqlite"
+    code = "import sys; from core.store import Store; s = Store(sys.argv[1]); s.list_comparisons(); print('ok')"
+    workers = [subprocess.Popen([sys.executable, "-c", code, str(path)], cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    results = [w.communicate(timeout=60) for w in workers]
+    assert [w.returncode for w in workers] == [0] * 6, [err for _, err in results]
+    assert Store(path).integrity_ok()
+
+
+def test_threads_opening_one_database_at_once_all_succeed(tmp_path):
+    import threading
+
+    path = tmp_path / "threads.sqlite"
+    errors = []
+
+    def open_and_read():
+        try:
+            Store(path).list_comparisons()
+        except Exception as error:  # collected for the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_and_read) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
