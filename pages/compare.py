@@ -9,6 +9,7 @@ import streamlit as st
 from core.charts import curves_figure, memory_figure, spread_bar_figure, step_time_figure, warmup_figure
 from core.frames import epochs_frame, results_frame, runs_frame, steps_frame
 from core.report import comparison_json, comparison_rows
+from core.spec import FRAMEWORK_LABELS
 from core.verdict import findings
 from dashboard_state import open_store, page_setup
 
@@ -38,6 +39,7 @@ st.caption(
     f"{settings['epochs']} epochs · batch {settings['batch_size']} · {settings['optimizer']} lr {settings['learning_rate']:g} · "
     f"{settings['precision']} · compile {settings['compile']} · {settings['repeats']} repeat(s) · seed {settings['seed']}"
     + "".join(f" · {note}" for note in settings.get("notes") or [])
+    + (" · best of each: every framework in its fastest mode (see below)" if settings.get("best_of_each") else "")
 )
 
 runs = runs_frame(comparison)
@@ -85,7 +87,7 @@ if choices:
     st.subheader("Best of each: modes tried")
     for framework, choice in choices.items():
         payoff = choice["chosen"].get("compile_payoff_step")
-        st.markdown(f"**{framework}** trained in **{choice['chosen']['mode']}**"
+        st.markdown(f"**{FRAMEWORK_LABELS[framework]}** trained in **{choice['chosen']['mode']}**"
                     + (f"; compiling pays for itself after step {payoff:,}" if payoff else ""))
         st.dataframe(pd.DataFrame(choice["trials"])[["mode", "steady_images_per_second", "step_ms_median",
                                                      "compile_seconds", "status"]], hide_index=True)
