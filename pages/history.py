@@ -6,6 +6,8 @@ import streamlit as st
 
 from core.errors import BadInput
 from core.history import comparisons_frame, diff_comparisons, filter_comparisons
+from core.paths import default_db_path
+from core.store import Store
 from dashboard_state import open_store, page_setup
 
 page_setup()
@@ -16,10 +18,11 @@ frame = comparisons_frame(store.list_comparisons())
 
 with st.expander("Import or export", icon=":material/swap_vert:"):
     left, right = st.columns(2)
-    left.download_button("Export all as JSON", json.dumps(store.export_json(), indent=1),
+    # Built only when clicked (with a connection of its own): an export holds every step time.
+    left.download_button("Export all as JSON", lambda: json.dumps(Store(default_db_path()).export_json(), indent=1),
                          file_name="twinbench-export.json", mime="application/json", disabled=frame.empty)
-    left.download_button("Export all as CSV (one row per run)", store.export_csv(), file_name="twinbench-runs.csv",
-                         mime="text/csv", disabled=frame.empty)
+    left.download_button("Export all as CSV (one row per run)", lambda: Store(default_db_path()).export_csv(),
+                         file_name="twinbench-runs.csv", mime="text/csv", disabled=frame.empty)
     uploaded = right.file_uploader("Import a Twinbench JSON export", type=["json"])
     if uploaded is not None and right.button("Import"):
         try:

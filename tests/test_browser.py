@@ -3,6 +3,7 @@
 Screenshots of every page go to artifacts/ (ignored by git) for people to look at.
 """
 
+import json
 import os
 import socket
 import subprocess
@@ -87,6 +88,18 @@ def test_start_a_comparison_follow_it_and_see_the_charts(app_url, page):
     assert charts.count() >= 7
     expect(page.get_by_text("Training speed:")).to_be_visible()
     screenshot(page, "compare")
+
+
+def test_history_exports_everything_as_json(app_url, page, tmp_path):
+    page.goto(f"{app_url}/history")
+    page.get_by_text("Import or export").click()
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="Export all as JSON").click()
+    saved = tmp_path / "export.json"
+    download.value.save_as(saved)
+    exported = json.loads(saved.read_text())
+    assert exported["format"] == "twinbench-export" and len(exported["comparisons"]) >= 1
+    assert exported["comparisons"][0]["runs"][0]["step_samples"]
 
 
 def test_every_page_renders_in_the_browser(app_url, page):
