@@ -263,3 +263,18 @@ def test_prepared_data_survives_a_cleared_cache(home):
     shutil.rmtree(home / "prepared")
     execute_comparison(store, comparison_id)
     assert store.comparison(comparison_id)["runs"][0]["status"] == "finished"
+
+
+def test_device_cuda_trains_on_the_gpu_or_explains_there_is_none(tmp_path):
+    output = tmp_path / "out.json"
+    completed = run_cli(["compare", "--device", "cuda", "--epochs", "1", "--json", str(output), "--quiet"], tmp_path / "home")
+    runs = read_json(output)["runs"]
+    if Path("/dev/nvidia0").exists():  # a GPU machine: both train there
+        assert completed.returncode == 0, completed.stderr
+        assert all(run["environment"]["device"] == "cuda" for run in runs)
+        return
+    assert completed.returncode == 1
+    for run in runs:
+        assert run["error"]["kind"] == "unavailable"
+        assert "device cuda was requested" in run["error"]["message"] and "sees no GPU" in run["error"]["message"]
+    assert "Traceback" not in completed.stderr
