@@ -409,7 +409,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         for c in store.list_comparisons():
             when = dt.datetime.fromtimestamp(c["created_at"]).strftime("%Y-%m-%d %H:%M")
             status = f"{c['finished'] or 0}/{c['runs']} finished" + (f", {c['failed']} failed" if c["failed"] else "")
-            rows.append([c["id"], when, c["dataset"], c["architecture"], c["device"], c["frameworks"], status])
+            rows.append([c["id"], when, c["dataset"], c["architecture"], c["resolved_device"] or c["device"], c["frameworks"], status])
         if not rows:
             print("No comparisons yet: run `python -m core compare`.")
             return EXIT_OK

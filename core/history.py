@@ -18,7 +18,7 @@ def comparisons_frame(summaries: list[dict[str, Any]]) -> pd.DataFrame:
             "created": dt.datetime.fromtimestamp(s["created_at"]),
             "dataset": s["dataset"],
             "architecture": s["architecture"],
-            "device": s["device"],
+            "device": s.get("resolved_device") or s["device"],
             "frameworks": ", ".join(FRAMEWORK_LABELS.get(f, f) for f in s["frameworks"].split(",")),
             "runs": f"{s['finished'] or 0}/{s['runs']} finished" + (f", {s['failed']} failed" if s["failed"] else ""),
         }

@@ -239,7 +239,10 @@ class Store:
     def list_comparisons(self) -> list[dict[str, Any]]:
         rows = self.connection.execute(
             "SELECT c.*, COUNT(r.id) AS runs, "
-            "SUM(r.status='finished') AS finished, SUM(r.status='failed') AS failed "
+            "SUM(r.status='finished') AS finished, SUM(r.status='failed') AS failed, "
+            # The device the runs actually used, where "auto" was asked for.
+            "(SELECT json_extract(e.details_json, '$.device') FROM environments e JOIN runs r2 ON r2.id = e.run_id "
+            " WHERE r2.comparison_id = c.id LIMIT 1) AS resolved_device "
             "FROM comparisons c LEFT JOIN runs r ON r.comparison_id = c.id GROUP BY c.id ORDER BY c.created_at DESC"
         ).fetchall()
         return [dict(row) for row in rows]

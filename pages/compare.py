@@ -26,7 +26,8 @@ if not comparisons:
 
 def describe(summary: dict) -> str:
     when = dt.datetime.fromtimestamp(summary["created_at"]).strftime("%Y-%m-%d %H:%M")
-    return f"{summary['architecture']} on {summary['dataset']} · {summary['device']} · {when} · {summary['id']}"
+    device = summary["resolved_device"] or summary["device"]
+    return f"{summary['architecture']} on {summary['dataset']} · {device} · {when} · {summary['id']}"
 
 
 ids = [c["id"] for c in comparisons]

@@ -10,11 +10,13 @@ def summary(comparison_id, dataset, architecture, device, day):
 
 
 def test_filters_combine_and_empty_filters_keep_everything():
-    frame = comparisons_frame([summary("a", "digits", "cnn", "cpu", 1), summary("b", "shapes", "cnn", "cuda", 5),
-                               summary("c", "digits", "mlp", "cpu", 9)])
+    resolved = {**summary("b", "shapes", "cnn", "auto", 5), "resolved_device": "cuda"}
+    frame = comparisons_frame([summary("a", "digits", "cnn", "cpu", 1), resolved, summary("c", "digits", "mlp", "cpu", 9)])
+    assert list(frame["device"]) == ["cpu", "cuda", "cpu"]  # what the runs used, where "auto" was asked for
     assert list(filter_comparisons(frame)["id"]) == ["a", "b", "c"]
     assert list(filter_comparisons(frame, datasets=["digits"])["id"]) == ["a", "c"]
     assert list(filter_comparisons(frame, datasets=["digits"], architectures=["mlp"])["id"]) == ["c"]
+    assert list(filter_comparisons(frame, devices=["cuda"])["id"]) == ["b"]
     assert list(filter_comparisons(frame, since=dt.date(2026, 11, 2), until=dt.date(2026, 11, 8))["id"]) == ["b"]
 
 

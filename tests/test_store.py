@@ -28,6 +28,9 @@ def test_runs_keep_results_errors_epochs_and_environment(tmp_path):
     assert first["status"] == "finished" and first["result"]["test_accuracy"] == 0.91
     assert first["epochs"][0]["train_loss"] == 0.5 and first["step_samples"][0]["milliseconds"] == 12.5
     assert first["environment"]["threads"] == 2
+    assert store.list_comparisons()[0]["resolved_device"] is None  # the environment above names no device kind
+    store.record_environment(first["id"], {"device": "cuda", "threads": 2})
+    assert store.list_comparisons()[0]["resolved_device"] == "cuda"
     assert second["status"] == "failed" and second["error"] == {"kind": "crashed", "message": "the worker was killed by SIGKILL"}
     assert store.integrity_ok()
     assert store.connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
