@@ -16,6 +16,7 @@ from typing import Any
 from core.errors import BadInput, TwinbenchError
 from core.paths import default_db_path
 from core.spec import COMPILE_MODES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
+from core.worker import bench_job
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULTS = RunSpec()
@@ -232,8 +233,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     try:
         for framework in frameworks:
             run_spec = dataclasses.replace(spec, framework=framework, dataset="shapes", epochs=1)
-            job = {"kind": "bench", "spec": run_spec.to_dict(), "input_shape": list(input_shape),
-                   "num_classes": classes, "steps": steps, "warmup": warmup}
+            job = bench_job(run_spec.to_dict(), input_shape, classes, steps, warmup)
             info = {"run_id": framework, "framework": framework, "repeat": 0}
             outcome = run_worker(job, lambda event, info=info: progress.update(info, event))
             runs.append({
@@ -285,8 +285,7 @@ def _bench_architecture(name: str, framework: str, input_shape: tuple[int, int, 
     from core.runner import run_worker
 
     spec = RunSpec.from_dict({"architecture": name, "framework": framework, "batch_size": batch, "device": device})
-    outcome = run_worker({"kind": "bench", "spec": spec.to_dict(), "input_shape": list(input_shape), "num_classes": 10,
-                          "steps": steps, "warmup": 3})
+    outcome = run_worker(bench_job(spec.to_dict(), input_shape, 10, steps, warmup=3))
     return outcome.result if outcome.status == "finished" else None
 
 
@@ -357,15 +356,14 @@ def bench_against_minimal(args: argparse.Namespace, spec: RunSpec, frameworks: l
     rows, report, failed = [], [], False
     for framework in frameworks:
         run_spec = dataclasses.replace(spec, framework=framework, dataset="shapes", epochs=1)
-        common = {"spec": run_spec.to_dict(), "input_shape": list(input_shape), "num_classes": classes,
-                  "steps": steps, "warmup": warmup}
+        harness = bench_job(run_spec.to_dict(), input_shape, classes, steps, warmup)
         figures: dict[str, list[float]] = {"harness": [], "minimal": [], "keras_fit": []}
         modes = {}
         # Keras fit on tf.data is what many Keras users write: timed too, as a reference.
         plan = alternating_plan(repeats) + (["keras_fit"] * repeats if framework == "tensorflow" else [])
         for which in plan:
             loop = {"harness": None, "minimal": minimal_loop_for(framework), "keras_fit": "keras_fit"}[which]
-            job = {"kind": "bench", **common} if loop is None else {"kind": "minimal", "loop": loop, **common}
+            job = harness if loop is None else {**harness, "kind": "minimal", "loop": loop}
             if not args.quiet:
                 print(f"{framework}: {which} ...", file=sys.stderr)
             outcome = run_worker(job)

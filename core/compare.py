@@ -18,6 +18,7 @@ from core.models.registry import check_input_shape, check_pretrained
 from core.runner import WorkerOutcome, run_worker
 from core.spec import FRAMEWORKS, RunSpec
 from core.store import Store
+from core.worker import bench_job
 
 FRAMEWORK_ALIASES = {"torch": "pytorch", "pt": "pytorch", "tf": "tensorflow", "keras": "tensorflow"}
 
@@ -77,7 +78,7 @@ def create_comparison(store: Store, spec: RunSpec, frameworks: list[str]) -> str
     return comparison_id
 
 
-def _data_path(store: Store, comparison: dict[str, Any]) -> Path:
+def _data_path(comparison: dict[str, Any]) -> Path:
     """The prepared arrays, rebuilt if the cache was cleared since the comparison was queued."""
     path = comparison["data"].get("path")
     if path and Path(path).exists():
@@ -87,14 +88,10 @@ def _data_path(store: Store, comparison: dict[str, Any]) -> Path:
     return prepare_for(spec)[1].path  # type: ignore[return-value]
 
 
-def _initial_weights(comparison: dict[str, Any], data_path: Path) -> str | None:
+def _initial_weights(comparison: dict[str, Any], data_path: Path) -> str:
     """Export the PyTorch model's initial weights once, for Keras to start from (--same-init)."""
-    import numpy as np
-
     settings = comparison["settings"]
-    with np.load(data_path, allow_pickle=False) as arrays:
-        input_shape = [int(d) for d in arrays["x_train"].shape[1:]]
-    classes = comparison["data"].get("num_classes", 10)
+    input_shape, classes = comparison["data"]["input_shape"], comparison["data"]["num_classes"]
     path = data_path.parent / (f"init-{settings['architecture']}-{'x'.join(map(str, input_shape))}-{classes}"
                                f"-{settings['seed']}-{int(settings.get('pretrained', False))}.npz")
     if not path.exists():
@@ -108,18 +105,14 @@ def _initial_weights(comparison: dict[str, Any], data_path: Path) -> str | None:
 
 
 def choose_modes(
-    store: Store, comparison: dict[str, Any], data_path: Path, on_event: RunEventCallback | None,
-    should_cancel: Callable[[], bool],
+    store: Store, comparison: dict[str, Any], on_event: RunEventCallback | None, should_cancel: Callable[[], bool],
 ) -> dict[str, Any]:
     """Try each framework's modes briefly on the comparison's input, then give its queued runs
     the fastest one. Returns the trials, which are kept with the comparison."""
-    import numpy as np
-
     from core.modes import TRIAL_STEPS, TRIAL_WARMUP, candidate_modes, compile_payoff_step, fastest
     from core.system import nvml_gpus
 
-    with np.load(data_path, allow_pickle=False) as arrays:
-        input_shape = [int(d) for d in arrays["x_train"].shape[1:]]
+    input_shape, classes = comparison["data"]["input_shape"], comparison["data"]["num_classes"]
     chosen: dict[str, Any] = {}
     device_kind = "cuda" if comparison["settings"]["device"] != "cpu" and nvml_gpus()[0] else "cpu"
     for framework in dict.fromkeys(r["framework"] for r in comparison["runs"]):
@@ -132,8 +125,7 @@ def choose_modes(
             info = {"run_id": f"trial-{framework}-{mode.label(framework)}", "framework": framework, "repeat": 0,
                     "epochs": 1}
             outcome = run_worker(
-                {"kind": "bench", "spec": spec, "input_shape": input_shape, "num_classes": comparison["data"].get("num_classes", 10),
-                 "steps": TRIAL_STEPS, "warmup": TRIAL_WARMUP},
+                bench_job(spec, input_shape, classes, TRIAL_STEPS, TRIAL_WARMUP),
                 (lambda event, info=info: on_event(info, event)) if on_event else None, should_cancel,
             )
             result = outcome.result or {}
@@ -168,9 +160,9 @@ def execute_comparison(
 ) -> list[WorkerOutcome]:
     """Run every queued run of a comparison in order, recording each event as it arrives."""
     comparison = store.comparison(comparison_id)
-    data_path = _data_path(store, comparison)
+    data_path = _data_path(comparison)
     if comparison["settings"].get("best_of_each") and any(r["status"] == "queued" for r in comparison["runs"]):
-        choose_modes(store, comparison, data_path, on_event, should_cancel)
+        choose_modes(store, comparison, on_event, should_cancel)
         comparison = store.comparison(comparison_id)
     init_weights = _initial_weights(comparison, data_path) if comparison["settings"].get("same_init") else None
     outcomes = []

@@ -43,6 +43,13 @@ def load_framework(framework: str) -> ModuleType:
         raise
 
 
+def bench_job(spec: dict[str, Any], input_shape: list[int] | tuple[int, ...], num_classes: int, steps: int,
+              warmup: int) -> dict[str, Any]:
+    """The job for steady-state speed on synthetic data (``bench``, mode trials, the zoo table)."""
+    return {"kind": "bench", "spec": spec, "input_shape": list(input_shape), "num_classes": num_classes,
+            "steps": steps, "warmup": warmup}
+
+
 def seconds_since_process_start() -> float:
     """Interpreter start, imports and model building: what a run costs before its first step."""
     import psutil
