@@ -142,6 +142,7 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 def print_comparison(comparison: dict[str, Any]) -> None:
     from core.report import comparison_rows, failures, render_table
+    from core.verdict import stability_finding
 
     settings = comparison["settings"]
     print(
@@ -159,6 +160,9 @@ def print_comparison(comparison: dict[str, Any]) -> None:
         print(f"best of {framework}: {best['mode']} (tried {tried}){pays}")
     for note in settings.get("notes") or []:
         print(f"note: {note}")
+    warning = stability_finding(comparison["runs"])
+    if warning:
+        print(f"warning: {warning.sentence}", file=sys.stderr)
     for line in failures(comparison):
         print(f"failed: {line}", file=sys.stderr)
 

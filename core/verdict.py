@@ -79,9 +79,29 @@ def accuracy_finding(runs: list[dict[str, Any]]) -> Finding | None:
     return Finding("Accuracy", f"Accuracy: {better} is {abs(points):.1f} points higher on the test set.", False)
 
 
+# A steady step whose 90th percentile is several times its median means the run was interrupted
+# (other programs, a browser redrawing a page, thermal limits): its speed figures are unreliable.
+UNSTABLE_P90_OVER_MEDIAN = 3.0
+
+
+def stability_finding(runs: list[dict[str, Any]]) -> Finding | None:
+    unstable = []
+    for framework in ("pytorch", "tensorflow"):
+        for result in finished_results(runs, framework):
+            median, p90 = result.get("step_ms_median"), result.get("step_ms_p90")
+            if median and p90 and p90 > UNSTABLE_P90_OVER_MEDIAN * median:
+                unstable.append(f"{FRAMEWORK_LABELS[framework]} (p90 {p90 / median:.0f}× the median step)")
+                break
+    if not unstable:
+        return None
+    return Finding("Timing", "Timing: unsteady steps in " + ", ".join(unstable) + "; something else used the machine "
+                   "during the run, so treat the speed figures with care and run again on a quiet machine.", True)
+
+
 def findings(comparison: dict[str, Any]) -> list[Finding]:
     runs = comparison["runs"]
     candidates = [
+        stability_finding(runs),
         ratio_finding("Training speed", runs, "steady_images_per_second", True, "faster", "slower"),
         memory_finding(runs),
         accuracy_finding(runs),

@@ -55,6 +55,9 @@ verdict = findings(comparison)
 if not verdict:
     st.info("No verdict yet: it needs a finished run of each framework.")
 for finding in verdict:
+    if finding.topic == "Timing":
+        st.warning(finding.sentence, icon=":material/warning:")
+        continue
     icon = ":material/drag_handle:" if finding.within_noise else ":material/arrow_forward:"
     st.markdown(f"{icon} {finding.sentence}")
 headers, rows = comparison_rows(comparison)

@@ -45,8 +45,11 @@ else:
                f"batch {settings['batch_size']}, device {settings['device']} · {when} · id {latest_id}")
     verdict = findings(comparison)
     if verdict:
-        for finding in verdict[:3]:
-            st.markdown(f"- {finding.sentence}")
+        for finding in verdict[:4 if verdict[0].topic == "Timing" else 3]:
+            if finding.topic == "Timing":
+                st.warning(finding.sentence, icon=":material/warning:")
+            else:
+                st.markdown(f"- {finding.sentence}")
     elif any(r["status"] in ("queued", "running") for r in comparison["runs"]):
         st.info("This comparison is still training; follow it on the Train page.")
     else:

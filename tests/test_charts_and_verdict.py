@@ -68,3 +68,13 @@ def test_overlapping_repeats_are_called_noise():
 def test_headline_without_results_says_why():
     failed = {"id": "c", "frameworks": "pytorch,tensorflow", "runs": [make_run("pytorch", 0, 1, 1, 1, status="failed")]}
     assert headline(failed) == "No verdict: a run failed."
+
+
+def test_unsteady_step_times_are_flagged_first():
+    data = comparison([100], [90])
+    data["runs"][0]["result"].update(step_ms_median=10.0, step_ms_p90=120.0)
+    data["runs"][1]["result"].update(step_ms_median=10.0, step_ms_p90=12.0)
+    first = findings(data)[0]
+    assert first.topic == "Timing" and "PyTorch (p90 12× the median step)" in first.sentence
+    data["runs"][0]["result"].update(step_ms_p90=20.0)
+    assert findings(data)[0].topic != "Timing"
