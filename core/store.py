@@ -105,6 +105,9 @@ RUN_COLUMNS = (
 ENVIRONMENT_COLUMNS = ("framework_version", "device_name", "driver", "cpu", "threads", "details_json")
 
 
+BUSY_TIMEOUT_SECONDS = 30.0
+
+
 def new_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -114,11 +117,10 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self.connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
             self.connection.row_factory = sqlite3.Row
-            self.connection.execute("PRAGMA journal_mode=WAL")
+            self._enable_write_ahead_log()
             self.connection.execute("PRAGMA foreign_keys=ON")
-            self.connection.execute("PRAGMA busy_timeout=30000")
             version = self.connection.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise BadInput(f"{self.path} was written by a newer Twinbench (schema {version})")
@@ -129,6 +131,20 @@ class Store:
                 self.connection.executescript(f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
         except sqlite3.DatabaseError as error:
             raise BadInput(f"{self.path} is not a usable Twinbench database ({error})") from None
+
+    def _enable_write_ahead_log(self) -> None:
+        # Switching a new file to WAL needs an exclusive lock, and SQLite answers "database is
+        # locked" at once instead of waiting when another connection is opening the same file,
+        # so the busy timeout does not cover it: retry until the timeout instead.
+        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+        while True:
+            try:
+                self.connection.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def close(self) -> None:
         self.connection.close()
