@@ -136,7 +136,29 @@ def progress_of(run: dict, job: dict) -> tuple[float, str]:
     return len(run["epochs"]) / epochs, "starting (importing the framework)"
 
 
-def show_queue() -> None:
+def show_curves(comparison: dict, charts: tuple) -> None:
+    """Redraw the live curves only when an epoch has arrived since they were last drawn.
+
+    The chart placeholders sit outside the refreshing fragment, so what is drawn there stays put
+    between refreshes; redrawing unchanged Plotly charts every 2 s cost the browser and the
+    server CPU that a training run on a small machine needs (see docs/benchmarks.md).
+    """
+    frame = epochs_frame(comparison)
+    drawn = (comparison["id"], len(frame))
+    if frame.empty or st.session_state.curves_drawn == drawn:
+        return
+    st.session_state.curves_drawn = drawn
+    for placeholder, metric in zip(charts, ("accuracy", "loss"), strict=True):
+        placeholder.plotly_chart(curves_figure(frame, metric), key=f"live-{metric}-{len(frame)}")
+
+
+def show_queue(charts: tuple) -> None:
+    if st.session_state.curves_drawn is None:
+        # A full run of the page: a fragment may fill containers made outside it only if it wrote
+        # to them during the last full run, so reserve the chart positions now.
+        for placeholder in charts:
+            placeholder.empty()
+        st.session_state.curves_drawn = ()
     store = open_store()
     jobs = active_jobs(store)
     job_id = st.query_params.get("job")
@@ -168,11 +190,7 @@ def show_queue() -> None:
     if job["status"] in ("queued", "running") and st.button("Cancel", key=f"cancel-{job['id']}"):
         request_cancel(store, job["id"])
         st.rerun()
-    frame = epochs_frame(comparison)
-    if not frame.empty:
-        left, right = st.columns(2)
-        left.plotly_chart(curves_figure(frame, "accuracy"), key="live-accuracy")
-        right.plotly_chart(curves_figure(frame, "loss"), key="live-loss")
+    show_curves(comparison, charts)
     if job["status"] == "finished":
         st.success("Finished.")
         st.page_link("pages/compare.py", label="See the comparison", icon=":material/compare_arrows:",
@@ -194,5 +212,11 @@ if live and followed:
 if live:
     st.caption("While you watch, this page and your browser use some CPU too; on a machine with few cores that "
                "slows the run being measured. For the cleanest CPU timings, close the tab or use `python -m core compare`.")
+queue_area = st.container()
+left, right = st.columns(2)
+charts = (left.empty(), right.empty())
+# Every full run of the page starts with empty chart placeholders, so the curves are drawn anew.
+st.session_state.curves_drawn = None
 # Refresh every 2 seconds while something is queued or training, and not at all otherwise.
-st.fragment(run_every=REFRESH_SECONDS if live else None)(show_queue)()
+with queue_area:
+    st.fragment(run_every=REFRESH_SECONDS if live else None)(show_queue)(charts)
