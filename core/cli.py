@@ -37,6 +37,8 @@ def _add_device_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=DEFAULTS.device, help=f"{'|'.join(DEVICES)} (auto: the GPU when the framework sees one)")
     parser.add_argument("--precision", default=DEFAULTS.precision, help="|".join(PRECISIONS))
     parser.add_argument("--compile", default=DEFAULTS.compile, help=f"{'|'.join(COMPILE_MODES)}: XLA for TensorFlow, torch.compile for PyTorch")
+    parser.add_argument("--channels-last", dest="channels_last", action="store_true",
+                        help="PyTorch keeps images and convolutions in NHWC memory order (TensorFlow always does)")
     parser.add_argument("--db", type=Path, default=None, help="results database (default $TWINBENCH_HOME/runs.sqlite)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -73,8 +75,6 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--data-pipeline", dest="data_pipeline", default=DEFAULTS.data_pipeline,
                          help="device: batches gathered from data already on the device (pipeline not measured); "
                               "native: tf.data and DataLoader feed batches from the host (measured)")
-    compare.add_argument("--channels-last", dest="channels_last", action="store_true",
-                         help="PyTorch keeps images and convolutions in NHWC memory order (TensorFlow always does)")
     compare.add_argument("--best-of-each", dest="best_of_each", action="store_true",
                          help="try each framework's modes (compile, bf16, channels_last) briefly, then train each in its fastest")
     _add_device_flags(compare)

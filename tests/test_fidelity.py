@@ -22,6 +22,16 @@ def test_runs_alternate_which_goes_first():
     assert alternating_plan(3) == ["harness", "minimal", "minimal", "harness", "harness", "minimal"]
 
 
+def test_bench_takes_every_mode_flag_into_its_spec():
+    from core.cli import SPEC_FLAGS, build_parser, spec_from_args
+    from core.modes import run_mode_label
+
+    args = build_parser().parse_args(["bench", "--channels-last", "--precision", "bf16", "--compile", "on"])
+    spec = spec_from_args(args, SPEC_FLAGS)
+    assert (spec.channels_last, spec.precision, spec.compile) == (True, "bf16", "on")
+    assert run_mode_label("pytorch", spec) == "torch.compile, bf16, channels_last"
+
+
 def test_each_framework_is_measured_against_its_own_loop():
     assert minimal_loop_for("pytorch") == "torch" and minimal_loop_for("tensorflow") == "tf_function"
 
