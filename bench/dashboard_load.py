@@ -13,27 +13,13 @@ is one the training threads wait for, so this is the figure to keep small.
 from __future__ import annotations
 
 import argparse
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from bench.dashboard_server import CHROMIUM, CHROMIUM_ARGS, start_dashboard
 
 
 def _cpu_seconds(process: psutil.Process, exclude: set[int]) -> float:
@@ -55,34 +41,14 @@ def _workers(server: psutil.Process) -> set[int]:
             if "core.worker" in " ".join(child.cmdline())}
 
 
-def _wait_healthy(url: str) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise SystemExit("the dashboard did not start")
-
-
 def measure(leave: bool, repeats: int, epochs: int, dataset: str, architecture: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     from core.store import Store
 
     home = Path(tempfile.mkdtemp(prefix="twinbench-load-"))
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=PROJECT_ROOT, env={**os.environ, "TWINBENCH_HOME": str(home)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    server, url = start_dashboard(home)
     try:
-        _wait_healthy(url)
         server_process = psutil.Process(server.pid)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -4,31 +4,17 @@ Screenshots of every page go to artifacts/ (ignored by git) for people to look a
 """
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from bench.dashboard_server import CHROMIUM, CHROMIUM_ARGS, start_dashboard
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.frameworks
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTIFACTS = PROJECT_ROOT / "artifacts"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -38,29 +24,14 @@ def browser_home(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app_url(browser_home):
-    home = browser_home
-    port = free_port()
-    log = (home / "streamlit.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=PROJECT_ROOT, env={**os.environ, "TWINBENCH_HOME": str(home)}, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    with (browser_home / "streamlit.log").open("w") as log:
         try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        server.kill()
-        pytest.fail("the dashboard did not start: " + (home / "streamlit.log").read_text()[-2000:])
-    yield url
-    server.terminate()
-    server.wait(timeout=20)
+            server, url = start_dashboard(browser_home, log, timeout_seconds=60)
+        except RuntimeError as error:
+            pytest.fail(f"{error}: " + (browser_home / "streamlit.log").read_text()[-2000:])
+        yield url
+        server.terminate()
+        server.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")
