@@ -60,12 +60,13 @@ def expectations(host: dict[str, Any], gpus: list[dict[str, Any]]) -> list[str]:
     notes = []
     if not gpus:
         notes.append("No GPU: both frameworks train on the CPU. The default comparison (digits, cnn) takes well under "
-                     "a minute; CIFAR-sized models take minutes per epoch, so start with --max-images.")
+                     "a minute; CIFAR-sized models take minutes per epoch, so start with a subset "
+                     "(Max images under the Train page's More settings, or --max-images).")
     if host["host_memory_bytes"] < SMALL_HOST_BYTES:
         notes.append(
             f"Only {host['host_memory_bytes'] / 2**30:.1f} GiB of memory (as on Streamlit Community Cloud, about 2.7 GB): "
             "each training worker needs about 0.7 GiB on top of the dashboard, so keep to digits, shapes or small "
-            "--max-images subsets, one comparison at a time (the queue already ensures that)."
+            "subsets (Max images, --max-images), one comparison at a time (the queue already ensures that)."
         )
     return notes
 
