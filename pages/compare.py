@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.charts import curves_figure, memory_figure, spread_bar_figure, step_time_figure, warmup_figure
 from core.frames import epochs_frame, results_frame, runs_frame, steps_frame
+from core.modes import NEAR_EQUAL_FRACTION
 from core.report import comparison_json, comparison_rows
 from core.spec import FRAMEWORK_LABELS
 from core.verdict import findings
@@ -89,6 +90,8 @@ right.plotly_chart(spread_bar_figure(results, "time_to_target_seconds",
 choices = comparison["data"].get("best_of_each") or {}
 if choices:
     st.subheader("Best of each: modes tried")
+    st.caption(f"Tried simplest first, briefly each; a mode within {NEAR_EQUAL_FRACTION:.0%} of the fastest counts "
+               "as just as fast, so the simplest of those is chosen.")
     for framework, choice in choices.items():
         payoff = choice["chosen"].get("compile_payoff_step")
         st.markdown(f"**{FRAMEWORK_LABELS[framework]}** trained in **{choice['chosen']['mode']}**"
