@@ -75,6 +75,11 @@ class Spread:
     count: int
 
 
+def format_ratio(ratio: float) -> str:
+    """1.28×, or 18× once the hundredths stop meaning anything."""
+    return f"{ratio:.2f}×" if ratio < 10 else f"{ratio:.0f}×"
+
+
 def spread(values: list[float]) -> Spread | None:
     numbers = [float(v) for v in values if v is not None]
     if not numbers:
@@ -123,7 +128,7 @@ def leader(metric: Metric, values: dict[str, Spread | None]) -> str:
     if present[best] <= 0 or present[worst] <= 0:
         return FRAMEWORK_LABELS[best]
     ratio = present[best] / present[worst] if metric.better == "higher" else present[worst] / present[best]
-    return "about equal" if ratio < NOISE_RATIO else f"{FRAMEWORK_LABELS[best]} {ratio:.2f}×"
+    return "about equal" if ratio < NOISE_RATIO else f"{FRAMEWORK_LABELS[best]} {format_ratio(ratio)}"
 
 
 def comparison_rows(comparison: dict[str, Any]) -> tuple[list[str], list[list[str]]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.report import NOISE_POINTS, NOISE_RATIO, finished_results
+from core.report import NOISE_POINTS, NOISE_RATIO, finished_results, format_ratio
 from core.spec import FRAMEWORK_LABELS
 
 
@@ -49,9 +49,9 @@ def ratio_finding(topic: str, runs: list[dict[str, Any]], key: str, higher_is_be
         spread = ""
         noise = ratio < NOISE_RATIO
     if noise:
-        return Finding(topic, f"{topic}: within noise, {ratio:.2f}×{spread}.", True)
+        return Finding(topic, f"{topic}: within noise, {format_ratio(ratio)}{spread}.", True)
     label, other = FRAMEWORK_LABELS[leader], FRAMEWORK_LABELS[trailer]
-    return Finding(topic, f"{topic}: {label} is {ratio:.2f}× {better_word} than {other}{spread}.", False)
+    return Finding(topic, f"{topic}: {label} is {format_ratio(ratio)} {better_word} than {other}{spread}.", False)
 
 
 def memory_finding(runs: list[dict[str, Any]]) -> Finding | None:

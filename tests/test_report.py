@@ -1,4 +1,4 @@
-from core.report import METRICS, Spread, comparison_rows, format_value, leader, render_table, summarize
+from core.report import METRICS, Spread, comparison_rows, format_ratio, format_value, leader, render_table, summarize
 
 
 def run(framework, status="finished", **result):
@@ -41,3 +41,4 @@ def test_units_are_readable():
     assert format_value(3 * 1024**3, "bytes") == "3.0 GiB"
     assert format_value(1234567, "count") == "1,234,567"
     assert format_value(None, "ms") == "–"
+    assert (format_ratio(1.284), format_ratio(18.49), format_ratio(52.61)) == ("1.28×", "18×", "53×")
