@@ -79,18 +79,36 @@ def accuracy_finding(runs: list[dict[str, Any]]) -> Finding | None:
     return Finding("Accuracy", f"Accuracy: {better} is {abs(points):.1f} points higher on the test set.", False)
 
 
-# A steady step whose 90th percentile is several times its median means the run was interrupted
-# (other programs, a browser redrawing a page, thermal limits): its speed figures are unreliable.
+# A steady step whose 90th percentile is several times its median, or a mean step well above the
+# median (a few very long steps), means the run was interrupted (other programs, a browser
+# redrawing a page, thermal limits): its throughput, which is the mean, is then unreliable.
 UNSTABLE_P90_OVER_MEDIAN = 3.0
+UNSTABLE_MEAN_OVER_MEDIAN = 1.5
+
+
+def _unsteadiness(run: dict[str, Any]) -> str | None:
+    result, batch_size = run["result"], run["spec"]["batch_size"]
+    median, p90, images_per_second = (result.get("step_ms_median"), result.get("step_ms_p90"),
+                                      result.get("steady_images_per_second"))
+    if not median:
+        return None
+    if p90 and p90 > UNSTABLE_P90_OVER_MEDIAN * median:
+        return f"p90 {p90 / median:.0f}× the median step"
+    mean = 1000.0 * batch_size / images_per_second if images_per_second else None
+    if mean and mean > UNSTABLE_MEAN_OVER_MEDIAN * median:
+        return f"mean step {mean / median:.1f}× the median"
+    return None
 
 
 def stability_finding(runs: list[dict[str, Any]]) -> Finding | None:
     unstable = []
     for framework in ("pytorch", "tensorflow"):
-        for result in finished_results(runs, framework):
-            median, p90 = result.get("step_ms_median"), result.get("step_ms_p90")
-            if median and p90 and p90 > UNSTABLE_P90_OVER_MEDIAN * median:
-                unstable.append(f"{FRAMEWORK_LABELS[framework]} (p90 {p90 / median:.0f}× the median step)")
+        for run in runs:
+            if run["framework"] != framework or run["status"] != "finished" or not run.get("result"):
+                continue
+            reason = _unsteadiness(run)
+            if reason:
+                unstable.append(f"{FRAMEWORK_LABELS[framework]} ({reason})")
                 break
     if not unstable:
         return None

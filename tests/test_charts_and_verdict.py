@@ -7,7 +7,7 @@ from core.verdict import findings, headline
 
 def make_run(framework, repeat, speed, accuracy, memory, status="finished"):
     return {
-        "id": f"{framework}{repeat}", "framework": framework, "repeat": repeat, "status": status,
+        "id": f"{framework}{repeat}", "framework": framework, "repeat": repeat, "status": status, "spec": {"batch_size": 1},
         "error_kind": None if status == "finished" else "crashed", "error_message": None if status == "finished" else "boom",
         "result": {"steady_images_per_second": speed, "test_accuracy": accuracy, "peak_host_rss_bytes": memory,
                    "warmup_seconds": 0.5, "compile_seconds": 0.2, "peak_device_memory_bytes": None} if status == "finished" else None,
@@ -78,3 +78,7 @@ def test_unsteady_step_times_are_flagged_first():
     assert first.topic == "Timing" and "PyTorch (p90 12× the median step)" in first.sentence
     data["runs"][0]["result"].update(step_ms_p90=20.0)
     assert findings(data)[0].topic != "Timing"
+    # A few very long steps leave p90 alone but pull the mean (the throughput) far from the median.
+    data["runs"][0]["result"].update(steady_images_per_second=50.0)  # batch 1: a mean step of 20 ms
+    first = findings(data)[0]
+    assert first.topic == "Timing" and "PyTorch (mean step 2.0× the median)" in first.sentence
