@@ -149,7 +149,7 @@ def show_curves(comparison: dict, charts: tuple) -> None:
         return
     st.session_state.curves_drawn = drawn
     for placeholder, metric in zip(charts, ("accuracy", "loss"), strict=True):
-        placeholder.plotly_chart(curves_figure(frame, metric), key=f"live-{metric}-{len(frame)}")
+        placeholder.plotly_chart(curves_figure(frame, metric), key=f"live-{metric}")
 
 
 def show_queue(charts: tuple) -> None:
