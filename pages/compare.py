@@ -103,6 +103,9 @@ st.subheader("Memory")
 st.plotly_chart(memory_figure(results), key="memory")
 st.caption("Device memory comes from each framework's allocator and from NVML (GPU only); "
            "host memory is the worker process's peak resident set.")
+if any((run.get("result") or {}).get("nvml_memory_scope") == "device" for run in comparison["runs"]):
+    st.caption("NVML could not see the training processes here (containers often hide them), so its figure is "
+               "the whole GPU's memory in use, other programs included.")
 
 st.subheader("Download")
 left, right = st.columns(2)

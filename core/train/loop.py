@@ -158,7 +158,7 @@ def run_training(
     steps = steps_per_epoch(count, batch_size)
     warmup = warmup_steps(steps)
     windows = StepWindows(trainer, clock, 1 if trainer.device_kind == "cpu" else GPU_WINDOW_STEPS)
-    nvml = NvmlSampler()
+    nvml = NvmlSampler(enabled=trainer.device_kind == "cuda")
     nvml.start()
     trainer.reset_peak_memory()
     order_digest = hashlib.sha256()
@@ -252,6 +252,7 @@ def _final_figures(
         "peak_device_memory_bytes": peak_allocated,
         "device_memory_reserved_bytes": reserved,
         "nvml_memory_used_bytes": nvml.stop(),
+        "nvml_memory_scope": nvml.scope,
         "peak_host_rss_bytes": peak_rss_bytes(),
         "params": trainable + non_trainable,
         "trainable_params": trainable,
@@ -275,7 +276,7 @@ def run_benchmark(
 ) -> dict[str, Any]:
     """Steady-state speed on synthetic data: ``warmup`` untimed-for-throughput steps, then ``steps``."""
     windows = StepWindows(trainer, clock, 1 if trainer.device_kind == "cpu" else GPU_WINDOW_STEPS)
-    nvml = NvmlSampler()
+    nvml = NvmlSampler(enabled=trainer.device_kind == "cuda")
     nvml.start()
     trainer.reset_peak_memory()
     trainer.start_epoch(np.arange(pool_batches * batch_size))

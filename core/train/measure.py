@@ -53,28 +53,45 @@ def host_environment() -> dict[str, Any]:
     }
 
 
+def nvml_handle_for_cuda_device(nvml: Any, visible_devices: str | None) -> Any:
+    """The NVML handle of the GPU that CUDA calls device 0.
+
+    CUDA numbers GPUs after ``CUDA_VISIBLE_DEVICES``; NVML always by physical index, or by UUID.
+    """
+    first = (visible_devices or "").split(",")[0].strip()
+    if not first:
+        return nvml.nvmlDeviceGetHandleByIndex(0)
+    if first.isdigit():
+        return nvml.nvmlDeviceGetHandleByIndex(int(first))
+    return nvml.nvmlDeviceGetHandleByUUID(first)
+
+
 class NvmlSampler:
     """Samples this process's GPU memory through NVML every 50 ms and keeps the peak.
 
     NVML sees what the driver gives the process (allocator pools, CUDA context, cuDNN and
     cuBLAS workspaces), which the frameworks' own counters leave out; both are reported.
+    ``scope`` says what the peak is: "process", or "device" when NVML never listed this process
+    (containers often hide PIDs) and the whole GPU's use, other programs included, stands in.
     """
 
-    def __init__(self, device_index: int = 0, interval_seconds: float = 0.05) -> None:
+    def __init__(self, enabled: bool = True, interval_seconds: float = 0.05, nvml: Any = None) -> None:
         self.interval_seconds = interval_seconds
-        self.peak_bytes: int | None = None
-        self.driver: str | None = None
+        self.scope: str | None = None
+        self._process_peak: int | None = None
+        self._device_peak: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._handle = None
+        if not enabled:
+            return
         try:
-            import pynvml
+            if nvml is None:
+                import pynvml as nvml
 
-            pynvml.nvmlInit()
-            self._nvml = pynvml
-            self._handle = pynvml.nvmlDeviceGetHandleByIndex(device_index)
-            driver = pynvml.nvmlSystemGetDriverVersion()
-            self.driver = driver.decode() if isinstance(driver, bytes) else driver
+                nvml.nvmlInit()
+            self._nvml = nvml
+            self._handle = nvml_handle_for_cuda_device(nvml, os.environ.get("CUDA_VISIBLE_DEVICES"))
         except Exception:  # no NVIDIA driver: NVML figures are simply absent
             self._handle = None
 
@@ -82,24 +99,21 @@ class NvmlSampler:
     def available(self) -> bool:
         return self._handle is not None
 
-    def read_bytes(self) -> int | None:
+    def sample(self) -> None:
         if self._handle is None:
-            return None
+            return
         try:
             pid = os.getpid()
             for process in self._nvml.nvmlDeviceGetComputeRunningProcesses(self._handle):
                 if process.pid == pid and process.usedGpuMemory is not None:
-                    return int(process.usedGpuMemory)
-            # Containers often hide other PIDs from NVML; fall back to the whole device.
-            return int(self._nvml.nvmlDeviceGetMemoryInfo(self._handle).used)
+                    self._process_peak = max(self._process_peak or 0, int(process.usedGpuMemory))
+            self._device_peak = max(self._device_peak or 0, int(self._nvml.nvmlDeviceGetMemoryInfo(self._handle).used))
         except Exception:
-            return None
+            return
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_seconds):
-            reading = self.read_bytes()
-            if reading is not None:
-                self.peak_bytes = max(self.peak_bytes or 0, reading)
+            self.sample()
 
     def start(self) -> None:
         if self.available:
@@ -107,10 +121,14 @@ class NvmlSampler:
             self._thread.start()
 
     def stop(self) -> int | None:
+        """The peak: this process's if NVML ever listed it, else the whole device's."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=1.0)
-        reading = self.read_bytes()
-        if reading is not None:
-            self.peak_bytes = max(self.peak_bytes or 0, reading)
-        return self.peak_bytes
+        self.sample()
+        if self._process_peak is not None:
+            self.scope = "process"
+            return self._process_peak
+        if self._device_peak is not None:
+            self.scope = "device"
+        return self._device_peak
