@@ -34,14 +34,9 @@ def torch_loop(spec: Any, input_shape: tuple[int, int, int], classes: int, steps
     import torch
 
     from core.models.registry import build_model
-    from core.train.pytorch import make_optimizer, resolve_device
+    from core.train.pytorch import configure_torch, make_optimizer
 
-    torch.set_num_threads(threads)
-    torch.manual_seed(spec.seed)
-    device = resolve_device(spec.device)
-    if device.type == "cuda":
-        torch.set_float32_matmul_precision("high")
-        torch.backends.cudnn.benchmark = True
+    device = configure_torch(threads, spec.seed, spec.device)
     memory_format = torch.channels_last if spec.channels_last else torch.contiguous_format
     model = build_model("pytorch", spec.architecture, input_shape, classes).to(device).to(memory_format=memory_format).train()
     compile_mode = torch_compile_mode(spec.compile)
@@ -77,17 +72,12 @@ def torch_loop(spec: Any, input_shape: tuple[int, int, int], classes: int, steps
 
 
 def _keras_setup(spec: Any, input_shape: tuple[int, int, int], classes: int, threads: int) -> tuple[Any, Any, Any]:
-    import keras
     import tensorflow as tf
 
     from core.models.registry import build_model
-    from core.train.tensorflow import make_optimizer
+    from core.train.tensorflow import configure_tensorflow, make_optimizer
 
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    for gpu in tf.config.list_physical_devices("GPU"):
-        tf.config.experimental.set_memory_growth(gpu, True)
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if spec.precision == "bf16" else "float32")
-    keras.utils.set_random_seed(spec.seed)
+    configure_tensorflow(threads, spec.precision, spec.seed)
     model = build_model("tensorflow", spec.architecture, input_shape, classes)
     optimizer = make_optimizer(OptimizerSettings.from_spec(spec))
     return tf, model, optimizer

@@ -109,7 +109,7 @@ def choose_modes(
 ) -> dict[str, Any]:
     """Try each framework's modes briefly on the comparison's input, then give its queued runs
     the fastest one. Returns the trials, which are kept with the comparison."""
-    from core.modes import TRIAL_STEPS, TRIAL_WARMUP, candidate_modes, compile_payoff_step, fastest
+    from core.modes import TRIAL_STEPS, TRIAL_WARMUP, candidate_modes, chosen_mode_payoff_step, fastest
     from core.system import nvml_gpus
 
     input_shape, classes = comparison["data"]["input_shape"], comparison["data"]["num_classes"]
@@ -137,11 +137,7 @@ def choose_modes(
             best = fastest(trials)
         except ValueError:
             continue  # no mode ran: the runs keep their settings and will report why
-        if best["compile"] == "on":
-            uncompiled = next((t for t in trials if t["compile"] == "off" and t["precision"] == best["precision"]
-                               and t["channels_last"] == best["channels_last"]), {})
-            best["compile_payoff_step"] = compile_payoff_step(best["compile_seconds"], best["step_ms_median"],
-                                                              uncompiled.get("step_ms_median"))
+        best["compile_payoff_step"] = chosen_mode_payoff_step(best, trials)
         chosen[framework] = {"chosen": best, "trials": trials}
         for run in comparison["runs"]:
             if run["framework"] == framework and run["status"] == "queued":

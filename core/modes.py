@@ -43,7 +43,6 @@ class Mode:
     compile: str = "off"
     precision: str = "fp32"
     channels_last: bool = False
-    data_pipeline: str = "device"
 
     def overrides(self) -> dict[str, Any]:
         return {"compile": self.compile, "precision": self.precision, "channels_last": self.channels_last}
@@ -94,3 +93,13 @@ def compile_payoff_step(compile_seconds: float | None, compiled_step_ms: float |
         return None
     saved_per_step = (uncompiled_step_ms - compiled_step_ms) / 1000.0
     return int(compile_seconds / saved_per_step) + 1
+
+
+def chosen_mode_payoff_step(best: dict[str, Any], trials: list[dict[str, Any]]) -> int | None:
+    """For a compiled choice (XLA, torch.compile, CUDA graphs), the step at which compiling pays
+    for itself against the same mode uncompiled; None for an uncompiled choice."""
+    if best["compile"] == "off":
+        return None
+    uncompiled = next((t for t in trials if t["compile"] == "off" and t["precision"] == best["precision"]
+                       and t["channels_last"] == best["channels_last"]), {})
+    return compile_payoff_step(best["compile_seconds"], best["step_ms_median"], uncompiled.get("step_ms_median"))

@@ -87,8 +87,12 @@ def spread(values: list[float]) -> Spread | None:
     return Spread(statistics.median(numbers), min(numbers), max(numbers), len(numbers))
 
 
+def finished_runs(runs: list[dict[str, Any]], framework: str) -> list[dict[str, Any]]:
+    return [r for r in runs if r["framework"] == framework and r["status"] == "finished" and r["result"]]
+
+
 def finished_results(runs: list[dict[str, Any]], framework: str) -> list[dict[str, Any]]:
-    return [r["result"] for r in runs if r["framework"] == framework and r["status"] == "finished" and r["result"]]
+    return [r["result"] for r in finished_runs(runs, framework)]
 
 
 def summarize(runs: list[dict[str, Any]], frameworks: list[str]) -> dict[str, dict[str, Any]]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.report import NOISE_POINTS, NOISE_RATIO, finished_results, format_ratio
-from core.spec import FRAMEWORK_LABELS
+from core.report import NOISE_POINTS, NOISE_RATIO, finished_results, finished_runs, format_ratio
+from core.spec import FRAMEWORK_LABELS, FRAMEWORKS
 
 
 @dataclass(frozen=True)
@@ -102,14 +102,11 @@ def _unsteadiness(run: dict[str, Any]) -> str | None:
 
 def stability_finding(runs: list[dict[str, Any]]) -> Finding | None:
     unstable = []
-    for framework in ("pytorch", "tensorflow"):
-        for run in runs:
-            if run["framework"] != framework or run["status"] != "finished" or not run.get("result"):
-                continue
-            reason = _unsteadiness(run)
-            if reason:
-                unstable.append(f"{FRAMEWORK_LABELS[framework]} ({reason})")
-                break
+    for framework in FRAMEWORKS:
+        # The first unsteady repeat is reason enough to name the framework.
+        reason = next(filter(None, map(_unsteadiness, finished_runs(runs, framework))), None)
+        if reason:
+            unstable.append(f"{FRAMEWORK_LABELS[framework]} ({reason})")
     if not unstable:
         return None
     return Finding("Timing", "Timing: unsteady steps in " + ", ".join(unstable) + "; something else used the machine "

@@ -54,7 +54,7 @@ def test_bench_against_minimal_end_to_end(tmp_path):
 
 
 def test_candidate_modes_and_the_choice():
-    from core.modes import Mode, candidate_modes, compile_payoff_step, fastest
+    from core.modes import Mode, candidate_modes, chosen_mode_payoff_step, compile_payoff_step, fastest
 
     torch_modes = candidate_modes("pytorch")
     assert Mode("on", "bf16") in torch_modes and Mode("off", "fp32", channels_last=True) in torch_modes
@@ -70,6 +70,13 @@ def test_candidate_modes_and_the_choice():
     assert fastest(near)["mode"] == "plain" and fastest(near, tolerance=0.0)["mode"] == "compiled"
     assert candidate_modes("pytorch")[0] == Mode() and candidate_modes("tensorflow")[0] == Mode()
     assert all(m.compile == "off" for m in candidate_modes("pytorch")[:3])
+    plain = {"compile": "off", "precision": "fp32", "channels_last": False, "step_ms_median": 10.0,
+             "compile_seconds": 0.0}
+    graphs = {"compile": "reduce-overhead", "precision": "fp32", "channels_last": False, "step_ms_median": 5.0,
+              "compile_seconds": 2.0}
+    # CUDA graphs are compiled too: 2 s saved back at 5 ms a step pays off at step 401.
+    assert chosen_mode_payoff_step(graphs, [plain, graphs]) == 401
+    assert chosen_mode_payoff_step(plain, [plain, graphs]) is None
     with pytest.raises(ValueError):
         fastest([{"mode": "b", "steady_images_per_second": None}])
     # 10 s of compilation, saving 50 ms a step: paid back at step 201.

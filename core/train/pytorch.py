@@ -74,6 +74,19 @@ def to_nchw(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
 
 
+def configure_torch(threads: int, seed: int, device_setting: str) -> torch.device:
+    """Threads, seed and GPU arithmetic, set the same way for the harness and the minimal loop."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    device = resolve_device(device_setting)
+    if device.type == "cuda":
+        # TensorFlow uses TF32 for matmuls and convolutions on Ampere and later by default;
+        # PyTorch only for convolutions unless told. Match TensorFlow.
+        torch.set_float32_matmul_precision("high")
+        torch.backends.cudnn.benchmark = True
+    return device
+
+
 class EpochBatches(torch.utils.data.Sampler):
     """The epoch's batches in the shared order, for a DataLoader whose worker processes persist
     across epochs (starting them every epoch would be measured as data time)."""
@@ -109,15 +122,8 @@ class TorchTrainer:
 
     def __init__(self, spec: Any, input_shape: tuple[int, int, int], num_classes: int,
                  train_labels: np.ndarray, threads: int) -> None:
-        torch.set_num_threads(threads)
-        torch.manual_seed(spec.seed)
-        self.device = resolve_device(spec.device)
+        self.device = configure_torch(threads, spec.seed, spec.device)
         self.device_kind = self.device.type
-        if self.device_kind == "cuda":
-            # TensorFlow uses TF32 for matmuls and convolutions on Ampere and later by default;
-            # PyTorch only for convolutions unless told. Match TensorFlow.
-            torch.set_float32_matmul_precision("high")
-            torch.backends.cudnn.benchmark = True
         self.input_shape = input_shape
         self.batch_size = spec.batch_size
         self.model = build_model("pytorch", spec.architecture, input_shape, num_classes, pretrained=spec.pretrained,

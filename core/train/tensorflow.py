@@ -67,20 +67,29 @@ def count_flops(model: keras.Model, input_shape: tuple[int, int, int]) -> int:
     return total
 
 
+def configure_tensorflow(threads: int, precision: str, seed: int) -> list[Any]:
+    """Threads, GPU memory growth, precision policy and seed, set the same way for the harness
+    and the minimal loops; returns the GPUs TensorFlow sees."""
+    gpus = tf.config.list_physical_devices("GPU")
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        for gpu in gpus:
+            # Without memory growth TensorFlow reserves nearly all GPU memory up front, and the
+            # peak it reports says nothing about the model.
+            tf.config.experimental.set_memory_growth(gpu, True)
+    except RuntimeError:
+        pass  # a second model in the same process: the runtime is already configured
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bf16" else "float32")
+    keras.utils.set_random_seed(seed)
+    return gpus
+
+
 class KerasTrainer:
     framework = "tensorflow"
 
     def __init__(self, spec: Any, input_shape: tuple[int, int, int], num_classes: int,
                  train_labels: np.ndarray, threads: int, init_weights: str | None = None) -> None:
-        gpus = tf.config.list_physical_devices("GPU")
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            for gpu in gpus:
-                # Without memory growth TensorFlow reserves nearly all GPU memory up front, and the
-                # peak it reports says nothing about the model.
-                tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:
-            pass  # a second trainer in the same process: the runtime is already configured
+        gpus = configure_tensorflow(threads, spec.precision, spec.seed)
         if spec.device == "cuda" and not gpus:
             raise FrameworkUnavailable(
                 f"device cuda was requested but TensorFlow {tf.__version__} sees no GPU "
@@ -89,8 +98,6 @@ class KerasTrainer:
         self.device_kind = "cuda" if gpus and spec.device != "cpu" else "cpu"
         self.device_name = "/GPU:0" if self.device_kind == "cuda" else "/CPU:0"
         self.bf16 = spec.precision == "bf16"
-        keras.mixed_precision.set_global_policy("mixed_bfloat16" if self.bf16 else "float32")
-        keras.utils.set_random_seed(spec.seed)
         self.input_shape = input_shape
         self.batch_size = spec.batch_size
         self.jit = spec.compile != "off"
