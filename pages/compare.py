@@ -97,7 +97,10 @@ if choices:
         st.markdown(f"**{FRAMEWORK_LABELS[framework]}** trained in **{choice['chosen']['mode']}**"
                     + (f"; compiling pays for itself after step {payoff:,}" if payoff else ""))
         st.dataframe(pd.DataFrame(choice["trials"])[["mode", "steady_images_per_second", "step_ms_median",
-                                                     "compile_seconds", "status"]], hide_index=True)
+                                                     "compile_seconds", "status"]], hide_index=True,
+                     column_config={"steady_images_per_second": st.column_config.NumberColumn("images/s", format="%.0f"),
+                                    "step_ms_median": st.column_config.NumberColumn("median step (ms)", format="%.2f"),
+                                    "compile_seconds": st.column_config.NumberColumn("compile (s)", format="%.2f")})
 
 st.subheader("Memory")
 st.plotly_chart(memory_figure(results), key="memory")
