@@ -30,7 +30,7 @@ SPEC_FLAGS = {
     "target_accuracy": "target_accuracy", "image_size": "image_size", "max_images": "max_images",
     "unfreeze_blocks": "unfreeze_blocks", "data_pipeline": "data_pipeline",
 }
-SPEC_SWITCHES = ("augment", "pretrained", "same_init", "channels_last", "best_of_each")
+SPEC_SWITCHES = ("augment", "pretrained", "same_init", "same_seed", "channels_last", "best_of_each")
 
 
 def _add_device_flags(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--momentum", default=DEFAULTS.momentum, help="SGD momentum")
     compare.add_argument("--weight-decay", dest="weight_decay", default=DEFAULTS.weight_decay, help="decoupled, in both frameworks")
     compare.add_argument("--seed", default=DEFAULTS.seed)
-    compare.add_argument("--repeats", default=DEFAULTS.repeats, help="runs per framework, alternating which goes first")
+    compare.add_argument("--repeats", default=DEFAULTS.repeats,
+                         help="runs per framework, alternating which goes first; repeat i uses seed + i")
+    compare.add_argument("--same-seed", dest="same_seed", action="store_true",
+                         help="every repeat uses --seed (speed-only repeats: accuracy then has no spread)")
     compare.add_argument("--validation-fraction", dest="validation_fraction", default=DEFAULTS.validation_fraction)
     compare.add_argument("--target-accuracy", dest="target_accuracy", default=DEFAULTS.target_accuracy,
                          help="validation accuracy for the time-to-target figure")
@@ -142,7 +145,7 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 def print_comparison(comparison: dict[str, Any]) -> None:
     from core.report import comparison_rows, failures, render_table
-    from core.verdict import stability_finding
+    from core.verdict import findings
 
     settings = comparison["settings"]
     print(
@@ -150,6 +153,11 @@ def print_comparison(comparison: dict[str, Any]) -> None:
         f"{settings['epochs']} epochs, batch {settings['batch_size']}, {settings['optimizer']} "
         f"lr {settings['learning_rate']:g}, device {settings['device']}, {settings['precision']}, compile {settings['compile']}"
     )
+    decisions = findings(comparison)
+    if decisions:
+        print("Verdict (a winner only where the 95 % interval excludes equal and the runs were steady):")
+        for decision in decisions:
+            print(f"  {decision.sentence}")
     headers, rows = comparison_rows(comparison)
     print(render_table(headers, rows))
     for framework, choice in (comparison["data"].get("best_of_each") or {}).items():
@@ -160,9 +168,6 @@ def print_comparison(comparison: dict[str, Any]) -> None:
         print(f"best of {framework}: {best['mode']} (tried {tried}){pays}")
     for note in settings.get("notes") or []:
         print(f"note: {note}")
-    warning = stability_finding(comparison["runs"])
-    if warning:
-        print(f"warning: {warning.sentence}", file=sys.stderr)
     for line in failures(comparison):
         print(f"failed: {line}", file=sys.stderr)
 
@@ -172,20 +177,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from core.jobs import device_lock
     from core.progress import RunProgress
     from core.report import comparison_json
+    from core.runner import WorkerHosts
 
     spec = spec_from_args(args, SPEC_FLAGS)
     frameworks = parse_frameworks(args.frameworks)
     store = open_store(args.db)
     if not args.quiet:
         print(f"Preparing {spec.dataset} ...", file=sys.stderr)
-    comparison_id = create_comparison(store, spec, frameworks)
-    progress = RunProgress(enabled=not args.quiet)
-    waiting = "Another comparison is training on this device; waiting for it to finish ..."
-    try:
-        with device_lock(on_wait=lambda: print(waiting, file=sys.stderr)):
-            execute_comparison(store, comparison_id, on_event=progress.update)
-    finally:
-        progress.close()
+    # The frameworks import while the data is prepared; nothing is measured before both are done.
+    with WorkerHosts(frameworks) as hosts:
+        comparison_id = create_comparison(store, spec, frameworks)
+        progress = RunProgress(enabled=not args.quiet)
+        waiting = "Another comparison is training on this device; waiting for it to finish ..."
+        try:
+            with device_lock(on_wait=lambda: print(waiting, file=sys.stderr)):
+                execute_comparison(store, comparison_id, on_event=progress.update, hosts=hosts)
+        finally:
+            progress.close()
     comparison = store.comparison(comparison_id)
     print_comparison(comparison)
     if args.json:

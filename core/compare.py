@@ -7,6 +7,7 @@ gets the warm machine.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 from core.data.prepare import PreparedData, prepare_dataset
 from core.errors import BadInput
 from core.models.registry import check_input_shape, check_pretrained
-from core.runner import WorkerOutcome, run_worker
+from core.runner import WorkerHosts, WorkerOutcome, run_worker
 from core.spec import FRAMEWORKS, RunSpec
 from core.store import Store
 from core.worker import bench_job
@@ -69,10 +70,21 @@ def prepare_for(spec: RunSpec) -> tuple[RunSpec, PreparedData]:
     return dataclasses.replace(spec, notes=tuple(data.notes)), data
 
 
+def repeat_seed(spec: RunSpec, repeat: int) -> int:
+    """Repeat i trains with seed + i in every framework (the split stays the one of ``spec.seed``)."""
+    return spec.seed if spec.same_seed else spec.seed + repeat
+
+
+def run_specs(spec: RunSpec, frameworks: list[str]) -> list[tuple[int, str, dict[str, Any]]]:
+    """(repeat, framework, run spec) in execution order."""
+    return [(repeat, fw, dataclasses.replace(spec, framework=fw, seed=repeat_seed(spec, repeat)).to_dict())
+            for repeat, fw in plan_runs(frameworks, spec.repeats)]
+
+
 def create_comparison(store: Store, spec: RunSpec, frameworks: list[str]) -> str:
     """Validate and prepare everything, then queue the runs. Raises BadInput before any write."""
     spec, data = prepare_for(spec)
-    planned = [(repeat, fw, spec.with_framework(fw).to_dict()) for repeat, fw in plan_runs(frameworks, spec.repeats)]
+    planned = run_specs(spec, frameworks)
     summary = {**data.summary(), "path": str(data.path)}
     comparison_id, _ = store.create_comparison(spec.comparison_settings(), frameworks, planned, summary)
     return comparison_id
@@ -88,15 +100,15 @@ def _data_path(comparison: dict[str, Any]) -> Path:
     return prepare_for(spec)[1].path  # type: ignore[return-value]
 
 
-def _initial_weights(comparison: dict[str, Any], data_path: Path) -> str:
-    """Export the PyTorch model's initial weights once, for Keras to start from (--same-init)."""
+def _initial_weights(comparison: dict[str, Any], data_path: Path, seed: int) -> str:
+    """Export the PyTorch model's initial weights for this seed, for Keras to start from (--same-init)."""
     settings = comparison["settings"]
     input_shape, classes = comparison["data"]["input_shape"], comparison["data"]["num_classes"]
     path = data_path.parent / (f"init-{settings['architecture']}-{'x'.join(map(str, input_shape))}-{classes}"
-                               f"-{settings['seed']}-{int(settings.get('pretrained', False))}.npz")
+                               f"-{seed}-{int(settings.get('pretrained', False))}.npz")
     if not path.exists():
         outcome = run_worker({"kind": "parity_reference", "architectures": [settings["architecture"]],
-                              "input_shape": input_shape, "num_classes": classes, "seed": settings["seed"],
+                              "input_shape": input_shape, "num_classes": classes, "seed": seed,
                               "paths": [str(path)], "with_forward": False, "pretrained": settings.get("pretrained", False)})
         if outcome.status != "finished":
             raise BadInput("same_init needs PyTorch to export its initial weights: "
@@ -151,48 +163,53 @@ def execute_comparison(
     comparison_id: str,
     on_event: RunEventCallback | None = None,
     should_cancel: Callable[[], bool] = lambda: False,
-    threads: int | None = None,
-    on_worker_start: Callable[[str, int], None] | None = None,
+    hosts: WorkerHosts | None = None,
 ) -> list[WorkerOutcome]:
-    """Run every queued run of a comparison in order, recording each event as it arrives."""
+    """Run every queued run of a comparison in order, recording each event as it arrives.
+
+    Each framework's runs are forked from its own host process (core.runner.WorkerHost), so the
+    framework is imported once per comparison rather than once per run. A caller may start the
+    hosts earlier (``hosts``), so that the imports overlap its own preparations.
+    """
     comparison = store.comparison(comparison_id)
     data_path = _data_path(comparison)
     if comparison["settings"].get("best_of_each") and any(r["status"] == "queued" for r in comparison["runs"]):
         choose_modes(store, comparison, on_event, should_cancel)
         comparison = store.comparison(comparison_id)
-    init_weights = _initial_weights(comparison, data_path) if comparison["settings"].get("same_init") else None
+    queued = [run for run in comparison["runs"] if run["status"] == "queued"]
+    same_init = comparison["settings"].get("same_init")
+    init_weights = {seed: _initial_weights(comparison, data_path, seed)
+                    for seed in sorted({run["spec"]["seed"] for run in queued})} if same_init else {}
     outcomes = []
     stop_everything = False
-    for run in comparison["runs"]:
-        if run["status"] != "queued":
-            continue
-        if stop_everything or should_cancel():
-            store.fail_run(run["id"], "cancelled", "the comparison was cancelled before this run started")
-            continue
-        store.mark_running(run["id"])
-        info = {"run_id": run["id"], "framework": run["framework"], "repeat": run["repeat"],
-                "position": run["position"], "runs": len(comparison["runs"]), "epochs": run["spec"]["epochs"]}
+    frameworks = list(dict.fromkeys(run["framework"] for run in queued))
+    with contextlib.nullcontext(hosts) if hosts else WorkerHosts(frameworks) as hosts:
+        hosts.wait_ready()
+        for run in queued:
+            if stop_everything or should_cancel():
+                store.fail_run(run["id"], "cancelled", "the comparison was cancelled before this run started")
+                continue
+            store.mark_running(run["id"])
+            info = {"run_id": run["id"], "framework": run["framework"], "repeat": run["repeat"],
+                    "position": run["position"], "runs": len(comparison["runs"]), "epochs": run["spec"]["epochs"]}
 
-        def record(event: dict[str, Any], run_id: str = run["id"], info: dict[str, Any] = info) -> None:
-            if event["type"] == "started" and event.get("environment"):
-                store.record_environment(run_id, event["environment"])
-            elif event["type"] == "epoch":
-                store.add_epoch(run_id, event)
-            if on_event:
-                on_event(info, event)
+            def record(event: dict[str, Any], run_id: str = run["id"], info: dict[str, Any] = info) -> None:
+                if event["type"] == "started" and event.get("environment"):
+                    store.record_environment(run_id, event["environment"])
+                elif event["type"] == "epoch":
+                    store.add_epoch(run_id, event)
+                if on_event:
+                    on_event(info, event)
 
-        job = {"kind": "train", "spec": run["spec"], "data_path": str(data_path), "threads": threads,
-               "init_weights": init_weights}
-        outcome = run_worker(
-            job, record, should_cancel,
-            on_start=(lambda pid, run_id=run["id"]: on_worker_start(run_id, pid)) if on_worker_start else None,
-        )
-        if outcome.status == "finished" and outcome.result is not None:
-            store.finish_run(run["id"], outcome.result)
-        else:
-            error = outcome.error or {"kind": "crashed", "message": "no result"}
-            store.fail_run(run["id"], error["kind"], error["message"])
-            if error["kind"] == "cancelled":
-                stop_everything = True
-        outcomes.append(outcome)
+            job = {"kind": "train", "spec": run["spec"], "data_path": str(data_path),
+                   "init_weights": init_weights.get(run["spec"]["seed"])}
+            outcome = hosts.run(run["framework"], job, record, should_cancel)
+            if outcome.status == "finished" and outcome.result is not None:
+                store.finish_run(run["id"], outcome.result)
+            else:
+                error = outcome.error or {"kind": "crashed", "message": "no result"}
+                store.fail_run(run["id"], error["kind"], error["message"])
+                if error["kind"] == "cancelled":
+                    stop_everything = True
+            outcomes.append(outcome)
     return outcomes

@@ -6,7 +6,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from core.spec import FRAMEWORK_LABELS
+from core.verdict import comparison_frameworks, findings, finished_results, label, metric_decision
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,6 @@ METRICS = (
     Metric("flops_per_image", "FLOPs per image", "count", None),
     Metric("mode", "Mode", "text", None),
 )
-
-
-# Differences smaller than these are within run-to-run noise on a single run (the same run on
-# one machine varies by several percent), so the table does not name a winner for them.
-NOISE_RATIO = 1.05
-NOISE_POINTS = 1.0
 
 
 def format_value(value: Any, unit: str) -> str:
@@ -75,24 +69,11 @@ class Spread:
     count: int
 
 
-def format_ratio(ratio: float) -> str:
-    """1.28×, or 18× once the hundredths stop meaning anything."""
-    return f"{ratio:.2f}×" if ratio < 10 else f"{ratio:.0f}×"
-
-
 def spread(values: list[float]) -> Spread | None:
     numbers = [float(v) for v in values if v is not None]
     if not numbers:
         return None
     return Spread(statistics.median(numbers), min(numbers), max(numbers), len(numbers))
-
-
-def finished_runs(runs: list[dict[str, Any]], framework: str) -> list[dict[str, Any]]:
-    return [r for r in runs if r["framework"] == framework and r["status"] == "finished" and r["result"]]
-
-
-def finished_results(runs: list[dict[str, Any]], framework: str) -> list[dict[str, Any]]:
-    return [r["result"] for r in finished_runs(runs, framework)]
 
 
 def summarize(runs: list[dict[str, Any]], frameworks: list[str]) -> dict[str, dict[str, Any]]:
@@ -119,36 +100,29 @@ def format_spread(value: Spread | str | None, unit: str) -> str:
     return text
 
 
-def leader(metric: Metric, values: dict[str, Spread | None]) -> str:
-    """Which framework is ahead on this metric and by how much, from the medians."""
-    present = {fw: v.median for fw, v in values.items() if isinstance(v, Spread)}
-    if metric.better is None or len(present) < 2:
+def ahead(metric: Metric, runs: list[dict[str, Any]], first: str, second: str) -> str:
+    """The table's verdict on one figure: the same rule as the verdict's sentences."""
+    if metric.better is None or metric.unit in ("count", "text"):
         return ""
-    best = max(present, key=present.get) if metric.better == "higher" else min(present, key=present.get)
-    worst = min(present, key=present.get) if metric.better == "higher" else max(present, key=present.get)
-    if metric.unit == "percent":
-        points = 100 * (present[best] - present[worst])
-        return "about equal" if points < NOISE_POINTS else f"{FRAMEWORK_LABELS[best]} +{points:.1f} pts"
-    if present[best] <= 0 or present[worst] <= 0:
-        return FRAMEWORK_LABELS[best]
-    ratio = present[best] / present[worst] if metric.better == "higher" else present[worst] / present[best]
-    return "about equal" if ratio < NOISE_RATIO else f"{FRAMEWORK_LABELS[best]} {format_ratio(ratio)}"
+    decision = metric_decision(runs, first, second, metric.key, metric.unit, metric.better == "higher")
+    return decision.short if decision else ""
 
 
 def comparison_rows(comparison: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    frameworks = [fw for fw in comparison["frameworks"].split(",") if fw]
+    """One row per reported figure, a column per framework, and one column per other framework
+    against the first ("Ahead" when there are two)."""
+    frameworks = comparison_frameworks(comparison)
     summary = summarize(comparison["runs"], frameworks)
-    headers = ["", *(FRAMEWORK_LABELS[fw] for fw in frameworks)]
-    if len(frameworks) > 1:
-        headers.append("Ahead")
+    others = frameworks[1:]
+    headers = ["", *(label(fw) for fw in frameworks)]
+    headers += ["Ahead"] if len(others) == 1 else [f"{label(frameworks[0])} vs {label(fw)}" for fw in others]
     rows = []
     for metric in METRICS:
         values = {fw: summary[fw][metric.key] for fw in frameworks}
         if all(v is None for v in values.values()):
             continue
         row = [metric.label, *(format_spread(values[fw], metric.unit) for fw in frameworks)]
-        if len(frameworks) > 1:
-            row.append(leader(metric, values))
+        row += [ahead(metric, comparison["runs"], frameworks[0], fw) for fw in others]
         rows.append(row)
     return headers, rows
 
@@ -164,7 +138,7 @@ def render_table(headers: list[str], rows: list[list[str]]) -> str:
 
 def failures(comparison: dict[str, Any]) -> list[str]:
     return [
-        f"{FRAMEWORK_LABELS.get(r['framework'], r['framework'])} (repeat {r['repeat'] + 1}) "
+        f"{label(r['framework'])} (repeat {r['repeat'] + 1}) "
         f"{r['error_kind']}: {r['error_message']}"
         for r in comparison["runs"]
         if r["status"] == "failed"
@@ -177,6 +151,7 @@ def comparison_json(comparison: dict[str, Any]) -> dict[str, Any]:
         "comparison_id": comparison["id"],
         "settings": comparison["settings"],
         "data": {k: v for k, v in comparison["data"].items() if k != "path"},
+        "verdict": [decision.as_dict() for decision in findings(comparison)],
         "runs": [
             {
                 "run_id": r["id"],

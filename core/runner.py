@@ -81,24 +81,16 @@ def run_worker(
         job_path = Path(folder) / "job.json"
         job_path.write_text(json.dumps(job))
         stderr_path = Path(folder) / "stderr.log"
-        environment = dict(os.environ)
-        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), environment.get("PYTHONPATH")]))
         with stderr_path.open("w") as stderr:
             process = subprocess.Popen(
                 [python, "-m", "core.worker", str(job_path)],
                 stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
-                text=True, cwd=PROJECT_ROOT, env=environment, start_new_session=True,
+                text=True, cwd=PROJECT_ROOT, env=_worker_environment(), start_new_session=True,
             )
             if on_start:
                 on_start(process.pid)
             outcome = _follow(process, on_event, should_cancel)
-        if outcome.status != "finished" and outcome.error is None:
-            reason = describe_exit(process.returncode)
-            if outcome.interrupted or _cancel_requested(should_cancel):
-                outcome.error = {"kind": "cancelled", "message": f"the run was cancelled ({reason})"}
-            else:
-                tail = _tail(stderr_path)
-                outcome.error = {"kind": "crashed", "message": reason + (f"; last output:\n{tail}" if tail else "")}
+        _explain_failure(outcome, process.returncode, should_cancel, _tail(stderr_path))
         outcome.returncode = process.returncode
         return outcome
 
@@ -110,15 +102,23 @@ def _cancel_requested(should_cancel: Callable[[], bool]) -> bool:
         return False
 
 
-def _follow(process: subprocess.Popen, on_event: EventCallback | None, should_cancel: Callable[[], bool]) -> WorkerOutcome:
+def _read_lines(stream: Any) -> queue.Queue[str | None]:
+    """Lines from ``stream`` on a thread, then None at its end."""
     lines: queue.Queue[str | None] = queue.Queue()
 
     def read() -> None:
-        for line in process.stdout:  # type: ignore[union-attr]
+        for line in stream:
             lines.put(line)
         lines.put(None)
 
     threading.Thread(target=read, name="worker-events", daemon=True).start()
+    return lines
+
+
+def _follow(process: subprocess.Popen, on_event: EventCallback | None, should_cancel: Callable[[], bool],
+            lines: queue.Queue[str | None] | None = None, until: str | None = None) -> WorkerOutcome:
+    """Pass events on until the stream ends (or, for a host, until its ``until`` event)."""
+    lines = _read_lines(process.stdout) if lines is None else lines
     outcome = WorkerOutcome(status="failed")
     cancel_sent_at: float | None = None
     while True:
@@ -138,6 +138,9 @@ def _follow(process: subprocess.Popen, on_event: EventCallback | None, should_ca
             event = parse_event(line) if line else None
             if event is None:
                 continue
+            if event["type"] == until:
+                outcome.returncode = event.get("returncode")
+                return outcome
             _apply(outcome, event)
             if on_event:
                 on_event(event)
@@ -150,6 +153,133 @@ def _follow(process: subprocess.Popen, on_event: EventCallback | None, should_ca
     # Whatever the worker started must not outlive it.
     _signal_group(process, signal.SIGKILL)
     return outcome
+
+
+def _worker_environment() -> dict[str, str]:
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), environment.get("PYTHONPATH")]))
+    return environment
+
+
+def _explain_failure(outcome: WorkerOutcome, returncode: int, should_cancel: Callable[[], bool], tail: str) -> None:
+    """Say why a run ended without a result of its own, if the worker could not."""
+    if outcome.status == "finished" or outcome.error is not None:
+        return
+    reason = describe_exit(returncode)
+    if outcome.interrupted or _cancel_requested(should_cancel):
+        outcome.error = {"kind": "cancelled", "message": f"the run was cancelled ({reason})"}
+    else:
+        outcome.error = {"kind": "crashed", "message": reason + (f"; last output:\n{tail}" if tail else "")}
+
+
+class WorkerHost:
+    """One framework's host process (``python -m core.worker --host FRAMEWORK``): the framework is
+    imported once, and each run is trained in a fresh process forked from it (see core.worker.serve).
+
+    Start every host a comparison needs, then ``wait_ready`` on each before the first measured
+    run, so that no import competes with a run for the CPU.
+    """
+
+    def __init__(self, framework: str, python: str = sys.executable) -> None:
+        self.framework = framework
+        self.error: dict[str, str] | None = None
+        # Unnamed, so that nothing is left behind whatever happens to either process.
+        self.stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115  (closed in close(), which outlives this method)
+        self.process = subprocess.Popen(
+            [python, "-m", "core.worker", "--host", framework],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+            text=True, cwd=PROJECT_ROOT, env=_worker_environment(), start_new_session=True,
+        )
+        self.lines = _read_lines(self.process.stdout)
+        self.ready: dict[str, Any] | None = None
+
+    def wait_ready(self) -> dict[str, str] | None:
+        """Block until the framework is imported; returns the error if it could not be."""
+        while self.ready is None and self.error is None:
+            line = self.lines.get()
+            if line is None:
+                self.process.wait()
+                self.error = {"kind": "crashed", "message": f"{describe_exit(self.process.returncode)} while importing "
+                                                            f"{self.framework}; last output:\n{self._tail(0)}"}
+                break
+            event = parse_event(line)
+            if event and event["type"] == "ready":
+                self.ready = event
+            elif event and event["type"] == "failed":
+                self.error = {"kind": event.get("kind", "crashed"), "message": event.get("message", "")}
+        return self.error
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def _tail(self, offset: int) -> str:
+        try:
+            text = os.pread(self.stderr.fileno(), 1 << 20, offset).decode(errors="replace")
+        except OSError:
+            return ""
+        lines = [line for line in text.strip().splitlines() if line.strip()]
+        return "\n".join(lines)[-STDERR_TAIL_CHARS:]
+
+    def run(self, job: dict[str, Any], on_event: EventCallback | None = None,
+            should_cancel: Callable[[], bool] = lambda: False) -> WorkerOutcome:
+        """Train one job in a process forked from this host, and say how it ended."""
+        if self.wait_ready() is not None:
+            return WorkerOutcome(status="failed", error=self.error)
+        offset = os.fstat(self.stderr.fileno()).st_size
+        try:
+            self.process.stdin.write(json.dumps(job) + "\n")  # type: ignore[union-attr]
+            self.process.stdin.flush()  # type: ignore[union-attr]
+        except (BrokenPipeError, OSError):
+            self.process.wait()
+        outcome = _follow(self.process, on_event, should_cancel, self.lines, until="exited")
+        returncode = outcome.returncode if outcome.returncode is not None else self.process.returncode
+        _explain_failure(outcome, returncode if returncode is not None else -signal.SIGKILL, should_cancel,
+                         self._tail(offset))
+        return outcome
+
+    def close(self) -> None:
+        # An idle host holds nothing worth a clean shutdown, and TensorFlow takes seconds to tear
+        # down: stop it, and anything it started, at once.
+        _signal_group(self.process, signal.SIGKILL)
+        self.process.wait()
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()  # type: ignore[union-attr]
+        self.stderr.close()
+
+
+class WorkerHosts:
+    """The hosts of one comparison, started together so that their imports overlap each other
+    (and whatever the caller does meanwhile, such as preparing the data) but none of the measured
+    runs; a host that died is replaced before its next run."""
+
+    def __init__(self, frameworks: list[str], python: str = sys.executable) -> None:
+        self.python = python
+        self.hosts = {framework: WorkerHost(framework, python) for framework in frameworks}
+
+    def wait_ready(self) -> None:
+        """Every host has imported its framework (or failed to): call before the first run."""
+        for host in self.hosts.values():
+            host.wait_ready()
+
+    def run(self, framework: str, job: dict[str, Any], on_event: EventCallback | None = None,
+            should_cancel: Callable[[], bool] = lambda: False) -> WorkerOutcome:
+        host = self.hosts.get(framework)
+        if host is None or (not host.alive and host.error is None):
+            if host is not None:
+                host.close()
+            host = self.hosts[framework] = WorkerHost(framework, self.python)
+        return host.run(job, on_event, should_cancel)
+
+    def close(self) -> None:
+        for host in self.hosts.values():
+            host.close()
+
+    def __enter__(self) -> WorkerHosts:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def _apply(outcome: WorkerOutcome, event: dict[str, Any]) -> None:

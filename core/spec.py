@@ -75,7 +75,10 @@ class RunSpec:
     # "device": the training set sits on the device and each step gathers its batch there, so
     # the input pipeline is not measured; "native": tf.data / DataLoader feed batches from the host.
     data_pipeline: str = "device"
-    repeats: int = 1
+    # Repeat i trains with seed + i (initial weights, data order, augmentation) in every
+    # framework, so repeats measure how much results vary; same_seed keeps one seed for all.
+    repeats: int = 3
+    same_seed: bool = False
     target_accuracy: float = 0.9
     image_size: int | None = None
     max_images: int | None = None
@@ -134,6 +137,9 @@ class RunSpec:
             if value < low or (high is not None and value > high):
                 allowed = f"between {low} and {high}" if high is not None else f"at least {low}"
                 raise BadInput(f"{name} must be {allowed} (got {value})", name)
+        if not self.same_seed and self.seed + self.repeats - 1 > INT_RANGES["seed"][1]:  # type: ignore[operator]
+            raise BadInput(f"seed must be at most {INT_RANGES['seed'][1] - self.repeats + 1} with {self.repeats} repeats "
+                           f"(repeat i uses seed + i; got {self.seed})", "seed")
         for name, (low, high, low_inclusive) in FLOAT_RANGES.items():
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):

@@ -1,92 +1,91 @@
-"""The comparison in words: who is faster, leaner and more accurate, and when it is only noise."""
+"""The comparison in words: who is faster, leaner and more accurate, or why that cannot be said.
+
+A winner is named only when the 95 % interval of the difference excludes "equal" and, for
+timings, every run was steady; otherwise the decision is "inconclusive" with the reason. The
+CLI table, the pages and the JSON export all read these decisions (docs/statistics.md).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from core.report import NOISE_POINTS, NOISE_RATIO, finished_results, finished_runs, format_ratio
-from core.spec import FRAMEWORK_LABELS, FRAMEWORKS
+from core.correctness import unpack_correct
+from core.spec import FRAMEWORK_LABELS
+from core.uncertainty import (
+    CONFIDENCE,
+    Interval,
+    McNemar,
+    mcnemar_exact,
+    mean_difference_interval,
+    ratio_interval,
+    step_bootstrap_ratio,
+)
 
-
-@dataclass(frozen=True)
-class Finding:
-    topic: str
-    sentence: str
-    within_noise: bool
-
-
-def _values(runs: list[dict[str, Any]], framework: str, key: str) -> list[float]:
-    return [float(r[key]) for r in finished_results(runs, framework) if r.get(key) is not None]
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
-def ratio_finding(topic: str, runs: list[dict[str, Any]], key: str, higher_is_better: bool,
-                  better_word: str, worse_word: str) -> Finding | None:
-    """Compare medians; with repeats, the ratio's range comes from the extremes of each side.
-
-    When that range includes 1 (or, for single runs, the ratio is under the noise threshold),
-    the finding says so rather than naming a winner.
-    """
-    first, second = "pytorch", "tensorflow"
-    a, b = _values(runs, first, key), _values(runs, second, key)
-    if not a or not b or min(a + b) <= 0:
-        return None
-    leader, trailer = (first, second) if (_median(a) >= _median(b)) == higher_is_better else (second, first)
-    lead, trail = (a, b) if leader == first else (b, a)
-    ratio = _median(lead) / _median(trail) if higher_is_better else _median(trail) / _median(lead)
-    if len(lead) > 1 and len(trail) > 1:
-        low = min(lead) / max(trail) if higher_is_better else min(trail) / max(lead)
-        high = max(lead) / min(trail) if higher_is_better else max(trail) / min(lead)
-        spread = f" (range {low:.2f}–{high:.2f} over {min(len(lead), len(trail))} repeats)"
-        noise = low <= 1.0
-    else:
-        spread = ""
-        noise = ratio < NOISE_RATIO
-    if noise:
-        return Finding(topic, f"{topic}: within noise, {format_ratio(ratio)}{spread}.", True)
-    label, other = FRAMEWORK_LABELS[leader], FRAMEWORK_LABELS[trailer]
-    return Finding(topic, f"{topic}: {label} is {format_ratio(ratio)} {better_word} than {other}{spread}.", False)
-
-
-def memory_finding(runs: list[dict[str, Any]]) -> Finding | None:
-    for key, where in (("peak_device_memory_bytes", "peak device memory"), ("peak_host_rss_bytes", "peak host memory")):
-        a, b = _values(runs, "pytorch", key), _values(runs, "tensorflow", key)
-        if a and b:
-            ma, mb = _median(a), _median(b)
-            smaller, larger = ("pytorch", "tensorflow") if ma <= mb else ("tensorflow", "pytorch")
-            saving = 1 - min(ma, mb) / max(ma, mb)
-            if saving < NOISE_RATIO - 1:
-                return Finding("Memory", f"Memory: about the same {where} (within {100 * saving:.0f} %).", True)
-            return Finding("Memory", f"Memory: {FRAMEWORK_LABELS[smaller]} uses {100 * saving:.0f} % less {where} "
-                                     f"than {FRAMEWORK_LABELS[larger]}.", False)
-    return None
-
-
-def accuracy_finding(runs: list[dict[str, Any]]) -> Finding | None:
-    a, b = _values(runs, "pytorch", "test_accuracy"), _values(runs, "tensorflow", "test_accuracy")
-    if not a or not b:
-        return None
-    points = 100 * (_median(a) - _median(b))
-    if abs(points) < NOISE_POINTS:
-        return Finding("Accuracy", f"Accuracy: within {abs(points):.1f} points of each other.", True)
-    better = "PyTorch" if points > 0 else "TensorFlow"
-    return Finding("Accuracy", f"Accuracy: {better} is {abs(points):.1f} points higher on the test set.", False)
-
-
+SIGNIFICANCE = 1 - CONFIDENCE
 # A steady step whose 90th percentile is several times its median, or a mean step well above the
 # median (a few very long steps), means the run was interrupted (other programs, a browser
 # redrawing a page, thermal limits): its throughput, which is the mean, is then unreliable.
 UNSTABLE_P90_OVER_MEDIAN = 3.0
 UNSTABLE_MEAN_OVER_MEDIAN = 1.5
+TIMING_UNITS = ("per_s", "ms", "s")
 
 
-def _unsteadiness(run: dict[str, Any]) -> str | None:
+def finished_runs(runs: list[dict[str, Any]], framework: str) -> list[dict[str, Any]]:
+    return [r for r in runs if r["framework"] == framework and r["status"] == "finished" and r["result"]]
+
+
+def finished_results(runs: list[dict[str, Any]], framework: str) -> list[dict[str, Any]]:
+    return [r["result"] for r in finished_runs(runs, framework)]
+
+
+def format_ratio(ratio: float) -> str:
+    """1.28×, or 18× once the hundredths stop meaning anything."""
+    return f"{ratio:.2f}×" if ratio < 10 else f"{ratio:.0f}×"
+
+
+def label(framework: str) -> str:
+    return FRAMEWORK_LABELS.get(framework, framework)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One question answered for one pair of frameworks.
+
+    ``interval`` is oriented so that the leader is ahead: a ratio ≥ 1 (how many times faster or
+    larger the trailer's figure is) or a difference in accuracy points ≥ 0.
+    """
+
+    topic: str
+    key: str
+    first: str
+    second: str
+    leader: str | None
+    winner: str | None
+    interval: Interval | None
+    reason: str | None
+    sentence: str
+    short: str  # for the table's "Ahead" column
+    mcnemar: McNemar | None = None
+
+    @property
+    def within_noise(self) -> bool:
+        return self.winner is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic, "metric": self.key, "frameworks": [self.first, self.second],
+            "leader": self.leader, "winner": self.winner,
+            "decision": "winner" if self.winner else "inconclusive", "reason": self.reason,
+            "interval": self.interval.as_dict() if self.interval else None,
+            "mcnemar": self.mcnemar.as_dict() if self.mcnemar else None, "sentence": self.sentence,
+        }
+
+
+def unsteadiness(run: dict[str, Any]) -> str | None:
+    """Why this run's timings cannot be trusted, or None when its steps were steady."""
     result, batch_size = run["result"], run["spec"]["batch_size"]
     median, p90, images_per_second = (result.get("step_ms_median"), result.get("step_ms_p90"),
                                       result.get("steady_images_per_second"))
@@ -100,36 +99,207 @@ def _unsteadiness(run: dict[str, Any]) -> str | None:
     return None
 
 
-def stability_finding(runs: list[dict[str, Any]]) -> Finding | None:
-    unstable = []
-    for framework in FRAMEWORKS:
-        # The first unsteady repeat is reason enough to name the framework.
-        reason = next(filter(None, map(_unsteadiness, finished_runs(runs, framework))), None)
+def disturbance(runs: list[dict[str, Any]], frameworks: Iterable[str]) -> str | None:
+    """'PyTorch (p90 12× the median step)': the frameworks with an unsteady run, and the first reason."""
+    named = []
+    for framework in frameworks:
+        reason = next(filter(None, map(unsteadiness, finished_runs(runs, framework))), None)
         if reason:
-            unstable.append(f"{FRAMEWORK_LABELS[framework]} ({reason})")
-    if not unstable:
+            named.append(f"{label(framework)} ({reason})")
+    return ", ".join(named) or None
+
+
+def _values(runs: list[dict[str, Any]], framework: str, key: str) -> list[float]:
+    return [float(r[key]) for r in finished_results(runs, framework) if r.get(key) is not None]
+
+
+def _steady_steps(run: dict[str, Any]) -> list[float]:
+    return [s["milliseconds"] for s in run.get("step_samples") or [] for _ in range(s["steps"]) if not s["warmup"]]
+
+
+def _ratio_text(interval: Interval) -> str:
+    return f"95 % CI {interval.low:.2f}–{interval.high:.2f}×" if interval.known else "no interval"
+
+
+def _invert(interval: Interval) -> Interval:
+    """first/second as second/first."""
+    def flip(value: float | None) -> float | None:
+        return None if value is None else 1.0 / value
+
+    return Interval(1.0 / interval.estimate, flip(interval.high), flip(interval.low), interval.samples,
+                    interval.method, interval.confidence)
+
+
+def ratio_decision(runs: list[dict[str, Any]], first: str, second: str, topic: str, key: str,
+                   higher_is_better: bool, phrase: str, timing: bool) -> Decision | None:
+    """Speed, memory or time: a ratio with its interval, a winner only when it excludes 1.
+
+    ``phrase`` completes "PyTorch is 1.31× ...", e.g. "faster than".
+    """
+    a, b = _values(runs, first, key), _values(runs, second, key)
+    if not a or not b or min(a + b) <= 0:
         return None
-    return Finding("Timing", "Timing: unsteady steps in " + ", ".join(unstable) + "; something else used the machine "
-                   "during the run, so treat the speed figures with care and run again on a quiet machine.", True)
+    interval = ratio_interval(a, b)  # first / second
+    if interval.samples < 2 and key == "steady_images_per_second":
+        interval = _single_run_speed_interval(runs, first, second) or interval
+    first_ahead = interval.estimate >= 1 if higher_is_better else interval.estimate <= 1
+    # Leader over trailer for "higher is better", trailer over leader otherwise: ≥ 1 either way.
+    oriented = interval if first_ahead == higher_is_better else _invert(interval)
+    leader, trailer = (first, second) if first_ahead else (second, first)
+    estimate = f"{label(leader)} is {format_ratio(oriented.estimate)} {phrase} {label(trailer)}"
+    busy = disturbance(runs, (first, second)) if timing else None
+    reason = None
+    if busy:
+        reason = f"the machine was busy during {busy}"
+    elif interval.samples < 2:
+        reason = "one run each, so run-to-run variation is unknown"
+    elif not oriented.excludes(1.0):
+        reason = f"the 95 % interval {oriented.low:.2f}–{oriented.high:.2f}× includes equal"
+    count = f"{interval.samples} runs each"
+    if reason is None:
+        sentence = f"{topic}: {estimate} ({_ratio_text(oriented)}, {count})."
+        short = f"{label(leader)} {format_ratio(oriented.estimate)} [{oriented.low:.2f}–{oriented.high:.2f}]"
+        return Decision(topic, key, first, second, leader, leader, oriented, None, sentence, short)
+    detail = f"{estimate}" + (f", {_ratio_text(oriented)}" if oriented.known else "")
+    if interval.method == "bootstrap over steps" and oriented.known:
+        detail += " from the steps of one run each"
+    sentence = f"{topic}: inconclusive, {reason} ({detail})."
+    short = "inconclusive (busy)" if busy else "inconclusive (1 run)" if interval.samples < 2 else "inconclusive"
+    return Decision(topic, key, first, second, leader, None, oriented, reason, sentence, short)
 
 
-def findings(comparison: dict[str, Any]) -> list[Finding]:
-    runs = comparison["runs"]
+def _single_run_speed_interval(runs: list[dict[str, Any]], first: str, second: str) -> Interval | None:
+    """With one run each, the steps' spread is all there is: a bootstrap over each run's steps."""
+    one, other = finished_runs(runs, first), finished_runs(runs, second)
+    if len(one) != 1 or len(other) != 1:
+        return None
+    a, b = _steady_steps(one[0]), _steady_steps(other[0])
+    if len(a) < 2 or len(b) < 2:
+        return None
+    return step_bootstrap_ratio(a, b)
+
+
+def _pairs_by_seed(runs: list[dict[str, Any]], first: str, second: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Runs of the two frameworks that share a seed (and so initial weights, order and test set)."""
+    by_seed = {r["spec"].get("seed"): r for r in finished_runs(runs, second)}
+    pairs = []
+    for run in finished_runs(runs, first):
+        seed = run["spec"].get("seed")
+        if seed in by_seed and run["result"].get("test_accuracy") is not None \
+                and by_seed[seed]["result"].get("test_accuracy") is not None:
+            pairs.append((run, by_seed.pop(seed)))
+    return pairs
+
+
+def accuracy_decision(runs: list[dict[str, Any]], first: str, second: str) -> Decision | None:
+    """Across seeds: mean paired difference with a t interval. One seed: exact McNemar."""
+    pairs = _pairs_by_seed(runs, first, second)
+    if not pairs:
+        return None
+    differences = [100 * (a["result"]["test_accuracy"] - b["result"]["test_accuracy"]) for a, b in pairs]
+    interval = mean_difference_interval(differences)
+    first_ahead = interval.estimate >= 0
+    leader, trailer = (first, second) if first_ahead else (second, first)
+    if not first_ahead:
+        interval = Interval(-interval.estimate, None if interval.high is None else -interval.high,
+                            None if interval.low is None else -interval.low, interval.samples, interval.method)
+    points = f"{label(leader)} {interval.estimate:.1f} points higher"
+    topic, key = "Accuracy", "test_accuracy"
+    if len(pairs) >= 2:
+        seeds = f"{len(pairs)} seeds"
+        ci = f"95 % CI {interval.low:+.1f} to {interval.high:+.1f} points"
+        if interval.excludes(0.0):
+            return Decision(topic, key, first, second, leader, leader, interval, None,
+                            f"{topic}: {points} on the test set ({ci}, {seeds}).",
+                            f"{label(leader)} +{interval.estimate:.1f} pts [{interval.low:.1f}–{interval.high:.1f}]")
+        reason = f"the 95 % interval over {seeds} includes equal"
+        return Decision(topic, key, first, second, leader, None, interval, reason,
+                        f"{topic}: inconclusive, {reason} ({points} on average, {ci}).", "inconclusive")
+    test = _mcnemar(*pairs[0])
+    if test is None:
+        reason = "one seed, and the runs did not record which test images they got right"
+        return Decision(topic, key, first, second, leader, None, interval, reason,
+                        f"{topic}: inconclusive, {reason} ({points}).", "inconclusive (1 seed)")
+    if first != leader:
+        test = McNemar(test.only_second, test.only_first, test.p_value)
+    counts = f"{test.only_first} test images right only in {label(leader)}, {test.only_second} only in {label(trailer)}"
+    evidence = f"exact McNemar p = {test.p_value:.3g}"
+    if test.p_value < SIGNIFICANCE:
+        return Decision(topic, key, first, second, leader, leader, interval, None,
+                        f"{topic}: {points} on the test set ({counts}; {evidence}; one seed: these two trained "
+                        f"models, not every seed).", f"{label(leader)} +{interval.estimate:.1f} pts (p {test.p_value:.2g})",
+                        test)
+    reason = f"the two models' test errors differ by chance alone as often as not ({evidence})"
+    return Decision(topic, key, first, second, leader, None, interval, reason,
+                    f"{topic}: inconclusive, {reason}; {points}, {counts}.", "inconclusive", test)
+
+
+def _mcnemar(a: dict[str, Any], b: dict[str, Any]) -> McNemar | None:
+    bits_a, bits_b = a["result"].get("test_correct_bits"), b["result"].get("test_correct_bits")
+    count = a["result"].get("test_images")
+    if not bits_a or not bits_b or not count or count != b["result"].get("test_images"):
+        return None
+    return mcnemar_exact(unpack_correct(bits_a, count), unpack_correct(bits_b, count))
+
+
+def memory_decision(runs: list[dict[str, Any]], first: str, second: str) -> Decision | None:
+    for key, where in (("peak_device_memory_bytes", "peak device memory"), ("peak_host_rss_bytes", "peak host memory")):
+        decision = ratio_decision(runs, first, second, "Memory", key, False, f"less {where} than", timing=False)
+        if decision is None:
+            continue
+        saving = 1 - 1 / decision.interval.estimate  # type: ignore[union-attr]
+        less = f"{label(decision.leader)} uses {100 * saving:.0f} % less {where} than {label(_other(decision))}"
+        interval = decision.interval
+        if decision.winner:
+            low, high = 1 - 1 / interval.low, 1 - 1 / interval.high  # type: ignore[operator,union-attr]
+            sentence = f"Memory: {less} (95 % CI {100 * low:.0f}–{100 * high:.0f} %, {interval.samples} runs each)."
+        else:
+            sentence = f"Memory: inconclusive, {decision.reason} ({less})."
+        return dataclasses.replace(decision, sentence=sentence)
+    return None
+
+
+def _other(decision: Decision) -> str:
+    return decision.second if decision.leader == decision.first else decision.first
+
+
+def pair_decisions(runs: list[dict[str, Any]], first: str, second: str) -> list[Decision]:
+    """The verdict's questions for one pair, most asked first."""
     candidates = [
-        stability_finding(runs),
-        ratio_finding("Training speed", runs, "steady_images_per_second", True, "faster", "slower"),
-        memory_finding(runs),
-        accuracy_finding(runs),
-        ratio_finding("Warm-up", runs, "warmup_seconds", False, "quicker to warm up", "slower"),
-        ratio_finding("Inference latency", runs, "inference_ms_batch1", False, "quicker at batch 1", "slower"),
+        ratio_decision(runs, first, second, "Training speed", "steady_images_per_second", True, "faster than", True),
+        accuracy_decision(runs, first, second),
+        memory_decision(runs, first, second),
+        ratio_decision(runs, first, second, "Warm-up", "warmup_seconds", False, "quicker to warm up than", True),
+        ratio_decision(runs, first, second, "Inference latency", "inference_ms_batch1", False,
+                       "quicker at batch 1 than", True),
     ]
-    return [f for f in candidates if f is not None]
+    return [d for d in candidates if d is not None]
+
+
+def comparison_frameworks(comparison: dict[str, Any]) -> list[str]:
+    return [fw for fw in comparison["frameworks"].split(",") if fw]
+
+
+def findings(comparison: dict[str, Any]) -> list[Decision]:
+    """Every decision, the first framework against each other one."""
+    frameworks = comparison_frameworks(comparison)
+    return [d for other in frameworks[1:] for d in pair_decisions(comparison["runs"], frameworks[0], other)]
+
+
+def metric_decision(runs: list[dict[str, Any]], first: str, second: str, key: str, unit: str,
+                    higher_is_better: bool) -> Decision | None:
+    """The same rule for any figure of the table."""
+    if key == "test_accuracy":
+        return accuracy_decision(runs, first, second)
+    phrase = "higher than" if higher_is_better else "lower than"
+    return ratio_decision(runs, first, second, key, key, higher_is_better, phrase, timing=unit in TIMING_UNITS)
 
 
 def headline(comparison: dict[str, Any]) -> str:
-    """One line for the home page, e.g. 'PyTorch 1.31× faster, 12 % less memory, accuracy within 0.3 points'."""
+    """One line for the home page, e.g. 'Training speed: PyTorch is 1.31× faster than TensorFlow (...)'."""
     found = findings(comparison)
     if not found:
         failed = [r for r in comparison["runs"] if r["status"] == "failed"]
         return "No verdict: " + ("a run failed." if failed else "the comparison has not finished.")
     return " ".join(f.sentence for f in found[:3])
+

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -51,7 +52,8 @@ def bench_job(spec: dict[str, Any], input_shape: list[int] | tuple[int, ...], nu
 
 
 def seconds_since_process_start() -> float:
-    """Interpreter start, imports and model building: what a run costs before its first step."""
+    """Process start to first step: the fork from a framework host (or interpreter start and
+    imports, for a process of its own) and model building."""
     import psutil
 
     return time.time() - psutil.Process().create_time()
@@ -139,7 +141,8 @@ def run_job(job: dict[str, Any], events: EventWriter, cancel: threading.Event) -
         trainer = module.create_trainer(spec, data.input_shape, data.num_classes, data.y_train, threads,
                                         init_weights=job.get("init_weights"))
         events.emit("started", environment={**host_environment(), **trainer.environment(),
-                                            "startup_seconds": seconds_since_process_start()})
+                                            "startup_seconds": seconds_since_process_start(),
+                                            "framework_import_seconds": FRAMEWORK_IMPORT_SECONDS})
         return run_training(trainer, data, spec, events.emit, should_stop=cancel.is_set)
     except BaseException as error:
         if module.is_out_of_memory(error):
@@ -147,19 +150,15 @@ def run_job(job: dict[str, Any], events: EventWriter, cancel: threading.Event) -
         raise
 
 
-def main(argv: list[str] | None = None) -> int:
+def execute(job: dict[str, Any], events: EventWriter) -> int:
+    """Run one job, reporting how it ended as the last event; returns the exit code."""
     from core.train.loop import Cancelled
 
-    args = sys.argv[1:] if argv is None else argv
-    events = EventWriter(claim_stdout_for_events())
     cancel = threading.Event()
     # A cancel request stops the loop at the next step boundary, so the worker can still say why.
     signal.signal(signal.SIGTERM, lambda *_: cancel.set())
     signal.signal(signal.SIGINT, lambda *_: cancel.set())
     try:
-        if len(args) != 1:
-            raise BadInput("usage: python -m core.worker JOB.json")
-        job = json.loads(Path(args[0]).read_text())
         result = run_job(job, events, cancel)
     except Cancelled:
         events.emit("failed", kind="cancelled", message="the run was cancelled")
@@ -179,6 +178,75 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     events.emit("finished", result=result)
     return 0
+
+
+# How long this host took to import its framework; every run forked from it inherits the figure.
+FRAMEWORK_IMPORT_SECONDS: float | None = None
+
+
+def serve(framework: str, events: EventWriter) -> int:
+    """A framework host: import the framework once, then train each job read from standard input
+    in a process forked for it.
+
+    The child starts with the framework imported but nothing run: no threads, no device context,
+    no allocator, no compiled graphs. It builds its own model, measures and exits, so every run is
+    as clean as in a process of its own, without paying the imports again (seconds per run on a
+    small CPU). The host runs no framework code itself, which is what makes forking it safe.
+    """
+    global FRAMEWORK_IMPORT_SECONDS
+    start = time.perf_counter()
+    try:
+        module = load_framework(framework)
+        module.preload()
+        import core.data.prepare  # noqa: F401  (what every run imports, imported once here)
+        import core.train.loop  # noqa: F401
+    except TwinbenchError as error:
+        events.emit("failed", kind=error.kind, message=str(error))
+        return 1
+    FRAMEWORK_IMPORT_SECONDS = time.perf_counter() - start
+    child = 0
+
+    def forward_or_stop(signum: int, _frame: Any) -> None:
+        if child:
+            os.kill(child, signum)  # cancel the run in progress; the host stays
+        else:
+            raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, forward_or_stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    events.emit("ready", framework=framework, import_seconds=FRAMEWORK_IMPORT_SECONDS)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        job = json.loads(line)
+        child = os.fork()
+        if child == 0:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            code = 1
+            try:
+                code = execute(job, events)
+            finally:
+                events.stream.flush()
+                os._exit(code)
+        _, status = os.waitpid(child, 0)
+        child = 0
+        events.emit("exited", returncode=os.waitstatus_to_exitcode(status))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    events = EventWriter(claim_stdout_for_events())
+    if len(args) == 2 and args[0] == "--host":
+        return serve(args[1], events)
+    try:
+        if len(args) != 1:
+            raise BadInput("usage: python -m core.worker JOB.json | --host FRAMEWORK")
+        job = json.loads(Path(args[0]).read_text())
+    except (TwinbenchError, OSError, ValueError) as error:
+        events.emit("failed", kind="bad_input", message=str(error))
+        return 1
+    return execute(job, events)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
+import numpy as np
 import plotly.graph_objects as go
+import pytest
 
 from core.charts import curves_figure, memory_figure, spread_bar_figure, step_time_figure, warmup_figure
 from core.frames import epochs_frame, results_frame, runs_frame, steps_frame
@@ -52,33 +54,105 @@ def test_every_chart_builds_from_frames_and_from_nothing():
     assert "Not measured" in memory_figure(results_frame(empty)).layout.annotations[0].text
 
 
-def test_verdict_names_the_faster_framework_with_its_range():
-    found = {f.topic: f for f in findings(comparison([130, 132, 131], [100, 101, 99], accuracy=(0.95, 0.948), memory=(88, 100)))}
-    assert found["Training speed"].sentence.startswith("Training speed: PyTorch is 1.31× faster than TensorFlow (range 1.29–1.33")
-    assert found["Memory"].sentence == "Memory: PyTorch uses 12 % less peak host memory than TensorFlow."
-    assert found["Accuracy"].within_noise and "within 0.2 points" in found["Accuracy"].sentence
+def steady(runs_comparison):
+    for run in runs_comparison["runs"]:
+        speed = run["result"]["steady_images_per_second"]
+        run["result"].update(step_ms_median=1000.0 / speed, step_ms_p90=1100.0 / speed)
+    return runs_comparison
 
 
-def test_overlapping_repeats_are_called_noise():
-    found = {f.topic: f for f in findings(comparison([100, 120], [105, 110]))}
-    assert found["Training speed"].within_noise
-    assert "within noise" in found["Training speed"].sentence
+def test_verdict_names_the_faster_framework_with_its_interval():
+    found = {f.topic: f for f in findings(steady(comparison([130, 132, 131], [100, 101, 99], memory=(88, 100))))}
+    speed = found["Training speed"]
+    assert speed.winner == "pytorch" and speed.interval.low > 1.0
+    assert speed.sentence.startswith("Training speed: PyTorch is 1.31× faster than TensorFlow (95 % CI 1.2")
+    assert speed.sentence.endswith(", 3 runs each).")
+    assert found["Memory"].winner == "pytorch"
+    assert found["Memory"].sentence.startswith("Memory: PyTorch uses 12 % less peak host memory than TensorFlow (95 % CI 12–12 %")
+
+
+def test_overlapping_repeats_are_inconclusive_and_say_why():
+    found = {f.topic: f for f in findings(steady(comparison([100, 120, 110], [105, 110, 115])))}
+    speed = found["Training speed"]
+    assert speed.winner is None and speed.within_noise
+    assert speed.sentence.startswith("Training speed: inconclusive, the 95 % interval")
+    assert "includes equal" in speed.sentence
+
+
+def test_a_single_run_each_is_inconclusive_whatever_its_steps_say():
+    data = steady(comparison([200], [100]))
+    speed = {f.topic: f for f in findings(data)}["Training speed"]
+    assert speed.winner is None and "one run each" in speed.reason
+    assert "from the steps of one run each" in speed.sentence  # the bootstrap over steps is shown, not trusted
+
+
+@pytest.mark.parametrize("unsteady, separated, winner", [
+    (False, True, "pytorch"), (False, False, None), (True, True, None), (True, False, None),
+])
+def test_decision_table_steadiness_and_interval(unsteady, separated, winner):
+    speeds = ([150, 152, 151], [100, 101, 99]) if separated else ([100, 120, 110], [105, 110, 115])
+    data = steady(comparison(*speeds))
+    if unsteady:
+        data["runs"][4]["result"]["step_ms_p90"] = 40 * data["runs"][4]["result"]["step_ms_median"]
+    speed = {f.topic: f for f in findings(data)}["Training speed"]
+    assert speed.winner == winner
+    if unsteady:
+        # Said where the winner would be, not below it.
+        assert speed.sentence.startswith("Training speed: inconclusive, the machine was busy during TensorFlow (p90 40×")
+
+
+def test_unsteady_runs_leave_memory_and_accuracy_decisions_alone():
+    data = steady(comparison([150, 152, 151], [100, 101, 99], accuracy=(0.95, 0.90), memory=(50, 100)))
+    data["runs"][0]["result"]["step_ms_p90"] = 40 * data["runs"][0]["result"]["step_ms_median"]
+    found = {f.topic: f for f in findings(data)}
+    assert found["Training speed"].winner is None
+    assert found["Memory"].winner == "pytorch"
+
+
+def seeded(accuracies_torch, accuracies_tf):
+    data = comparison([100] * len(accuracies_torch), [100] * len(accuracies_tf))
+    for run in data["runs"]:
+        run["spec"]["seed"] = run["repeat"]
+        run["result"]["test_accuracy"] = (accuracies_torch if run["framework"] == "pytorch" else accuracies_tf)[run["repeat"]]
+    return data
+
+
+def test_accuracy_across_seeds_uses_the_paired_interval():
+    consistent = {f.topic: f for f in findings(seeded([0.97, 0.98, 0.975], [0.95, 0.962, 0.954]))}["Accuracy"]
+    assert consistent.winner == "pytorch" and consistent.interval.samples == 3
+    assert consistent.sentence.startswith("Accuracy: PyTorch 2.0 points higher on the test set (95 % CI +")
+    mixed = {f.topic: f for f in findings(seeded([0.967, 0.986, 0.972], [0.967, 0.975, 0.969]))}["Accuracy"]
+    assert mixed.winner is None and "over 3 seeds includes equal" in mixed.reason
+
+
+def test_one_seed_is_decided_by_mcnemar_on_the_shared_test_images():
+    from core.correctness import pack_correct
+
+    data = seeded([0.0], [0.0])
+    torch_right = np.ones(400, dtype=bool)
+    keras_right = np.ones(400, dtype=bool)
+    keras_right[:20] = False  # 20 images only PyTorch got right, none the other way
+    for run, correct in zip(data["runs"], (torch_right, keras_right), strict=True):
+        run["result"].update(test_accuracy=correct.mean(), test_correct_bits=pack_correct(correct), test_images=400)
+    decision = {f.topic: f for f in findings(data)}["Accuracy"]
+    assert decision.winner == "pytorch" and decision.mcnemar.only_first == 20 and decision.mcnemar.p_value < 1e-5
+    assert "exact McNemar p = " in decision.sentence and "one seed" in decision.sentence
+    keras_right[20:23] = False
+    torch_right[:20] = False  # now 3 against 0: chance alone explains that
+    for run, correct in zip(data["runs"], (torch_right, keras_right), strict=True):
+        run["result"].update(test_accuracy=correct.mean(), test_correct_bits=pack_correct(correct))
+    decision = {f.topic: f for f in findings(data)}["Accuracy"]
+    assert decision.winner is None and decision.mcnemar.p_value == pytest.approx(0.25)
+
+
+def test_repeats_of_one_seed_count_as_one_seed():
+    data = seeded([0.97, 0.97, 0.97], [0.95, 0.95, 0.95])
+    for run in data["runs"]:
+        run["spec"]["seed"] = 0  # --same-seed: identical accuracies must not look like certainty
+    decision = {f.topic: f for f in findings(data)}["Accuracy"]
+    assert decision.winner is None and "one seed" in decision.reason
 
 
 def test_headline_without_results_says_why():
     failed = {"id": "c", "frameworks": "pytorch,tensorflow", "runs": [make_run("pytorch", 0, 1, 1, 1, status="failed")]}
     assert headline(failed) == "No verdict: a run failed."
-
-
-def test_unsteady_step_times_are_flagged_first():
-    data = comparison([100], [90])
-    data["runs"][0]["result"].update(step_ms_median=10.0, step_ms_p90=120.0)
-    data["runs"][1]["result"].update(step_ms_median=10.0, step_ms_p90=12.0)
-    first = findings(data)[0]
-    assert first.topic == "Timing" and "PyTorch (p90 12× the median step)" in first.sentence
-    data["runs"][0]["result"].update(step_ms_p90=20.0)
-    assert findings(data)[0].topic != "Timing"
-    # A few very long steps leave p90 alone but pull the mean (the throughput) far from the median.
-    data["runs"][0]["result"].update(steady_images_per_second=50.0)  # batch 1: a mean step of 20 ms
-    first = findings(data)[0]
-    assert first.topic == "Timing" and "PyTorch (mean step 2.0× the median)" in first.sentence

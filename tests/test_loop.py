@@ -56,7 +56,7 @@ class FakeTrainer:
         return 0.5, 0.8
 
     def evaluate(self, images, labels):
-        return 0.4, 0.95
+        return 0.4, np.arange(len(labels)) % 20 != 0  # 95 % right
 
     def prepare_inference(self, images):
         return images

@@ -1,4 +1,5 @@
-from core.report import METRICS, Spread, comparison_rows, format_ratio, format_value, leader, render_table, summarize
+from core.report import METRICS, Spread, comparison_rows, format_value, render_table, summarize
+from core.verdict import format_ratio
 
 
 def run(framework, status="finished", **result):
@@ -16,20 +17,27 @@ def test_spread_over_repeats_uses_only_finished_runs():
     assert summary["pytorch"]["steady_images_per_second"] == Spread(110.0, 100.0, 120.0, 3)
 
 
-def test_leader_names_the_better_framework_or_says_within_noise():
-    faster = {"pytorch": Spread(131, 131, 131, 1), "tensorflow": Spread(100, 100, 100, 1)}
-    assert leader(metric("steady_images_per_second"), faster) == "PyTorch 1.31×"
-    assert leader(metric("step_ms_median"), faster) == "TensorFlow 1.31×"
-    close = {"pytorch": Spread(102, 102, 102, 1), "tensorflow": Spread(100, 100, 100, 1)}
-    assert leader(metric("steady_images_per_second"), close) == "about equal"
-    accuracy = {"pytorch": Spread(0.95, 0.95, 0.95, 1), "tensorflow": Spread(0.90, 0.90, 0.90, 1)}
-    assert leader(metric("test_accuracy"), accuracy) == "PyTorch +5.0 pts"
-    assert leader(metric("trainable_params"), faster) == ""
+def test_ahead_column_follows_the_verdicts_rule():
+    def speed_run(framework, speed, repeat):
+        return {**run(framework, steady_images_per_second=speed, step_ms_median=1000 / speed, step_ms_p90=1100 / speed,
+                      trainable_params=10), "repeat": repeat, "spec": {"batch_size": 1, "seed": repeat}}
+
+    clear = [speed_run("pytorch", s, i) for i, s in enumerate((131, 130, 132))]
+    clear += [speed_run("tensorflow", s, i) for i, s in enumerate((100, 101, 99))]
+    headers, rows = comparison_rows({"frameworks": "pytorch,tensorflow", "runs": clear})
+    ahead = {row[0]: row[-1] for row in rows}
+    assert ahead["Steady-state images/s"].startswith("PyTorch 1.31× [1.2")
+    assert ahead["Step time, median"].startswith("PyTorch 1.31×")
+    assert ahead["Trainable parameters"] == ""
+    single = [speed_run("pytorch", 131, 0), speed_run("tensorflow", 100, 0)]
+    ahead = {row[0]: row[-1] for row in comparison_rows({"frameworks": "pytorch,tensorflow", "runs": single})[1]}
+    assert ahead["Steady-state images/s"] == "inconclusive (1 run)"
 
 
 def test_table_has_a_row_per_reported_metric():
     comparison = {"frameworks": "pytorch,tensorflow",
-                  "runs": [run("pytorch", test_accuracy=0.97, trainable_params=10), run("tensorflow", test_accuracy=0.96, trainable_params=10)]}
+                  "runs": [{**run(framework, test_accuracy=accuracy, trainable_params=10), "spec": {"seed": 0, "batch_size": 1}}
+                           for framework, accuracy in (("pytorch", 0.97), ("tensorflow", 0.96))]}
     headers, rows = comparison_rows(comparison)
     assert headers == ["", "PyTorch", "TensorFlow", "Ahead"]
     assert [r[0] for r in rows] == ["Test accuracy", "Trainable parameters"]

@@ -8,7 +8,9 @@ import os
 import time
 from typing import IO, Any
 
-EVENT_TYPES = ("started", "progress", "epoch", "finished", "failed")
+# "ready" and "exited" come from a framework host (core.worker --host): its framework is
+# imported, and the process it forked for a run has ended.
+EVENT_TYPES = ("started", "progress", "epoch", "finished", "failed", "ready", "exited")
 
 
 def _clean(value: Any) -> Any:

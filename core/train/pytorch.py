@@ -241,20 +241,20 @@ class TorchTrainer:
             self._eval_cache[key] = (to_nchw(images).to(self.device), torch.from_numpy(labels.astype(np.int64)).to(self.device))
         return self._eval_cache[key]
 
-    def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
         x_all, y_all = self._on_device(images, labels)
         total_loss = torch.zeros((), device=self.device)
-        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        hits = []
         self.model.eval()
         with torch.no_grad(), self._autocast():
             for start in range(0, len(y_all), self.batch_size):
                 logits = self.forward(x_all[start : start + self.batch_size]).float()
                 target = y_all[start : start + self.batch_size]
                 total_loss += self.eval_loss_fn(logits, target)
-                correct += (logits.argmax(dim=1) == target).sum()
+                hits.append(logits.argmax(dim=1) == target)
         self.model.train()
-        count = max(len(y_all), 1)
-        return total_loss.item() / count, correct.item() / count
+        correct = torch.cat(hits).cpu().numpy() if hits else np.zeros(0, dtype=bool)
+        return total_loss.item() / max(len(y_all), 1), correct
 
     def prepare_inference(self, images: np.ndarray) -> torch.Tensor:
         return to_nchw(images).to(self.device).contiguous(memory_format=self.memory_format)
@@ -433,6 +433,11 @@ def probe_devices() -> dict[str, Any]:
         "gpus": [torch.cuda.get_device_name(i) for i in range(count)],
         "threads": torch.get_num_threads(),
     }
+
+
+def preload() -> None:
+    """Import, without running anything, what building a trainer would import (see core.worker.serve)."""
+    import torch._dynamo  # noqa: F401  (torch.optim imports it on first use: seconds on a small CPU)
 
 
 def create_trainer(spec: Any, input_shape: tuple[int, int, int], num_classes: int,

@@ -141,7 +141,7 @@ class KerasTrainer:
         logits = tf.cast(self.model(x, training=False), tf.float32)
         losses = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
         predicted = tf.argmax(logits, axis=1, output_type=tf.int32)
-        return tf.reduce_sum(losses), tf.reduce_sum(tf.cast(tf.equal(predicted, y), tf.int64))
+        return tf.reduce_sum(losses), tf.equal(predicted, y)
 
     def environment(self) -> dict[str, Any]:
         build = tf.sysconfig.get_build_info()
@@ -227,16 +227,15 @@ class KerasTrainer:
                 self._eval_cache[key] = (tf.constant(images), tf.constant(labels.astype(np.int32)))
         return self._eval_cache[key]
 
-    def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
         x_all, y_all = self._on_device(images, labels)
-        total_loss, correct = 0.0, 0
+        total_loss, hits = 0.0, []
         count = int(y_all.shape[0])
         for start in range(0, count, self.batch_size):
-            loss, hits = self._eval_step(x_all[start : start + self.batch_size], y_all[start : start + self.batch_size])
+            loss, correct = self._eval_step(x_all[start : start + self.batch_size], y_all[start : start + self.batch_size])
             total_loss += float(loss)
-            correct += int(hits)
-        count = max(count, 1)
-        return total_loss / count, correct / count
+            hits.append(correct.numpy())
+        return total_loss / max(count, 1), np.concatenate(hits) if hits else np.zeros(0, dtype=bool)
 
     def prepare_inference(self, images: np.ndarray) -> tf.Tensor:
         with tf.device(self.device_name):
@@ -356,6 +355,10 @@ def probe_devices() -> dict[str, Any]:
         "gpus": [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus],
         "threads": tf.config.threading.get_intra_op_parallelism_threads(),
     }
+
+
+def preload() -> None:
+    """Nothing beyond the module's own imports: building a Keras trainer imports no more."""
 
 
 def create_trainer(spec: Any, input_shape: tuple[int, int, int], num_classes: int,
