@@ -15,6 +15,7 @@ from core.errors import BadInput
 from core.jobs import JobRunner
 from core.paths import default_db_path
 from core.store import Store
+from core.verdict import Decision
 
 
 def open_store() -> Store:
@@ -58,3 +59,12 @@ def page_setup() -> None:
         PagesManager.uses_pages_directory = False
         if first_run:
             st.rerun()
+
+
+def show_decision(decision: Decision) -> None:
+    """One sentence of the verdict: a winner, an inconclusive answer, or a disturbed run (in amber)."""
+    if decision.reason and decision.reason.startswith("the machine was busy"):
+        st.warning(decision.sentence, icon=":material/warning:")
+        return
+    icon = ":material/arrow_forward:" if decision.winner else ":material/drag_handle:"
+    st.markdown(f"{icon} {decision.sentence}")

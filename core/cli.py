@@ -28,7 +28,7 @@ SPEC_FLAGS = {
     "weight_decay": "weight_decay", "seed": "seed", "device": "device", "precision": "precision",
     "compile": "compile", "repeats": "repeats", "validation_fraction": "validation_fraction",
     "target_accuracy": "target_accuracy", "image_size": "image_size", "max_images": "max_images",
-    "unfreeze_blocks": "unfreeze_blocks", "data_pipeline": "data_pipeline",
+    "unfreeze_blocks": "unfreeze_blocks", "data_pipeline": "data_pipeline", "threads": "threads",
 }
 SPEC_SWITCHES = ("augment", "pretrained", "same_init", "same_seed", "channels_last", "best_of_each")
 
@@ -39,6 +39,8 @@ def _add_device_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", default=DEFAULTS.compile, help=f"{'|'.join(COMPILE_MODES)}: XLA for TensorFlow, torch.compile for PyTorch")
     parser.add_argument("--channels-last", dest="channels_last", action="store_true",
                         help="PyTorch keeps images and convolutions in NHWC memory order (TensorFlow always does)")
+    parser.add_argument("--threads", default=None,
+                        help="CPU threads per framework (default: every usable core but one, left to the dashboard and system)")
     parser.add_argument("--db", type=Path, default=None, help="results database (default $TWINBENCH_HOME/runs.sqlite)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -230,7 +232,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from core.runner import run_worker
 
     fields = {k: v for k, v in SPEC_FLAGS.items() if k in ("architecture", "batch_size", "learning_rate", "optimizer",
-                                                           "seed", "device", "precision", "compile")}
+                                                           "seed", "device", "precision", "compile", "threads")}
     spec = spec_from_args(args, fields)
     frameworks = parse_frameworks(args.frameworks)
     input_shape = parse_input_shape(args.input_shape)

@@ -29,6 +29,7 @@ INT_RANGES: dict[str, tuple[int, int | None]] = {
     "image_size": (4, 512),
     "max_images": (20, None),
     "unfreeze_blocks": (0, 19),
+    "threads": (1, 1024),
 }
 FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {
     # name: (low, high, low_inclusive)
@@ -82,6 +83,8 @@ class RunSpec:
     target_accuracy: float = 0.9
     image_size: int | None = None
     max_images: int | None = None
+    # CPU threads per framework (intra- and inter-op); None: every usable core but one.
+    threads: int | None = None
     notes: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,7 +133,7 @@ class RunSpec:
                 raise BadInput(f"{name} must be one of {', '.join(allowed)} (got {value!r})", name)
         for name, (low, high) in INT_RANGES.items():
             value = getattr(self, name)
-            if value is None and name in ("image_size", "max_images"):
+            if value is None and name in ("image_size", "max_images", "threads"):
                 continue
             if not isinstance(value, int) or isinstance(value, bool):
                 raise BadInput(f"{name} must be a whole number (got {value!r})", name)

@@ -12,7 +12,7 @@ from core.modes import NEAR_EQUAL_FRACTION
 from core.report import comparison_json, comparison_rows
 from core.spec import FRAMEWORK_LABELS
 from core.verdict import findings
-from dashboard_state import open_store, page_setup
+from dashboard_state import open_store, page_setup, show_decision
 
 page_setup()
 
@@ -23,6 +23,16 @@ if not comparisons:
     st.info("No comparisons yet: start one on the Train page.")
     st.page_link("pages/train.py", label="Go to Train", icon=":material/play_circle:")
     st.stop()
+
+
+def threads_note(comparison: dict) -> str:
+    """The CPU threads each framework trained with, from the runs' environments."""
+    environments = [run["environment"] for run in comparison["runs"] if run.get("environment")]
+    threads = sorted({env.get("threads") for env in environments if env.get("device") == "cpu" and env.get("threads")})
+    if not threads:
+        return ""
+    cores = environments[0].get("cpu_count")
+    return f" · {'/'.join(map(str, threads))} CPU thread(s) per framework" + (f" of {cores} cores" if cores else "")
 
 
 def describe(summary: dict) -> str:
@@ -42,6 +52,7 @@ st.caption(
     f"{settings['precision']} · compile {settings['compile']} · {settings['repeats']} repeat(s) · seed {settings['seed']}"
     + "".join(f" · {note}" for note in settings.get("notes") or [])
     + (" · best of each: every framework in its fastest mode (see below)" if settings.get("best_of_each") else "")
+    + threads_note(comparison)
 )
 
 runs = runs_frame(comparison)
@@ -55,17 +66,14 @@ st.subheader("Verdict")
 verdict = findings(comparison)
 if not verdict:
     st.info("No verdict yet: it needs a finished run of each framework.")
-for finding in verdict:
-    if finding.topic == "Timing":
-        st.warning(finding.sentence, icon=":material/warning:")
-        continue
-    icon = ":material/drag_handle:" if finding.within_noise else ":material/arrow_forward:"
-    st.markdown(f"{icon} {finding.sentence}")
+for decision in verdict:
+    show_decision(decision)
 headers, rows = comparison_rows(comparison)
 if rows:
     st.dataframe(pd.DataFrame(rows, columns=["Figure", *headers[1:]]), hide_index=True)
-    st.caption("Figures are medians over repeats, with min–max in brackets. "
-               "'Ahead' names a winner only beyond single-run noise (5 % in speed, 1 point in accuracy).")
+    st.caption("Figures are medians over repeats, with min–max in brackets. 'Ahead' names a winner only when the "
+               "95 % interval of the difference (in square brackets) excludes equal and, for timings, every run was "
+               "steady; otherwise it says inconclusive. Repeat i uses seed + i in every framework.")
 
 epochs = epochs_frame(comparison)
 results = results_frame(comparison)

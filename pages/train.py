@@ -60,7 +60,8 @@ with st.form("comparison"):
         precision = st.selectbox("Precision", PRECISIONS, help="bf16: mixed precision, logits kept in float32")
         compile_mode = st.selectbox("Compile", COMPILE_MODES, help="on: XLA for TensorFlow, torch.compile for PyTorch")
         repeats = st.number_input("Repeats", value=defaults.repeats, step=1,
-                                  help="runs per framework, alternating which goes first; gives each figure a spread")
+                                  help="runs per framework, alternating which goes first; repeat i uses seed + i, "
+                                       "so each figure gets a spread and the verdict an interval")
         best_of_each = st.checkbox("Best of each", value=False,
                                    help="first try each framework's modes (compile, bf16, channels_last) briefly, "
                                         "then train each in its fastest")
@@ -86,8 +87,13 @@ with st.form("comparison"):
         pretrained = b.checkbox("ImageNet weights (mobilenetv2)", value=False,
                                 help="each library's ImageNet weights, frozen base, new dense head")
         unfreeze_blocks = b.number_input("Also train the top blocks", value=0, step=1, help="with ImageNet weights: 0 to 19")
+        same_seed = a.checkbox("Same seed for every repeat", value=False,
+                               help="speed-only repeats: accuracy then has no spread to judge")
+        threads = c.number_input("CPU threads per framework (0 = all cores but one)", value=0, step=1,
+                                 help="one core is left to the dashboard and the browser, so watching does not "
+                                      "slow the runs; the same for both frameworks")
         for field in ("momentum", "weight_decay", "validation_fraction", "target_accuracy", "image_size", "max_images",
-                      "pretrained", "unfreeze_blocks", "same_init"):
+                      "pretrained", "unfreeze_blocks", "same_init", "same_seed", "threads"):
             errors[field] = st.empty()
     general_error = st.empty()
     submitted = st.form_submit_button("Start comparison", type="primary")
@@ -107,6 +113,7 @@ if submitted:
             "image_size": image_size or None, "max_images": max_images or None, "augment": augment,
             "same_init": same_init, "pretrained": pretrained, "unfreeze_blocks": unfreeze_blocks,
             "best_of_each": best_of_each, "channels_last": channels_last, "data_pipeline": data_pipeline,
+            "same_seed": same_seed, "threads": threads or None,
         }
         chosen = parse_frameworks(frameworks)
         with st.spinner("Preparing the data ..."):

@@ -1,6 +1,5 @@
 """``python -m core`` end to end, as a user runs it: real workers, real database, real exit codes."""
 
-import json
 import os
 import shutil
 import signal
@@ -39,7 +38,8 @@ def default_compare(tmp_path_factory):
 def test_default_compare_trains_both_frameworks_to_high_accuracy(default_compare):
     _, completed, result = default_compare
     assert completed.returncode == 0, completed.stderr
-    assert [r["framework"] for r in result["runs"]] == ["pytorch", "tensorflow"]
+    # Three repeats, alternating which framework goes first.
+    assert [r["framework"] for r in result["runs"]] == ["pytorch", "tensorflow", "tensorflow", "pytorch", "pytorch", "tensorflow"]
     for run in result["runs"]:
         assert run["status"] == "finished" and run["error"] is None
         assert run["result"]["test_accuracy"] >= 0.90
@@ -49,15 +49,47 @@ def test_default_compare_trains_both_frameworks_to_high_accuracy(default_compare
         assert run["environment"]["device"] == "cpu"
 
 
+def _pairs(result):
+    by_repeat = {}
+    for run in result["runs"]:
+        by_repeat.setdefault(run["repeat"], {})[run["framework"]] = run
+    return [(pair["pytorch"], pair["tensorflow"]) for _, pair in sorted(by_repeat.items())]
+
+
 def test_default_compare_is_a_fair_fight(default_compare):
     _, _, result = default_compare
-    torch_run, keras_run = result["runs"]
-    for key in ("params", "flops_per_image", "data_order_sha256", "steps_per_epoch"):
-        assert torch_run["result"][key] == keras_run["result"][key], key
-    assert torch_run["environment"]["optimizer_settings"] == keras_run["environment"]["optimizer_settings"]
-    assert torch_run["environment"]["threads"] == keras_run["environment"]["threads"]
-    assert {k: v for k, v in torch_run["spec"].items() if k != "framework"} == \
-           {k: v for k, v in keras_run["spec"].items() if k != "framework"}
+    for torch_run, keras_run in _pairs(result):
+        for key in ("params", "flops_per_image", "data_order_sha256", "steps_per_epoch", "test_images"):
+            assert torch_run["result"][key] == keras_run["result"][key], key
+        assert torch_run["environment"]["optimizer_settings"] == keras_run["environment"]["optimizer_settings"]
+        for key in ("threads", "interop_threads"):
+            # Every usable core but one, the same for both.
+            assert torch_run["environment"][key] == keras_run["environment"][key] == max(1, os.cpu_count() - 1), key
+        assert {k: v for k, v in torch_run["spec"].items() if k != "framework"} == \
+               {k: v for k, v in keras_run["spec"].items() if k != "framework"}
+
+
+def test_each_repeat_reaches_both_workers_with_its_own_seed(default_compare):
+    _, _, result = default_compare
+    pairs = _pairs(result)
+    assert [(a["spec"]["seed"], b["spec"]["seed"]) for a, b in pairs] == [(0, 0), (1, 1), (2, 2)]
+    # The seed decides the data order inside each worker: equal within a repeat, different across.
+    assert len({a["result"]["data_order_sha256"] for a, _ in pairs}) == 3
+    # Different initial weights and orders give different models: accuracy has a spread.
+    assert len({a["result"]["test_correct_bits"] for a, _ in pairs}) > 1
+
+
+def test_default_compare_states_its_verdict_with_intervals(default_compare):
+    _, completed, result = default_compare
+    verdict = {d["topic"]: d for d in result["verdict"]}
+    assert {"Training speed", "Accuracy", "Memory"} <= set(verdict)
+    for decision in verdict.values():
+        assert decision["decision"] in ("winner", "inconclusive")
+        assert (decision["winner"] is None) == (decision["decision"] == "inconclusive")
+        assert decision["reason"] or decision["winner"]
+        assert decision["sentence"] in completed.stdout
+    assert verdict["Accuracy"]["interval"]["samples"] == 3 and verdict["Accuracy"]["interval"]["method"] == "paired t"
+    assert verdict["Training speed"]["interval"]["method"] == "Welch t on log ratios"
 
 
 def test_default_compare_prints_a_side_by_side_table_and_stores_everything(default_compare):
@@ -82,7 +114,7 @@ def test_runs_list_show_export_import_delete(default_compare, tmp_path):
     assert shown.returncode == 0 and "Test accuracy" in shown.stdout
     assert run_cli(["runs", "export", str(tmp_path / "all.json"), "--db", str(database)], home).returncode == 0
     assert run_cli(["runs", "export", str(tmp_path / "all.csv"), "--db", str(database)], home).returncode == 0
-    assert len((tmp_path / "all.csv").read_text().strip().splitlines()) == 3
+    assert len((tmp_path / "all.csv").read_text().strip().splitlines()) == 1 + 6  # a header and a row per run
     fresh = tmp_path / "fresh.sqlite"
     imported = run_cli(["runs", "import", str(tmp_path / "all.json"), "--db", str(fresh)], home)
     assert imported.returncode == 0 and "Imported 1" in imported.stdout
@@ -144,7 +176,7 @@ def test_a_missing_framework_is_reported_and_the_other_still_runs(tmp_path):
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'tensorflow'\", name='tensorflow')\n")
     output = tmp_path / "out.json"
-    completed = run_cli(["compare", "--epochs", "1", "--json", str(output), "--quiet"], tmp_path / "home",
+    completed = run_cli(["compare", "--epochs", "1", "--repeats", "1", "--json", str(output), "--quiet"], tmp_path / "home",
                         extra_env={"PYTHONPATH": str(tmp_path / "shadow")})
     assert completed.returncode == 1
     runs = {r["framework"]: r for r in read_json(output)["runs"]}
@@ -155,14 +187,13 @@ def test_a_missing_framework_is_reported_and_the_other_still_runs(tmp_path):
     assert "Traceback" not in completed.stderr
 
 
-def _worker_of(parent: psutil.Process, framework: str) -> psutil.Process | None:
+def _run_process_of(parent: psutil.Process, framework: str) -> psutil.Process | None:
+    """The process training a run of ``framework``: a child of that framework's host."""
     for child in parent.children(recursive=True):
         try:
-            if "core.worker" in " ".join(child.cmdline()):
-                job = json.loads(Path(child.cmdline()[-1]).read_text())
-                if job["spec"]["framework"] == framework:
-                    return child
-        except (psutil.Error, OSError, ValueError, KeyError):
+            if child.cmdline()[-2:] == ["--host", framework] and child.children():
+                return child.children()[0]
+        except (psutil.Error, IndexError):
             continue
     return None
 
@@ -173,7 +204,7 @@ def test_a_killed_worker_fails_its_run_and_the_other_framework_completes(tmp_pat
     database = home / "runs.sqlite"
     env = {**os.environ, "TWINBENCH_HOME": str(home)}
     cli = subprocess.Popen(
-        [sys.executable, "-m", "core", "compare", "--epochs", "30", "--json", str(output), "--quiet"],
+        [sys.executable, "-m", "core", "compare", "--epochs", "30", "--repeats", "1", "--json", str(output), "--quiet"],
         cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     parent = psutil.Process(cli.pid)
@@ -181,7 +212,7 @@ def test_a_killed_worker_fails_its_run_and_the_other_framework_completes(tmp_pat
     victim = None
     while time.monotonic() < deadline and victim is None:
         time.sleep(0.2)
-        worker = _worker_of(parent, "pytorch")
+        worker = _run_process_of(parent, "pytorch")
         if worker and database.exists():
             with sqlite3.connect(database) as db:
                 if db.execute("SELECT COUNT(*) FROM epochs").fetchone()[0] >= 1:
@@ -205,7 +236,7 @@ def test_cancelling_a_comparison_marks_its_runs_cancelled(home):
     from core.spec import RunSpec
 
     store = Store(home / "runs.sqlite")
-    comparison_id = create_comparison(store, RunSpec(epochs=50), ["pytorch", "tensorflow"])
+    comparison_id = create_comparison(store, RunSpec(epochs=50, repeats=1), ["pytorch", "tensorflow"])
     seen_epochs = []
 
     def on_event(info, event):
@@ -259,7 +290,7 @@ def test_prepared_data_survives_a_cleared_cache(home):
     from core.spec import RunSpec
 
     store = Store(home / "runs.sqlite")
-    comparison_id = create_comparison(store, RunSpec(epochs=1), ["pytorch"])
+    comparison_id = create_comparison(store, RunSpec(epochs=1, repeats=1), ["pytorch"])
     shutil.rmtree(home / "prepared")
     execute_comparison(store, comparison_id)
     assert store.comparison(comparison_id)["runs"][0]["status"] == "finished"
@@ -267,7 +298,7 @@ def test_prepared_data_survives_a_cleared_cache(home):
 
 def test_device_cuda_trains_on_the_gpu_or_explains_there_is_none(tmp_path):
     output = tmp_path / "out.json"
-    completed = run_cli(["compare", "--device", "cuda", "--epochs", "1", "--json", str(output), "--quiet"], tmp_path / "home")
+    completed = run_cli(["compare", "--device", "cuda", "--epochs", "1", "--repeats", "1", "--json", str(output), "--quiet"], tmp_path / "home")
     runs = read_json(output)["runs"]
     if Path("/dev/nvidia0").exists():  # a GPU machine: both train there
         assert completed.returncode == 0, completed.stderr

@@ -40,6 +40,22 @@ def usable_cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+def training_threads(requested: int | None = None, usable: int | None = None) -> int:
+    """Threads each framework trains with: ``requested``, or every usable core but one.
+
+    The free core is for whatever else runs while a comparison trains: the dashboard redrawing
+    its page, the browser showing it, the CLI's progress bar, the system. On a 2-core machine,
+    PyTorch's intra-op threads stall whenever any of that takes one of their cores (a busy loop
+    of half a core cut PyTorch from ~16,000 to ~5,500 images/s while TensorFlow barely moved),
+    so a watched run and an unwatched one measured different things. Both frameworks get the
+    same number, for intra-op and inter-op work alike, and every run records it.
+    """
+    if requested:
+        return requested
+    cores = usable_cpu_count() if usable is None else usable
+    return max(1, cores - 1)
+
+
 def host_environment() -> dict[str, Any]:
     import psutil
 

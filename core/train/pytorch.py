@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -77,6 +78,8 @@ def to_nchw(images: np.ndarray) -> torch.Tensor:
 def configure_torch(threads: int, seed: int, device_setting: str) -> torch.device:
     """Threads, seed and GPU arithmetic, set the same way for the harness and the minimal loop."""
     torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # only once per process, before any inter-op work
+        torch.set_num_interop_threads(threads)
     torch.manual_seed(seed)
     device = resolve_device(device_setting)
     if device.type == "cuda":

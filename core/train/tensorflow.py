@@ -73,6 +73,7 @@ def configure_tensorflow(threads: int, precision: str, seed: int) -> list[Any]:
     gpus = tf.config.list_physical_devices("GPU")
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
         for gpu in gpus:
             # Without memory growth TensorFlow reserves nearly all GPU memory up front, and the
             # peak it reports says nothing about the model.
