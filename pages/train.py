@@ -13,12 +13,13 @@ from core.frames import epochs_frame
 from core.jobs import active_jobs, enqueue, get_job, queue_position, request_cancel
 from core.models.registry import ARCHITECTURES
 from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, FRAMEWORK_LABELS, FRAMEWORKS, OPTIMIZERS, PRECISIONS, RunSpec
+from core.train.measure import usable_cpu_count
+from core.watching import WatchPolicy, trains_on_cpu, watch_policy
 from dashboard_state import open_store, page_setup
 
 page_setup()
 
 UPLOAD_CHOICE = "Upload an image-folder .zip"
-REFRESH_SECONDS = 2.0
 defaults = RunSpec()
 
 st.title("Train")
@@ -143,8 +144,9 @@ def progress_of(run: dict, job: dict) -> tuple[float, str]:
     return len(run["epochs"]) / epochs, "starting (importing the framework)"
 
 
-def show_curves(comparison: dict, charts: tuple) -> None:
-    """Redraw the live curves only when an epoch has arrived since they were last drawn.
+def show_curves(comparison: dict, charts: tuple, live: bool) -> None:
+    """Redraw the curves only when an epoch has ended since they were last drawn (``live``), or
+    only once no run is queued or training.
 
     The chart placeholders sit outside the refreshing fragment, so what is drawn there stays put
     between refreshes; redrawing unchanged Plotly charts every 2 s cost the browser and the
@@ -152,14 +154,15 @@ def show_curves(comparison: dict, charts: tuple) -> None:
     """
     frame = epochs_frame(comparison)
     drawn = (comparison["id"], len(frame))
-    if frame.empty or st.session_state.curves_drawn == drawn:
+    training = any(run["status"] in ("queued", "running") for run in comparison["runs"])
+    if frame.empty or st.session_state.curves_drawn == drawn or (training and not live):
         return
     st.session_state.curves_drawn = drawn
     for placeholder, metric in zip(charts, ("accuracy", "loss"), strict=True):
         placeholder.plotly_chart(curves_figure(frame, metric), key=f"live-{metric}")
 
 
-def show_queue(charts: tuple) -> None:
+def show_queue(charts: tuple, policy: WatchPolicy) -> None:
     if st.session_state.curves_drawn is None:
         # A full run of the page: a fragment may fill containers made outside it only if it wrote
         # to them during the last full run, so reserve the chart positions now.
@@ -197,7 +200,7 @@ def show_queue(charts: tuple) -> None:
     if job["status"] in ("queued", "running") and st.button("Cancel", key=f"cancel-{job['id']}"):
         request_cancel(store, job["id"])
         st.rerun()
-    show_curves(comparison, charts)
+    show_curves(comparison, charts, policy.live_curves)
     if job["status"] == "finished":
         st.success("Finished.")
         st.page_link("pages/compare.py", label="See the comparison", icon=":material/compare_arrows:",
@@ -216,14 +219,15 @@ followed = get_job(store_for_state, st.query_params["job"]) if "job" in st.query
 live = bool(active_jobs(store_for_state)) or bool(followed and followed["status"] in ("queued", "running"))
 if live and followed:
     st.session_state.following = followed["id"]
-if live:
-    st.caption("While you watch, this page and your browser use some CPU too; on a machine with few cores that "
-               "slows the run being measured. For the cleanest CPU timings, close the tab or use `python -m core compare`.")
+watched = store_for_state.comparison(followed["comparison_id"]) if followed else None
+policy = watch_policy(trains_on_cpu(watched["settings"]["device"] if watched else "auto"), usable_cpu_count())
+if live and policy.note:
+    st.caption(policy.note)
 queue_area = st.container()
 left, right = st.columns(2)
 charts = (left.empty(), right.empty())
 # Every full run of the page starts with empty chart placeholders, so the curves are drawn anew.
 st.session_state.curves_drawn = None
-# Refresh every 2 seconds while something is queued or training, and not at all otherwise.
+# Refresh while something is queued or training, and not at all otherwise.
 with queue_area:
-    st.fragment(run_every=REFRESH_SECONDS if live else None)(show_queue)(charts)
+    st.fragment(run_every=policy.refresh_seconds if live else None)(show_queue)(charts, policy)
