@@ -52,10 +52,16 @@ def bench_job(spec: dict[str, Any], input_shape: list[int] | tuple[int, ...], nu
             "steps": steps, "warmup": warmup}
 
 
+# When a framework host forked this process (see serve); None in a process of its own.
+FORKED_AT: float | None = None
+
+
 def seconds_since_process_start() -> float:
     """Process start to first step: the fork from a framework host (or interpreter start and
     imports, for a process of its own) and model building."""
-    import psutil
+    if FORKED_AT is not None:
+        return time.time() - FORKED_AT
+    import psutil  # its start time counts from boot in whole seconds: good to about a second
 
     return time.time() - psutil.Process().create_time()
 
@@ -143,7 +149,7 @@ def run_job(job: dict[str, Any], events: EventWriter, cancel: threading.Event) -
                                         init_weights=job.get("init_weights"))
         events.emit("started", environment={**host_environment(), **trainer.environment(),
                                             "startup_seconds": seconds_since_process_start(),
-                                            "framework_import_seconds": FRAMEWORK_IMPORT_SECONDS})
+                                            **HOST_FIGURES})
         return run_training(trainer, data, spec, events.emit, should_stop=cancel.is_set)
     except BaseException as error:
         if module.is_out_of_memory(error):
@@ -181,8 +187,9 @@ def execute(job: dict[str, Any], events: EventWriter) -> int:
     return 0
 
 
-# How long this host took to import its framework; every run forked from it inherits the figure.
-FRAMEWORK_IMPORT_SECONDS: float | None = None
+# What the framework host spent before forking (import seconds, resident memory); every run
+# forked from it inherits these figures and records them with its environment.
+HOST_FIGURES: dict[str, Any] = {}
 
 
 def serve(framework: str, events: EventWriter) -> int:
@@ -194,7 +201,9 @@ def serve(framework: str, events: EventWriter) -> int:
     as clean as in a process of its own, without paying the imports again (seconds per run on a
     small CPU). The host runs no framework code itself, which is what makes forking it safe.
     """
-    global FRAMEWORK_IMPORT_SECONDS
+    import psutil
+
+    global FORKED_AT
     start = time.perf_counter()
     try:
         module = load_framework(framework)
@@ -204,7 +213,7 @@ def serve(framework: str, events: EventWriter) -> int:
     except TwinbenchError as error:
         events.emit("failed", kind=error.kind, message=str(error))
         return 1
-    FRAMEWORK_IMPORT_SECONDS = time.perf_counter() - start
+    import_seconds = time.perf_counter() - start
     child = 0
 
     def forward_or_stop(signum: int, _frame: Any) -> None:
@@ -219,11 +228,14 @@ def serve(framework: str, events: EventWriter) -> int:
     # never walks them during a measured run (and never copies their pages by touching them).
     gc.collect()
     gc.freeze()
-    events.emit("ready", framework=framework, import_seconds=FRAMEWORK_IMPORT_SECONDS)
+    HOST_FIGURES.update(framework_import_seconds=import_seconds,
+                        framework_host_rss_bytes=psutil.Process().memory_info().rss)
+    events.emit("ready", framework=framework, **HOST_FIGURES)
     for line in sys.stdin:
         if not line.strip():
             continue
         job = json.loads(line)
+        FORKED_AT = time.time()
         child = os.fork()
         if child == 0:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
