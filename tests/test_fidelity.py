@@ -111,7 +111,8 @@ def test_the_native_pipeline_feeds_the_same_batches_in_the_same_order(tmp_path):
     losses = {}
     for pipeline in ("device", "native"):
         output = tmp_path / f"{pipeline}.json"
-        completed = run_cli(["compare", "--epochs", "1", "--data-pipeline", pipeline, "--json", str(output), "--quiet"],
+        completed = run_cli(["compare", "--epochs", "1", "--repeats", "1", "--data-pipeline", pipeline, "--json", str(output),
+                             "--quiet"],
                             tmp_path / "home")
         assert completed.returncode == 0, completed.stderr
         runs = read_json(output)["runs"]
