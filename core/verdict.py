@@ -43,7 +43,15 @@ def finished_results(runs: list[dict[str, Any]], framework: str) -> list[dict[st
 
 def format_ratio(ratio: float) -> str:
     """1.28×, or 18× once the hundredths stop meaning anything."""
-    return f"{ratio:.2f}×" if ratio < 10 else f"{ratio:.0f}×"
+    return f"{_ratio_number(ratio)}×"
+
+
+def _ratio_number(ratio: float) -> str:
+    return f"{ratio:.2f}" if ratio < 10 else f"{ratio:.0f}"
+
+
+def _ratio_range(interval: Interval) -> str:
+    return f"{_ratio_number(interval.low)}–{_ratio_number(interval.high)}"  # type: ignore[arg-type]
 
 
 def label(framework: str) -> str:
@@ -118,7 +126,7 @@ def _steady_steps(run: dict[str, Any]) -> list[float]:
 
 
 def _ratio_text(interval: Interval) -> str:
-    return f"95 % CI {interval.low:.2f}–{interval.high:.2f}×" if interval.known else "no interval"
+    return f"95 % CI {_ratio_range(interval)}×" if interval.known else "no interval"
 
 
 def _invert(interval: Interval) -> Interval:
@@ -154,11 +162,11 @@ def ratio_decision(runs: list[dict[str, Any]], first: str, second: str, topic: s
     elif interval.samples < 2:
         reason = "one run each, so run-to-run variation is unknown"
     elif not oriented.excludes(1.0):
-        reason = f"the 95 % interval {oriented.low:.2f}–{oriented.high:.2f}× includes equal"
+        reason = f"the 95 % interval {_ratio_range(oriented)}× includes equal"
     count = f"{interval.samples} runs each"
     if reason is None:
         sentence = f"{topic}: {estimate} ({_ratio_text(oriented)}, {count})."
-        short = f"{label(leader)} {format_ratio(oriented.estimate)} [{oriented.low:.2f}–{oriented.high:.2f}]"
+        short = f"{label(leader)} {format_ratio(oriented.estimate)} [{_ratio_range(oriented)}]"
         return Decision(topic, key, first, second, leader, leader, oriented, None, sentence, short)
     detail = f"{estimate}" + (f", {_ratio_text(oriented)}" if oriented.known else "")
     if interval.method == "bootstrap over steps" and oriented.known:

@@ -156,3 +156,11 @@ def test_repeats_of_one_seed_count_as_one_seed():
 def test_headline_without_results_says_why():
     failed = {"id": "c", "frameworks": "pytorch,tensorflow", "runs": [make_run("pytorch", 0, 1, 1, 1, status="failed")]}
     assert headline(failed) == "No verdict: a run failed."
+
+
+def test_large_ratios_and_their_intervals_drop_the_hundredths():
+    import re
+
+    speed = {f.topic: f for f in findings(steady(comparison([1500, 1510, 1490], [100, 101, 99])))}["Training speed"]
+    assert re.search(r"PyTorch is 15× faster than TensorFlow \(95 % CI \d+–\d+×, 3 runs each\)", speed.sentence)
+    assert re.fullmatch(r"PyTorch 15× \[\d+–\d+\]", speed.short)
