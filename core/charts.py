@@ -6,7 +6,10 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-FRAMEWORK_COLORS = {"PyTorch": "#EE4C2C", "TensorFlow": "#2B7BBA"}
+from core.frameworks import REGISTRY
+
+# Frames carry each framework's label; every chart colours it the same way.
+FRAMEWORK_COLORS = {framework.label: framework.colour for framework in REGISTRY.values()}
 LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "legend_title_text": ""}
 
 

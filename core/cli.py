@@ -175,7 +175,8 @@ def print_comparison(comparison: dict[str, Any]) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from core.compare import create_comparison, execute_comparison, parse_frameworks
+    from core.compare import create_comparison, execute_comparison
+    from core.frameworks import parse_frameworks
     from core.jobs import device_lock
     from core.progress import RunProgress
     from core.report import comparison_json
@@ -225,7 +226,7 @@ def _positive(name: str, text: str, minimum: int) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from core.compare import parse_frameworks
+    from core.frameworks import parse_frameworks
     from core.models.registry import check_input_shape
     from core.progress import RunProgress
     from core.report import comparison_rows, failures, render_table
@@ -274,21 +275,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
+    from core.frameworks import label
     from core.models.registry import validate_architecture_name
     from core.parity import LOGIT_TOLERANCE, run_parity
 
     validate_architecture_name(args.architecture)
     report = run_parity(args.architecture, parse_input_shape(args.input_shape), _positive("classes", args.classes, 2),
                         _positive("seed", args.seed, 0), _positive("batch_size", args.batch_size, 1))
-    params = report["params"]
-    print(f"Parity audit: {report['architecture']}, input {'x'.join(map(str, report['input_shape']))}, batch {report['batch']}")
-    print(f"  trainable parameters      PyTorch {params['pytorch']:,}  TensorFlow {params['tensorflow']:,}")
-    frozen = report["non_trainable_params"]
-    print(f"  non-trainable parameters  PyTorch {frozen['pytorch']:,}  TensorFlow {frozen['tensorflow']:,}")
-    print(f"  max |logit difference|    {report['max_abs_logit_diff']:.3g} (tolerance {LOGIT_TOLERANCE:g})")
-    print(f"  |loss difference|         {report['loss_diff']:.3g}")
-    print(f"  max |gradient difference| {report['max_abs_grad_diff']:.3g} ({report['max_rel_grad_diff']:.2g} of the largest gradient)")
-    print("  PASSED: one model in two frameworks" if report["passed"] else "  FAILED: the two models differ")
+    print(f"Parity audit: {report['architecture']}, input {'x'.join(map(str, report['input_shape']))}, batch {report['batch']}, "
+          f"against {label(report['reference'])}'s weights")
+    print("  trainable parameters      " + "  ".join(f"{label(n)} {c:,}" for n, c in report["params"].items()))
+    print("  non-trainable parameters  " + "  ".join(f"{label(n)} {c:,}" for n, c in report["non_trainable_params"].items()))
+    for name, figures in report["frameworks"].items():
+        relative = figures["max_rel_grad_diff"]
+        print(f"  {label(name)}: max |logit difference| {figures['max_abs_logit_diff']:.3g} (tolerance {LOGIT_TOLERANCE:g}), "
+              f"|loss difference| {figures['loss_diff']:.3g}, max |gradient difference| {figures['max_abs_grad_diff']:.3g}"
+              + (f" ({relative:.2g} of the largest gradient)" if relative is not None else ""))
+    count = len(report["params"])
+    print(f"  PASSED: one model in {count} frameworks" if report["passed"] else "  FAILED: the models differ")
     if args.json:
         write_json(args.json, report)
     return EXIT_OK if report["passed"] else EXIT_RUN_FAILED

@@ -15,32 +15,14 @@ from typing import Any
 
 from core.data.prepare import PreparedData, prepare_dataset
 from core.errors import BadInput
+from core.frameworks import REFERENCE
 from core.models.registry import check_input_shape, check_pretrained
 from core.runner import WorkerHosts, WorkerOutcome, run_worker
-from core.spec import FRAMEWORKS, RunSpec
+from core.spec import RunSpec
 from core.store import Store
 from core.worker import bench_job
 
-FRAMEWORK_ALIASES = {"torch": "pytorch", "pt": "pytorch", "tf": "tensorflow", "keras": "tensorflow"}
-
 RunEventCallback = Callable[[dict[str, Any], dict[str, Any]], None]
-
-
-def parse_frameworks(text: str | list[str]) -> list[str]:
-    """'pytorch,tensorflow' (or a list) into canonical names, in the given order, no repeats."""
-    items = text.split(",") if isinstance(text, str) else list(text)
-    chosen: list[str] = []
-    for item in (i.strip().lower() for i in items):
-        if not item:
-            continue
-        name = FRAMEWORK_ALIASES.get(item, item)
-        if name not in FRAMEWORKS:
-            raise BadInput(f"unknown framework {item!r}; choose from {', '.join(FRAMEWORKS)}", "frameworks")
-        if name not in chosen:
-            chosen.append(name)
-    if not chosen:
-        raise BadInput(f"choose at least one framework from {', '.join(FRAMEWORKS)}", "frameworks")
-    return chosen
 
 
 def plan_runs(frameworks: list[str], repeats: int) -> list[tuple[int, str]]:
@@ -96,7 +78,7 @@ def _data_path(comparison: dict[str, Any]) -> Path:
     if path and Path(path).exists():
         return Path(path)
     settings = comparison["settings"]
-    spec = RunSpec.from_dict({**settings, "framework": FRAMEWORKS[0]})
+    spec = RunSpec.from_dict({**settings, "framework": REFERENCE.name})
     return prepare_for(spec)[1].path  # type: ignore[return-value]
 
 

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 TARGET_RATIO = 0.95
 
 
-def minimal_loop_for(framework: str) -> str:
-    """The minimal loop that runs the harness's mode: eager or torch.compile PyTorch follows the
-    spec's compile setting, as tf.function with or without XLA does for TensorFlow."""
-    return {"pytorch": "torch", "tensorflow": "tf_function"}[framework]
+def minimal_loop_for(framework: str) -> str | None:
+    """The minimal loop that runs the harness's mode (bench/minimal_loops.py), if the framework has
+    one: it follows the spec's compile setting as the harness does."""
+    from core.frameworks import get
+
+    return get(framework).minimal_loop
 
 
 def alternating_plan(repeats: int) -> list[str]:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pandas as pd
 
+from core.frameworks import LABELS as FRAMEWORK_LABELS
 from core.report import METRICS
-from core.spec import FRAMEWORK_LABELS
 
 
 def _label(run: dict[str, Any]) -> str:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from core.frameworks import LABELS as FRAMEWORK_LABELS
 from core.report import METRICS, format_spread, summarize
-from core.spec import FRAMEWORK_LABELS
 
 
 def comparisons_frame(summaries: list[dict[str, Any]]) -> pd.DataFrame:

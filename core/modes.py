@@ -8,25 +8,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from core.frameworks import get
+
 
 def torch_compile_mode(compile_setting: str) -> str | None:
     """torch.compile's mode for a spec's compile setting, or None for eager."""
     return {"off": None, "on": "default"}.get(compile_setting, compile_setting)
 
 
-def run_mode_label(framework: str, spec: Any) -> str:
+def run_mode_label(name: str, spec: Any) -> str:
     """How a run executes, as shown beside every result: compiler, precision, memory layout, input pipeline."""
-    if framework == "pytorch":
-        mode = torch_compile_mode(spec.compile)
-        parts = ["eager" if mode is None else "torch.compile" + ("" if mode == "default" else f" ({mode})")]
+    framework = get(name)
+    mode = torch_compile_mode(spec.compile)
+    if mode is None or framework.compiler is None:
+        parts = [framework.plain_mode]
     else:
-        parts = ["tf.function" if spec.compile == "off" else "XLA (jit_compile)"]
+        named = framework.compiler_modes_named and mode != "default"
+        parts = [framework.compiler + (f" ({mode})" if named else "")]
     if spec.precision == "bf16":
         parts.append("bf16")
-    if framework == "pytorch" and getattr(spec, "channels_last", False):
+    if framework.channels_last and getattr(spec, "channels_last", False):
         parts.append("channels_last")
-    if getattr(spec, "data_pipeline", "device") == "native":
-        parts.append("DataLoader" if framework == "pytorch" else "tf.data")
+    if getattr(spec, "data_pipeline", "device") == "native" and framework.native_pipeline:
+        parts.append(framework.native_pipeline)
     return ", ".join(parts)
 
 
@@ -58,15 +62,18 @@ def candidate_modes(framework: str, device_kind: str = "cpu") -> list[Mode]:
     Simplest first: the plain mode, then a different memory layout, then other arithmetic (bf16),
     then compilation alone and combined; ``fastest`` prefers the earlier of two near-equal modes.
     """
-    torch = framework == "pytorch"
+    details = get(framework)
     modes = [Mode()]
-    if torch:
+    if details.channels_last:
         modes.append(Mode(channels_last=True))
-    modes += [Mode(precision="bf16"), Mode("on")]
-    if torch:
+    modes.append(Mode(precision="bf16"))
+    if details.compiler is None:
+        return modes  # it always compiles: "on" would be the same mode again
+    modes.append(Mode("on"))
+    if details.channels_last:
         modes.append(Mode("on", channels_last=True))
     modes.append(Mode("on", "bf16"))
-    if torch and device_kind == "cuda":
+    if details.cuda_graphs and device_kind == "cuda":
         modes.append(Mode("reduce-overhead"))
     return modes
 

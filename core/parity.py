@@ -1,8 +1,10 @@
-"""The parity audit: the same weights in both frameworks must give the same outputs.
+"""The parity audit: the same weights in every framework must give the same outputs.
 
-PyTorch builds the model and saves its initial weights with one batch's logits (inference
-mode), loss and gradients (training mode); Keras (in its own process) loads those weights through core.models.convert and
-computes the same. Equal parameter counts and logits within 1e-4 mean the two are one model.
+The reference framework (PyTorch) builds the model and saves its initial weights with one
+batch's logits (inference mode), loss and gradients (training mode); every other framework (Keras
+on TensorFlow, Keras on JAX), each in its own process, loads those weights through
+core.models.convert and computes the same. Equal parameter counts and logits within 1e-4 mean
+they are one model.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import TwinbenchError
+from core.frameworks import REFERENCE, REGISTRY, Framework
 from core.models.registry import check_input_shape
 from core.runner import run_worker
 
@@ -26,40 +29,60 @@ def run_parity(architecture: str, input_shape: tuple[int, int, int] | None = Non
     return run_parity_many([architecture], input_shape or DEFAULT_INPUT_SHAPE, num_classes, seed, batch)[0]
 
 
+def audited_frameworks() -> list[Framework]:
+    """Every installed framework besides the reference, each checked against it."""
+    return [f for f in REGISTRY.values() if f is not REFERENCE and f.installed]
+
+
 def run_parity_many(architectures: list[str], input_shape: tuple[int, int, int], num_classes: int = 10,
                     seed: int = 0, batch: int = 32) -> list[dict[str, Any]]:
-    """Audit several architectures with one worker process per framework."""
+    """Audit several architectures with one worker process per framework.
+
+    Each report has the figures per framework (``frameworks``) and, at the top level, the worst
+    of them, so that one line can say whether every framework builds the reference's model.
+    """
     for architecture in architectures:
         check_input_shape(architecture, input_shape)
     common = {"architectures": architectures, "input_shape": list(input_shape), "num_classes": num_classes}
+    checks: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="twinbench-parity-") as folder:
         paths = [str(Path(folder) / f"{name}.npz") for name in architectures]
         reference = run_worker({"kind": "parity_reference", **common, "seed": seed, "batch": batch, "paths": paths})
-        if reference.status != "finished":
-            raise TwinbenchError(f"PyTorch side failed: {(reference.error or {}).get('message')}")
-        check = run_worker({"kind": "parity_check", **common, "references": paths})
-        if check.status != "finished":
-            raise TwinbenchError(f"TensorFlow side failed: {(check.error or {}).get('message')}")
+        if reference.status != "finished" or reference.result is None:
+            raise TwinbenchError(f"{REFERENCE.label} side failed: {(reference.error or {}).get('message')}")
+        for framework in audited_frameworks():
+            check = run_worker({"kind": "parity_check", "framework": framework.name, **common, "references": paths})
+            if check.status != "finished" or check.result is None:
+                raise TwinbenchError(f"{framework.label} side failed: {(check.error or {}).get('message')}")
+            checks[framework.name] = check.result["models"]
     reports = []
-    for architecture, torch_side, keras_side in zip(architectures, reference.result["models"], check.result["models"], strict=True):
-        report = {
+    for index, (architecture, reference_side) in enumerate(zip(architectures, reference.result["models"], strict=True)):
+        sides = {name: models[index] for name, models in checks.items()}
+        report: dict[str, Any] = {
             "architecture": architecture,
             "input_shape": list(input_shape),
-            "params": {"pytorch": torch_side["params"], "tensorflow": keras_side["params"]},
-            "non_trainable_params": {"pytorch": torch_side["non_trainable_params"],
-                                     "tensorflow": keras_side["non_trainable_params"]},
-            "max_abs_logit_diff": keras_side["max_abs_logit_diff"],
-            "loss_diff": keras_side["loss_diff"],
-            "max_abs_grad_diff": keras_side["max_abs_grad_diff"],
-            # The largest gradient difference relative to the largest gradient: BatchNorm over a small
-            # batch amplifies float32 rounding in deep networks, so absolute figures alone mislead.
-            "max_rel_grad_diff": keras_side["max_rel_grad_diff"],
+            "reference": REFERENCE.name,
+            "params": {REFERENCE.name: reference_side["params"], **{n: s["params"] for n, s in sides.items()}},
+            "non_trainable_params": {REFERENCE.name: reference_side["non_trainable_params"],
+                                     **{n: s["non_trainable_params"] for n, s in sides.items()}},
+            "frameworks": {name: {key: side[key] for key in FIGURES} for name, side in sides.items()},
             "batch": batch,
         }
+        # The largest gradient difference relative to the largest gradient: BatchNorm over a small
+        # batch amplifies float32 rounding in deep networks, so absolute figures alone mislead.
+        for key in FIGURES:
+            values = [side[key] for side in sides.values() if side[key] is not None]
+            report[key] = max(values) if values else None
         report["passed"] = passed(report)
         reports.append(report)
     return reports
 
 
+FIGURES = ("max_abs_logit_diff", "loss_diff", "max_abs_grad_diff", "max_rel_grad_diff")
+
+
 def passed(report: dict[str, Any]) -> bool:
-    return report["params"]["pytorch"] == report["params"]["tensorflow"] and report["max_abs_logit_diff"] <= LOGIT_TOLERANCE
+    """Every framework has the reference's trainable parameter count and logits within tolerance."""
+    counts = set(report["params"].values())
+    logits = [figures["max_abs_logit_diff"] for figures in report["frameworks"].values()]
+    return len(counts) == 1 and bool(logits) and all(diff <= LOGIT_TOLERANCE for diff in logits)

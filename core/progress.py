@@ -7,7 +7,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from core.spec import FRAMEWORK_LABELS
+from core.frameworks import LABELS as FRAMEWORK_LABELS
 
 
 class RunProgress:

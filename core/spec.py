@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import BadInput
+from core.frameworks import NAMES as FRAMEWORKS
+from core.frameworks import REFERENCE
 
-FRAMEWORKS = ("pytorch", "tensorflow")
-FRAMEWORK_LABELS = {"pytorch": "PyTorch", "tensorflow": "TensorFlow"}
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
@@ -55,7 +55,7 @@ class RunSpec:
 
     dataset: str = "digits"
     architecture: str = "cnn"
-    framework: str = "pytorch"
+    framework: str = REFERENCE.name
     epochs: int = 5
     batch_size: int = 32
     optimizer: str = "adam"

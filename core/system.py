@@ -5,11 +5,11 @@ from __future__ import annotations
 import importlib.metadata
 from typing import Any
 
+from core.frameworks import REGISTRY
 from core.runner import run_worker
-from core.spec import FRAMEWORKS
 from core.train.measure import host_environment
 
-PACKAGES = ("torch", "torchvision", "tensorflow", "keras", "streamlit", "numpy", "nvidia-ml-py")
+PACKAGES = ("torch", "torchvision", "tensorflow", "keras", "jax", "jaxlib", "streamlit", "numpy", "nvidia-ml-py")
 SMALL_HOST_BYTES = 4 * 2**30
 
 
@@ -48,10 +48,13 @@ def nvml_gpus() -> tuple[list[dict[str, Any]], str | None]:
 
 def probe_frameworks() -> dict[str, dict[str, Any]]:
     """Ask each framework, in its own worker, which devices it sees."""
-    answers = {}
-    for framework in FRAMEWORKS:
-        outcome = run_worker({"kind": "probe", "framework": framework})
-        answers[framework] = outcome.result if outcome.status == "finished" else {"error": (outcome.error or {}).get("message")}
+    answers: dict[str, dict[str, Any]] = {}
+    for name, framework in REGISTRY.items():
+        if not framework.installed:
+            answers[name] = {"error": f"not installed (needs {', '.join(framework.packages)})"}
+            continue
+        outcome = run_worker({"kind": "probe", "framework": name})
+        answers[name] = outcome.result if outcome.status == "finished" else {"error": (outcome.error or {}).get("message")}
     return answers
 
 

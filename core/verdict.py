@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.correctness import unpack_correct
-from core.spec import FRAMEWORK_LABELS
+from core.frameworks import LABELS as FRAMEWORK_LABELS
 from core.uncertainty import (
     CONFIDENCE,
     Interval,

@@ -23,23 +23,24 @@ from typing import Any
 
 import numpy as np
 
+from core import frameworks
 from core.errors import BadInput, FrameworkUnavailable, TwinbenchError
-from core.spec import FRAMEWORK_LABELS, RunSpec
+from core.spec import RunSpec
 from core.train.events import EventWriter, claim_stdout_for_events
 from core.train.measure import host_environment, training_threads
 
-FRAMEWORK_PACKAGES = {"pytorch": "torch", "tensorflow": "tensorflow"}
 
-
-def load_framework(framework: str) -> ModuleType:
+def load_framework(name: str) -> ModuleType:
     """Import the framework's trainer module, turning a missing install into a plain message."""
+    framework = frameworks.get(name)
+    os.environ.update(framework.environment)
     try:
-        return importlib.import_module(f"core.train.{framework}")
+        return importlib.import_module(framework.trainer_module)
     except ImportError as error:
         missing = (error.name or "").split(".")[0]
-        if missing in ("torch", "tensorflow", "keras"):
+        if missing in framework.packages:
             raise FrameworkUnavailable(
-                f"{FRAMEWORK_LABELS[framework]} is not installed in {sys.executable} "
+                f"{framework.label} is not installed in {sys.executable} "
                 f"({error}); install it with: pip install -r requirements.txt"
             ) from None
         raise
@@ -93,7 +94,7 @@ def run_job(job: dict[str, Any], events: EventWriter, cancel: threading.Event) -
     from core.train.loop import run_benchmark, run_training
 
     if job.get("kind") == "parity_reference":
-        torch_side = load_framework("pytorch")
+        torch_side = load_framework(frameworks.REFERENCE.name)
         return {"models": [
             torch_side.parity_reference(
                 name, tuple(job["input_shape"]), int(job["num_classes"]), int(job.get("seed", 0)),
@@ -102,7 +103,7 @@ def run_job(job: dict[str, Any], events: EventWriter, cancel: threading.Event) -
             for name, path in zip(job["architectures"], job["paths"], strict=True)
         ]}
     if job.get("kind") == "parity_check":
-        keras_side = load_framework("tensorflow")
+        keras_side = load_framework(job["framework"])
         return {"models": [
             keras_side.parity_check(name, tuple(job["input_shape"]), int(job["num_classes"]), path)
             for name, path in zip(job["architectures"], job["references"], strict=True)

@@ -8,9 +8,9 @@ import streamlit as st
 
 from core.charts import curves_figure, memory_figure, spread_bar_figure, step_time_figure, warmup_figure
 from core.frames import epochs_frame, results_frame, runs_frame, steps_frame
+from core.frameworks import LABELS
 from core.modes import NEAR_EQUAL_FRACTION
 from core.report import comparison_json, comparison_rows
-from core.spec import FRAMEWORK_LABELS
 from core.verdict import findings
 from dashboard_state import open_store, page_setup, show_decision
 
@@ -102,7 +102,7 @@ if choices:
                "as just as fast, so the simplest of those is chosen.")
     for framework, choice in choices.items():
         payoff = choice["chosen"].get("compile_payoff_step")
-        st.markdown(f"**{FRAMEWORK_LABELS[framework]}** trained in **{choice['chosen']['mode']}**"
+        st.markdown(f"**{LABELS[framework]}** trained in **{choice['chosen']['mode']}**"
                     + (f"; compiling pays for itself after step {payoff:,}" if payoff else ""))
         st.dataframe(pd.DataFrame(choice["trials"])[["mode", "steady_images_per_second", "step_ms_median",
                                                      "compile_seconds", "status"]], hide_index=True,

@@ -6,9 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import BadInput
+from core.frameworks import DEFAULT_NAMES, LABELS
 from core.jobs import enqueue
 from core.report import comparison_rows
-from core.spec import FRAMEWORKS, RunSpec
+from core.spec import RunSpec
 from core.verdict import findings
 from dashboard_state import open_store, page_setup, show_decision
 
@@ -24,10 +25,11 @@ st.write(
 store = open_store()
 default = RunSpec()
 if st.button("Start comparison", type="primary",
-             help=f"{default.architecture} on {default.dataset}, both frameworks, {default.epochs} epochs, "
+             help=f"{default.architecture} on {default.dataset}, {' and '.join(LABELS[n] for n in DEFAULT_NAMES)}, "
+                  f"{default.epochs} epochs, "
                   f"{default.repeats} seeds each; takes well under a minute on a laptop CPU"):
     try:
-        job_id = enqueue(store, default, list(FRAMEWORKS))
+        job_id = enqueue(store, default, list(DEFAULT_NAMES))
     except BadInput as error:
         st.error(str(error))
     else:

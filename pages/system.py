@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
+from core.frameworks import LABELS
 from core.report import format_value
-from core.spec import FRAMEWORK_LABELS
 from core.system import probe_frameworks, system_report
 from dashboard_state import page_setup
 
@@ -45,9 +45,9 @@ if "probe" in st.session_state:
     rows = []
     for framework, answer in st.session_state.probe.items():
         if "error" in answer:
-            rows.append({"framework": FRAMEWORK_LABELS[framework], "version": "", "GPUs it sees": answer["error"]})
+            rows.append({"framework": LABELS[framework], "version": "", "GPUs it sees": answer["error"]})
         else:
-            rows.append({"framework": FRAMEWORK_LABELS[framework], "version": answer["framework_version"],
+            rows.append({"framework": LABELS[framework], "version": answer["framework_version"],
                          "built with CUDA": answer["built_with_cuda"] or "no",
                          "GPUs it sees": ", ".join(answer["gpus"]) or "none (CPU only)",
                          "CPU threads": answer["threads"]})

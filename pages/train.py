@@ -5,14 +5,14 @@ import datetime as dt
 import streamlit as st
 
 from core.charts import curves_figure
-from core.compare import parse_frameworks
 from core.data.registry import BUILTIN_DATASETS
 from core.data.uploads import save_upload
 from core.errors import BadInput
 from core.frames import epochs_frame
+from core.frameworks import DEFAULT_NAMES, LABELS, REGISTRY, parse_frameworks
 from core.jobs import active_jobs, enqueue, get_job, queue_position, request_cancel
 from core.models.registry import ARCHITECTURES
-from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, FRAMEWORK_LABELS, FRAMEWORKS, OPTIMIZERS, PRECISIONS, RunSpec
+from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
 from core.train.measure import usable_cpu_count
 from core.watching import WatchPolicy, trains_on_cpu, watch_policy
 from dashboard_state import open_store, page_setup
@@ -41,8 +41,9 @@ with st.form("comparison"):
                                     index=list(ARCHITECTURES).index(defaults.architecture),
                                     format_func=lambda a: f"{a} — {ARCHITECTURES[a].description}")
         errors["architecture"] = st.empty()
-        frameworks = st.multiselect("Frameworks", list(FRAMEWORKS), default=list(FRAMEWORKS),
-                                    format_func=FRAMEWORK_LABELS.get)
+        frameworks = st.multiselect("Frameworks", list(REGISTRY), default=list(DEFAULT_NAMES),
+                                    format_func=lambda name: LABELS[name] + ("" if REGISTRY[name].installed
+                                                                             else " (not installed)"))
         errors["frameworks"] = st.empty()
     with middle:
         epochs = st.number_input("Epochs", value=defaults.epochs, step=1, help="1 to 1000")
@@ -195,7 +196,7 @@ def show_queue(charts: tuple, policy: WatchPolicy) -> None:
     st.caption(f"Queued at {started} · {status_text}")
     for run in comparison["runs"]:
         fraction, caption = progress_of(run, job)
-        label = FRAMEWORK_LABELS[run["framework"]] + (f" #{run['repeat'] + 1}" if comparison["settings"]["repeats"] > 1 else "")
+        label = LABELS[run["framework"]] + (f" #{run['repeat'] + 1}" if comparison["settings"]["repeats"] > 1 else "")
         st.progress(fraction, text=f"{label}: {caption}")
     if job["status"] in ("queued", "running") and st.button("Cancel", key=f"cancel-{job['id']}"):
         request_cancel(store, job["id"])

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import BadInput
+from core.frameworks import REGISTRY
 from core.models.registry import ARCHITECTURES, check_input_shape
 from core.paths import twinbench_home
 from core.runner import run_worker
-from core.spec import FRAMEWORKS
 
 
 def _code_version() -> str:
@@ -46,14 +46,17 @@ def describe_architectures(input_shape: tuple[int, int, int], num_classes: int =
         return json.loads(cache.read_text())
     accepted, refused = accepted_architectures(input_shape)
     answer: dict[str, Any] = {"input_shape": list(input_shape), "frameworks": {}, "errors": {}, "refused": refused}
-    for framework in FRAMEWORKS:
+    for framework, details in REGISTRY.items():
+        if not details.installed:
+            answer["errors"][framework] = "not installed"
+            continue
         outcome = run_worker({"kind": "describe", "framework": framework, "architectures": accepted,
                               "input_shape": list(input_shape), "num_classes": num_classes})
         if outcome.status == "finished" and outcome.result:
             answer["frameworks"][framework] = {m["architecture"]: m for m in outcome.result["models"]}
         else:
             answer["errors"][framework] = (outcome.error or {}).get("message", "no answer")
-    if not answer["errors"]:
+    if not any(message != "not installed" for message in answer["errors"].values()):
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(answer))
     return answer

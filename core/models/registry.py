@@ -28,8 +28,9 @@ class Architecture:
     pretrained_available: bool = False
 
     def module_name(self, framework: str) -> str:
-        prefix = {"pytorch": "torch", "tensorflow": "keras"}[framework]
-        return f"core.models.{prefix}_{self.name}"
+        from core.frameworks import get
+
+        return f"core.models.{get(framework).model_family}_{self.name}"
 
 
 ARCHITECTURES = {

@@ -7,7 +7,6 @@ the PyTorch side gathers with ``index_select``: neither side measures an input p
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -17,54 +16,16 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from core import frameworks  # noqa: E402
 from core.errors import FrameworkUnavailable  # noqa: E402
-from core.models.flops import attention_flops, conv_flops, dense_flops, elements, recurrent_flops  # noqa: E402
 from core.models.registry import build_model  # noqa: E402
 from core.modes import run_mode_label  # noqa: E402
+from core.train import keras_common  # noqa: E402
+from core.train.keras_common import count_flops, load_initial_weights, make_optimizer  # noqa: E402
 from core.train.measure import cpu_name  # noqa: E402
 from core.train.optim import OptimizerSettings  # noqa: E402
 
-
-def make_optimizer(settings: OptimizerSettings) -> keras.optimizers.Optimizer:
-    decay = settings.weight_decay or None
-    if settings.name == "adam":
-        return keras.optimizers.Adam(
-            learning_rate=settings.learning_rate, beta_1=settings.beta_1, beta_2=settings.beta_2,
-            epsilon=settings.epsilon, weight_decay=decay,
-        )
-    return keras.optimizers.SGD(
-        learning_rate=settings.learning_rate, momentum=settings.momentum, nesterov=settings.nesterov, weight_decay=decay
-    )
-
-
-def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    """Every layer, with nested models (MobileNetV2's feature extractor) opened up."""
-    layers = []
-    for layer in model.layers:
-        layers.extend(_all_layers(layer) if isinstance(layer, keras.Model) else [layer])
-    return layers
-
-
-def count_flops(model: keras.Model, input_shape: tuple[int, int, int]) -> int:
-    """Forward FLOPs for one image (see core.models.flops), from each layer's weights and output shape."""
-    total = 0
-    for layer in _all_layers(model):
-        if isinstance(layer, keras.layers.DepthwiseConv2D):
-            kernel_h, kernel_w = layer.kernel_size
-            total += conv_flops(elements(layer.output.shape), 1, kernel_h, kernel_w)
-        elif isinstance(layer, keras.layers.Conv2D):
-            kernel_h, kernel_w, in_channels, _ = layer.kernel.shape
-            total += conv_flops(elements(layer.output.shape), int(in_channels), kernel_h, kernel_w)
-        elif isinstance(layer, keras.layers.Dense):
-            total += dense_flops(elements(layer.output.shape), int(layer.kernel.shape[0]))
-        elif isinstance(layer, keras.layers.MultiHeadAttention):
-            tokens = int(layer.output.shape[1])
-            total += attention_flops(tokens, tokens, int(layer.output.shape[-1]))
-        elif isinstance(layer, (keras.layers.LSTM, keras.layers.GRU)):
-            kind = "lstm" if isinstance(layer, keras.layers.LSTM) else "gru"
-            steps, features = (int(d) for d in layer.input.shape[1:])
-            total += recurrent_flops(kind, steps, features, layer.units)
-    return total
+FRAMEWORK = frameworks.TENSORFLOW.name
 
 
 def configure_tensorflow(threads: int, precision: str, seed: int) -> list[Any]:
@@ -86,7 +47,7 @@ def configure_tensorflow(threads: int, precision: str, seed: int) -> list[Any]:
 
 
 class KerasTrainer:
-    framework = "tensorflow"
+    framework = FRAMEWORK
 
     def __init__(self, spec: Any, input_shape: tuple[int, int, int], num_classes: int,
                  train_labels: np.ndarray, threads: int, init_weights: str | None = None) -> None:
@@ -102,10 +63,10 @@ class KerasTrainer:
         self.input_shape = input_shape
         self.batch_size = spec.batch_size
         self.jit = spec.compile != "off"
-        self.mode = run_mode_label("tensorflow", spec)
+        self.mode = run_mode_label(FRAMEWORK, spec)
         self.settings = OptimizerSettings.from_spec(spec)
         with tf.device(self.device_name):
-            self.model = build_model("tensorflow", spec.architecture, input_shape, num_classes,
+            self.model = build_model(FRAMEWORK, spec.architecture, input_shape, num_classes,
                                      pretrained=spec.pretrained, unfreeze_blocks=spec.unfreeze_blocks)
             if init_weights:
                 load_initial_weights(self.model, init_weights)
@@ -151,7 +112,7 @@ class KerasTrainer:
             details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
             device_name = details.get("device_name", "GPU")
         return {
-            "framework": "tensorflow",
+            "framework": FRAMEWORK,
             "framework_version": tf.__version__,
             "keras_version": keras.__version__,
             "device": self.device_kind,
@@ -167,12 +128,10 @@ class KerasTrainer:
         }
 
     def parameter_counts(self) -> tuple[int, int]:
-        trainable = sum(int(np.prod(v.shape)) for v in self.model.trainable_weights)
-        frozen = sum(int(np.prod(v.shape)) for v in self.model.non_trainable_weights)
-        return trainable, frozen
+        return keras_common.parameter_counts(self.model)
 
     def flops_per_image(self) -> int | None:
-        return count_flops(self.model, self.input_shape)
+        return count_flops(self.model)
 
     def load_training_images(self, images: np.ndarray) -> None:
         if self.native_pipeline:
@@ -261,96 +220,27 @@ def is_out_of_memory(error: BaseException) -> bool:
 
 
 def describe_model(architecture: str, input_shape: tuple[int, int, int], num_classes: int, seed: int) -> dict[str, Any]:
-    """Parameter counts, FLOPs and per-layer initial weight statistics, for parity checks."""
-    keras.utils.set_random_seed(seed)
-    model = build_model("tensorflow", architecture, input_shape, num_classes)
-    layers = []
-    for layer in _all_layers(model):
-        if isinstance(layer, keras.layers.DepthwiseConv2D):
-            values, kind = np.asarray(layer.kernel), "depthwise"
-            fan_in, units = int(np.prod(values.shape[:2])), int(values.shape[2] * values.shape[3])
-        elif isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
-            values, kind = np.asarray(layer.kernel), "conv" if isinstance(layer, keras.layers.Conv2D) else "dense"
-            fan_in, units = int(np.prod(values.shape[:-1])), int(values.shape[-1])
-        else:
-            continue
-        bias = getattr(layer, "bias", None)
-        layers.append({
-            "kind": kind,
-            "fan_in": fan_in,
-            "units": units,
-            "weight_max_abs": float(np.abs(values).max()),
-            "weight_std": float(values.std()),
-            "bias_max_abs": float(np.abs(np.asarray(bias)).max()) if bias is not None else None,
-        })
-    summary = [
-        {"layer": layer.name, "type": type(layer).__name__,
-         "output_shape": [d if d is not None else 1 for d in layer.output.shape], "params": layer.count_params()}
-        for layer in _all_layers(model) if not isinstance(layer, keras.layers.InputLayer)
-    ]
-    trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
-    return {
-        "framework": "tensorflow",
-        "framework_version": tf.__version__,
-        "summary": summary,
-        "architecture": architecture,
-        "trainable_params": trainable,
-        "flops_per_image": count_flops(model, input_shape),
-        "layers": layers,
-    }
+    return keras_common.describe_model(FRAMEWORK, tf.__version__, architecture, input_shape, num_classes, seed)
 
 
-def parity_check(architecture: str, input_shape: tuple[int, int, int], num_classes: int, reference: str) -> dict[str, Any]:
-    """Load the PyTorch reference's weights into the Keras model and compare the same batch."""
-    from core.models.convert import load_torch_weights, torch_gradients_by_variable
-
-    with np.load(reference, allow_pickle=False) as stored:
-        arrays = {key: stored[key] for key in stored.files}
-    layout = json.loads(str(arrays.pop("layout")))
-    model = build_model("tensorflow", architecture, input_shape, num_classes)
-    load_torch_weights(model, layout, arrays)
-    images, labels = tf.constant(arrays["images"]), tf.constant(arrays["labels"].astype(np.int32))
+def gradients(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, float, list[np.ndarray]]:
+    """Logits in inference mode, then loss and gradients in training mode, for the parity audit."""
+    images, labels = tf.constant(images), tf.constant(labels)
     logits_eval = model(images, training=False).numpy()
     with tf.GradientTape() as tape:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels, model(images, training=True))
-    gradients = tape.gradient(loss, model.trainable_weights)
-    reference_gradients = torch_gradients_by_variable(model, layout, arrays)
-    gradient_diffs, largest_gradient = [], 0.0
-    for variable, grad in zip(model.trainable_weights, gradients, strict=True):
-        if variable.path in reference_gradients:
-            expected = reference_gradients[variable.path]
-            gradient_diffs.append(float(np.abs(np.asarray(grad) - expected).max()))
-            largest_gradient = max(largest_gradient, float(np.abs(expected).max()))
-    missing = [v.path for v in model.trainable_weights if v.path not in reference_gradients]
-    trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
-    frozen = sum(int(np.prod(v.shape)) for v in model.non_trainable_weights)
-    return {
-        "params": trainable,
-        "non_trainable_params": frozen,
-        "max_abs_logit_diff": float(np.abs(logits_eval - arrays["logits_eval"]).max()),
-        "loss_diff": abs(float(loss) - float(arrays["loss"])),
-        "max_abs_grad_diff": max(gradient_diffs) if gradient_diffs else None,
-        # Relative to the model's largest gradient: some gradients are zero in exact arithmetic
-        # (an attention key bias), so a per-weight ratio would compare rounding noise.
-        "max_rel_grad_diff": max(gradient_diffs) / largest_gradient if gradient_diffs and largest_gradient else None,
-        "weights_without_reference_gradient": missing,
-    }
+    return logits_eval, float(loss), [g.numpy() for g in tape.gradient(loss, model.trainable_weights)]
 
 
-def load_initial_weights(model: keras.Model, path: str) -> None:
-    """Start from the PyTorch model's initial weights (compare --same-init)."""
-    from core.models.convert import load_torch_weights
-
-    with np.load(path, allow_pickle=False) as stored:
-        arrays = {key: stored[key] for key in stored.files}
-    load_torch_weights(model, json.loads(str(arrays.pop("layout"))), arrays)
+def parity_check(architecture: str, input_shape: tuple[int, int, int], num_classes: int, reference: str) -> dict[str, Any]:
+    return keras_common.parity_check(FRAMEWORK, gradients, architecture, input_shape, num_classes, reference)
 
 
 def probe_devices() -> dict[str, Any]:
     """What this TensorFlow build is and which GPUs it sees (for the System page)."""
     gpus = tf.config.list_physical_devices("GPU")
     return {
-        "framework": "tensorflow",
+        "framework": FRAMEWORK,
         "framework_version": tf.__version__,
         "built_with_cuda": tf.sysconfig.get_build_info().get("cuda_version"),
         "gpus": [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus],
