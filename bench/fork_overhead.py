@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from core.compare import prepare_for
+from core.frameworks import REFERENCE
 from core.runner import WorkerHost, run_worker
 from core.spec import RunSpec
 from core.uncertainty import ratio_interval
@@ -20,7 +21,7 @@ from core.uncertainty import ratio_interval
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--framework", default="pytorch")
+    parser.add_argument("--framework", default=REFERENCE.name)
     parser.add_argument("--pairs", type=int, default=6)
     parser.add_argument("--threads", type=int, default=None)
     arguments = parser.parse_args()

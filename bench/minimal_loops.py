@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from core.frameworks import PYTORCH, TENSORFLOW
 from core.modes import run_mode_label, torch_compile_mode
 from core.train.optim import OptimizerSettings
 
@@ -38,7 +39,7 @@ def torch_loop(spec: Any, input_shape: tuple[int, int, int], classes: int, steps
 
     device = configure_torch(threads, spec.seed, spec.device)
     memory_format = torch.channels_last if spec.channels_last else torch.contiguous_format
-    model = build_model("pytorch", spec.architecture, input_shape, classes).to(device).to(memory_format=memory_format).train()
+    model = build_model(PYTORCH.name, spec.architecture, input_shape, classes).to(device).to(memory_format=memory_format).train()
     compile_mode = torch_compile_mode(spec.compile)
     forward = model if compile_mode is None else torch.compile(model, mode=compile_mode)
     optimizer = make_optimizer(list(model.parameters()), OptimizerSettings.from_spec(spec))
@@ -68,7 +69,7 @@ def torch_loop(spec: Any, input_shape: tuple[int, int, int], classes: int, steps
     for index in range(steps):
         step(index)
     synchronize()
-    return _result(run_mode_label("pytorch", spec), spec.batch_size, steps, warm, time.perf_counter() - start)
+    return _result(run_mode_label(PYTORCH.name, spec), spec.batch_size, steps, warm, time.perf_counter() - start)
 
 
 def _keras_setup(spec: Any, input_shape: tuple[int, int, int], classes: int, threads: int) -> tuple[Any, Any, Any]:
@@ -78,7 +79,7 @@ def _keras_setup(spec: Any, input_shape: tuple[int, int, int], classes: int, thr
     from core.train.tensorflow import configure_tensorflow, make_optimizer
 
     configure_tensorflow(threads, spec.precision, spec.seed)
-    model = build_model("tensorflow", spec.architecture, input_shape, classes)
+    model = build_model(TENSORFLOW.name, spec.architecture, input_shape, classes)
     optimizer = make_optimizer(OptimizerSettings.from_spec(spec))
     return tf, model, optimizer
 
@@ -107,7 +108,7 @@ def tf_function_loop(spec: Any, input_shape: tuple[int, int, int], classes: int,
     for index in range(steps):
         step(*batches[index % POOL_BATCHES])
     tf.test.experimental.sync_devices()
-    return _result(run_mode_label("tensorflow", spec), spec.batch_size, steps, warm, time.perf_counter() - start)
+    return _result(run_mode_label(TENSORFLOW.name, spec), spec.batch_size, steps, warm, time.perf_counter() - start)
 
 
 def keras_fit_loop(spec: Any, input_shape: tuple[int, int, int], classes: int, steps: int, warmup: int,

@@ -308,6 +308,7 @@ def _bench_architecture(name: str, framework: str, input_shape: tuple[int, int, 
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from core.frameworks import REGISTRY
     from core.models.catalog import describe_architectures, parity_results
     from core.models.registry import ARCHITECTURES
     from core.report import render_table
@@ -318,23 +319,24 @@ def cmd_models(args: argparse.Namespace) -> int:
     batch = _positive("batch_size", args.batch_size, 1)
     catalog = describe_architectures(input_shape, classes)
     audit = parity_results(input_shape, classes) if args.parity else {}
-    headers = ["architecture", "params PyTorch", "params TensorFlow", "FLOPs/image", "input"]
+    installed = [framework for framework in REGISTRY.values() if framework.installed]
+    headers = ["architecture", *(f"params {f.label}" for f in installed), "FLOPs/image", "input"]
     if args.parity:
         headers += ["max |logit diff|", "max |grad diff| (relative)", "parity"]
     if bench_steps:
-        headers += ["PyTorch images/s", "TensorFlow images/s"]
+        headers += [f"{f.label} images/s" for f in installed]
     rows, listing = [], []
     for name, arch in ARCHITECTURES.items():
-        described = {fw: catalog["frameworks"].get(fw, {}).get(name) for fw in ("pytorch", "tensorflow")}
+        described = {f.name: catalog["frameworks"].get(f.name, {}).get(name) for f in installed}
         entry: dict[str, Any] = {
             "architecture": name, "description": arch.description,
             "accepts": f"HxWx1 or HxWx3, {arch.min_input_size} to {arch.max_input_size} pixels a side",
             "pretrained_available": arch.pretrained_available,
             "params": {fw: (d or {}).get("trainable_params") for fw, d in described.items()},
-            "flops_per_image": (described["pytorch"] or described["tensorflow"] or {}).get("flops_per_image"),
+            "flops_per_image": next((d["flops_per_image"] for d in described.values() if d), None),
             "refused": catalog["refused"].get(name),
         }
-        row = [name, f"{entry['params']['pytorch'] or 0:,}", f"{entry['params']['tensorflow'] or 0:,}",
+        row = [name, *(f"{entry['params'][f.name] or 0:,}" for f in installed),
                f"{entry['flops_per_image'] or 0:,}", f">= {arch.min_input_size}x{arch.min_input_size}"]
         if args.parity:
             report = audit.get(name)
@@ -343,9 +345,10 @@ def cmd_models(args: argparse.Namespace) -> int:
                     "passed" if report["passed"] else "FAILED"] if report else ["–", "–", "not run"]
         if bench_steps:
             entry["bench"] = {}
-            for framework in ("pytorch", "tensorflow"):
-                result = _bench_architecture(name, framework, input_shape, batch, bench_steps, args.device) if not entry["refused"] else None
-                entry["bench"][framework] = result
+            for framework in installed:
+                result = (_bench_architecture(name, framework.name, input_shape, batch, bench_steps, args.device)
+                          if not entry["refused"] else None)
+                entry["bench"][framework.name] = result
                 row.append(f"{result['steady_images_per_second']:,.0f}" if result else "–")
         listing.append(entry)
         rows.append(row)
@@ -366,7 +369,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def bench_against_minimal(args: argparse.Namespace, spec: RunSpec, frameworks: list[str], input_shape: tuple[int, int, int],
                           classes: int, steps: int, warmup: int) -> int:
-    from core.fidelity import TARGET_RATIO, alternating_plan, fidelity, minimal_loop_for
+    from core.fidelity import TARGET_RATIO, alternating_plan, fidelity
+    from core.frameworks import get
     from core.report import render_table
     from core.runner import run_worker
 
@@ -375,12 +379,16 @@ def bench_against_minimal(args: argparse.Namespace, spec: RunSpec, frameworks: l
     for framework in frameworks:
         run_spec = dataclasses.replace(spec, framework=framework, dataset="shapes", epochs=1)
         harness = bench_job(run_spec.to_dict(), input_shape, classes, steps, warmup)
+        details = get(framework)
+        if details.minimal_loop is None:
+            print(f"{details.label} has no minimal loop to compare the harness with; skipped", file=sys.stderr)
+            continue
         figures: dict[str, list[float]] = {"harness": [], "minimal": [], "keras_fit": []}
         modes = {}
         # Keras fit on tf.data is what many Keras users write: timed too, as a reference.
-        plan = alternating_plan(repeats) + (["keras_fit"] * repeats if framework == "tensorflow" else [])
+        plan = alternating_plan(repeats) + [loop for loop in details.extra_minimal_loops for _ in range(repeats)]
         for which in plan:
-            loop = {"harness": None, "minimal": minimal_loop_for(framework), "keras_fit": "keras_fit"}[which]
+            loop = {"harness": None, "minimal": details.minimal_loop}.get(which, which)
             job = harness if loop is None else {**harness, "kind": "minimal", "loop": loop}
             if not args.quiet:
                 print(f"{framework}: {which} ...", file=sys.stderr)

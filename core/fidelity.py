@@ -11,14 +11,6 @@ from dataclasses import dataclass
 TARGET_RATIO = 0.95
 
 
-def minimal_loop_for(framework: str) -> str | None:
-    """The minimal loop that runs the harness's mode (bench/minimal_loops.py), if the framework has
-    one: it follows the spec's compile setting as the harness does."""
-    from core.frameworks import get
-
-    return get(framework).minimal_loop
-
-
 def alternating_plan(repeats: int) -> list[str]:
     """Harness and minimal loop one after the other, swapping which goes first each repeat."""
     plan: list[str] = []

@@ -32,6 +32,8 @@ class Framework:
     channels_last: bool = False  # has an NHWC memory-layout option
     cuda_graphs: bool = False  # compile reduce-overhead captures CUDA graphs
     minimal_loop: str | None = None  # bench/minimal_loops.py's loop for the harness check
+    extra_minimal_loops: tuple[str, ...] = ()  # further reference loops bench --against-minimal reports
+    tensor_layout: str = "NHWC"  # how its models hold images
 
     @property
     def installed(self) -> bool:
@@ -42,12 +44,13 @@ class Framework:
 PYTORCH = Framework(
     "pytorch", "PyTorch", "#EE4C2C", ("torch", "pt"), ("torch",), "core.train.pytorch", "torch",
     plain_mode="eager", compiler="torch.compile", compiler_modes_named=True, native_pipeline="DataLoader",
-    channels_last=True, cuda_graphs=True, minimal_loop="torch",
+    channels_last=True, cuda_graphs=True, minimal_loop="torch", tensor_layout="NCHW",
 )
 TENSORFLOW = Framework(
     "tensorflow", "TensorFlow", "#2B7BBA", ("tf", "keras", "keras-tensorflow"), ("tensorflow", "keras"),
     "core.train.tensorflow", "keras", {"KERAS_BACKEND": "tensorflow"},
     plain_mode="tf.function", compiler="XLA (jit_compile)", native_pipeline="tf.data", minimal_loop="tf_function",
+    extra_minimal_loops=("keras_fit",),
 )
 JAX = Framework(
     "jax", "JAX", "#5E8C31", ("keras-jax",), ("jax", "keras"), "core.train.keras_jax", "keras", {"KERAS_BACKEND": "jax"},

@@ -9,7 +9,9 @@ from core.frameworks import REGISTRY
 from core.runner import run_worker
 from core.train.measure import host_environment
 
-PACKAGES = ("torch", "torchvision", "tensorflow", "keras", "jax", "jaxlib", "streamlit", "numpy", "nvidia-ml-py")
+# Each framework's own packages, then what they and the dashboard build on.
+PACKAGES = tuple(dict.fromkeys([*(p for f in REGISTRY.values() for p in f.packages),
+                                "torchvision", "jaxlib", "streamlit", "numpy", "nvidia-ml-py"]))
 SMALL_HOST_BYTES = 4 * 2**30
 
 

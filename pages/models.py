@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import TwinbenchError
+from core.frameworks import REGISTRY
 from core.models.catalog import accepted_architectures, describe_architectures, parity_results
 from core.models.registry import ARCHITECTURES, INIT_SCHEME
 from core.report import format_value
@@ -32,11 +33,14 @@ for framework, message in catalog["errors"].items():
 overview = []
 for name in accepted:
     row = {"architecture": name, "description": ARCHITECTURES[name].description}
-    for framework, label in (("pytorch", "PyTorch"), ("tensorflow", "Keras")):
-        model = catalog["frameworks"].get(framework, {}).get(name)
-        row[f"{label} parameters"] = model["trainable_params"] if model else None
-        row[f"{label} FLOPs/image"] = model["flops_per_image"] if model else None
-    row["same parameters"] = row["PyTorch parameters"] == row["Keras parameters"] and row["PyTorch parameters"] is not None
+    counts = []
+    for framework in REGISTRY.values():
+        model = catalog["frameworks"].get(framework.name, {}).get(name)
+        row[f"{framework.label} parameters"] = model["trainable_params"] if model else None
+        row[f"{framework.label} FLOPs/image"] = model["flops_per_image"] if model else None
+        counts.append(model["trainable_params"] if model else None)
+    built = [count for count in counts if count is not None]
+    row["same parameters"] = len(built) > 1 and len(set(built)) == 1
     overview.append(row)
 
 st.subheader("Parity audit")
@@ -60,10 +64,9 @@ st.caption("The same audit runs from the command line: `python -m core parity --
 
 for name in accepted:
     with st.expander(f"{name}: layers in both frameworks"):
-        left, right = st.columns(2)
-        for column, framework, label in ((left, "pytorch", "PyTorch"), (right, "tensorflow", "Keras")):
-            model = catalog["frameworks"].get(framework, {}).get(name)
-            column.markdown(f"**{label}**" + (f" {model.get('framework_version', '')}" if model else ""))
+        for column, framework in zip(st.columns(len(REGISTRY)), REGISTRY.values(), strict=True):
+            model = catalog["frameworks"].get(framework.name, {}).get(name)
+            column.markdown(f"**{framework.label}**" + (f" {model.get('framework_version', '')}" if model else ""))
             if model is None:
                 column.caption("not available")
                 continue
@@ -72,4 +75,4 @@ for name in accepted:
             column.dataframe(layers, hide_index=True)
             column.caption(f"{format_value(model['trainable_params'], 'count')} parameters · "
                            f"{format_value(model['flops_per_image'], 'count')} FLOPs per image "
-                           f"({'NCHW' if framework == 'pytorch' else 'NHWC'} layout)")
+                           f"({framework.tensor_layout} layout)")

@@ -309,3 +309,24 @@ def test_device_cuda_trains_on_the_gpu_or_explains_there_is_none(tmp_path):
         assert run["error"]["kind"] == "unavailable"
         assert "device cuda was requested" in run["error"]["message"] and "sees no GPU" in run["error"]["message"]
     assert "Traceback" not in completed.stderr
+
+
+def test_three_frameworks_compare_pairwise_against_the_first(tmp_path):
+    output = tmp_path / "out.json"
+    completed = run_cli(["compare", "--frameworks", "pytorch,tensorflow,jax", "--epochs", "2", "--repeats", "2",
+                         "--json", str(output), "--quiet"], tmp_path / "home")
+    assert completed.returncode == 0, completed.stderr
+    result = read_json(output)
+    runs = result["runs"]
+    # Each repeat trains all three, the order reversed every other repeat.
+    assert [r["framework"] for r in runs] == ["pytorch", "tensorflow", "jax", "jax", "tensorflow", "pytorch"]
+    for run in runs:
+        assert run["status"] == "finished" and run["result"]["steady_images_per_second"] > 0
+        assert run["result"]["trainable_params"] == 35_914 and len(run["epochs"]) == 2
+    jax_runs = [r for r in runs if r["framework"] == "jax"]
+    assert all(r["result"]["mode"] == "jax.jit" and r["environment"]["keras_backend"] == "jax" for r in jax_runs)
+    # The step is compiled once: steady steps are steady, not each a compilation.
+    assert all(r["result"]["step_ms_p90"] < 3 * r["result"]["step_ms_median"] for r in jax_runs)
+    pairs = {tuple(d["frameworks"]) for d in result["verdict"]}
+    assert pairs == {("pytorch", "tensorflow"), ("pytorch", "jax")}
+    assert "PyTorch vs TensorFlow" in completed.stdout and "PyTorch vs JAX" in completed.stdout

@@ -1,4 +1,4 @@
-"""The same model in both frameworks: parameters, FLOPs and initialisation, checked in workers.
+"""The same model in every framework: parameters, FLOPs and initialisation, checked in workers.
 
 Each framework is imported in its own worker process, as in real runs, never both in one.
 """
@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from core.frameworks import REFERENCE, REGISTRY
 from core.models.registry import ARCHITECTURES
 from core.runner import run_worker
 
@@ -22,23 +23,25 @@ def describe(framework, input_shape, classes=10):
 
 @pytest.fixture(scope="module", params=[(32, 32, 1), (32, 32, 3)], ids=["32x32x1", "32x32x3"])
 def described(request):
-    return {fw: describe(fw, request.param) for fw in ("pytorch", "tensorflow")}
+    return {fw: describe(fw, request.param) for fw in REGISTRY}
+
+
+def shapes(model):
+    return [(layer["kind"], layer["fan_in"], layer["units"]) for layer in model["layers"]]
 
 
 @pytest.mark.parametrize("architecture", list(ARCHITECTURES))
-def test_parameter_counts_and_flops_are_equal(described, architecture):
-    torch_model, keras_model = described["pytorch"][architecture], described["tensorflow"][architecture]
-    assert torch_model["trainable_params"] == keras_model["trainable_params"] > 0
-    assert torch_model["flops_per_image"] == keras_model["flops_per_image"] > 0
-    def shapes(model):
-        return [(layer["kind"], layer["fan_in"], layer["units"]) for layer in model["layers"]]
-
-    assert shapes(torch_model) == shapes(keras_model)
+@pytest.mark.parametrize("framework", [name for name in REGISTRY if name != REFERENCE.name])
+def test_parameter_counts_and_flops_are_equal(described, architecture, framework):
+    reference, model = described[REFERENCE.name][architecture], described[framework][architecture]
+    assert reference["trainable_params"] == model["trainable_params"] > 0
+    assert reference["flops_per_image"] == model["flops_per_image"] > 0
+    assert shapes(reference) == shapes(model)
 
 
 @pytest.mark.parametrize("architecture", list(ARCHITECTURES))
-@pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
-def test_both_use_he_uniform_weights_and_zero_biases(described, architecture, framework):
+@pytest.mark.parametrize("framework", list(REGISTRY))
+def test_all_use_he_uniform_weights_and_zero_biases(described, architecture, framework):
     for layer in described[framework][architecture]["layers"]:
         limit = math.sqrt(6.0 / layer["fan_in"])
         assert layer["weight_max_abs"] <= limit * (1 + 1e-6)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import BadInput
+from core.frameworks import REGISTRY
 from core.models.registry import ARCHITECTURES, check_input_shape, check_pretrained
 from core.parity import LOGIT_TOLERANCE, run_parity_many
 from core.runner import run_worker
@@ -37,7 +38,10 @@ def test_pretrained_only_where_weights_exist_and_for_colour_images():
 def test_parity_holds_for_every_architecture():
     reports = run_parity_many(ALL, (32, 32, 3), num_classes=10, batch=16)
     for report in reports:
-        assert report["params"]["pytorch"] == report["params"]["tensorflow"], report
+        # Every installed framework (Keras on TensorFlow and on JAX) against PyTorch's weights.
+        assert set(report["params"]) == set(REGISTRY), report
+        assert len(set(report["params"].values())) == 1, report
+        assert all(figures["max_abs_logit_diff"] <= LOGIT_TOLERANCE for figures in report["frameworks"].values()), report
         assert report["max_abs_logit_diff"] <= LOGIT_TOLERANCE, report
         assert report["loss_diff"] <= 1e-4, report
         assert report["passed"]
@@ -48,7 +52,7 @@ def test_parity_holds_for_every_architecture():
 
 
 @pytest.mark.frameworks
-@pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
+@pytest.mark.parametrize("framework", list(REGISTRY))
 def test_one_training_step_runs_for_every_architecture(framework):
     outcome = run_worker({"kind": "steps", "framework": framework, "architectures": ALL,
                           "input_shape": [32, 32, 3], "num_classes": 10, "batch": 4, "device": "cpu"})
@@ -70,7 +74,8 @@ def test_parity_and_models_commands(tmp_path):
     assert listing.returncode == 0, listing.stderr
     models = {m["architecture"]: m for m in read_json(tmp_path / "m.json")["architectures"]}
     assert set(models) == set(ALL)
-    assert all(m["params"]["pytorch"] == m["params"]["tensorflow"] > 0 for m in models.values())
+    assert all(len(set(m["params"].values())) == 1 and set(m["params"]) == set(REGISTRY) for m in models.values())
+    assert all(min(m["params"].values()) > 0 for m in models.values())
     assert models["mobilenetv2"]["pretrained_available"]
     refused = run_cli(["parity", "--architecture", "lenet5", "--input-shape", "8x8x1"], tmp_path / "home")
     assert refused.returncode == 2 and "at least 12x12" in refused.stderr

@@ -1,0 +1,68 @@
+"""The framework registry is the one place that names frameworks, and everything reads it."""
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from core import frameworks
+from core.errors import BadInput
+from core.frameworks import REGISTRY, parse_frameworks
+from core.modes import candidate_modes, run_mode_label
+from core.spec import RunSpec
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# A framework's own trainer and models may name it; nothing else may.
+ALLOWED = re.compile(r"^core/(frameworks\.py|train/(pytorch|tensorflow|keras_jax)\.py|models/(torch|keras)_\w+\.py)$")
+
+
+def test_no_framework_name_is_written_outside_the_registry_and_backends():
+    names = "|".join(map(re.escape, REGISTRY))
+    literal = re.compile(rf"""["']({names})["']""")
+    offenders = []
+    for path in [*PROJECT_ROOT.glob("core/**/*.py"), *PROJECT_ROOT.glob("pages/*.py"), *PROJECT_ROOT.glob("bench/*.py"),
+                 PROJECT_ROOT / "streamlit_app.py", PROJECT_ROOT / "dashboard_state.py"]:
+        relative = path.relative_to(PROJECT_ROOT).as_posix()
+        if ALLOWED.match(relative):
+            continue
+        offenders += [f"{relative}:{number}" for number, line in enumerate(path.read_text().splitlines(), 1)
+                      if literal.search(line)]
+    assert offenders == []
+
+
+def test_names_and_aliases_parse_in_order_without_repeats():
+    assert parse_frameworks("tf, torch,keras-jax,pt") == ["tensorflow", "pytorch", "jax"]
+    with pytest.raises(BadInput, match="unknown framework 'mxnet'"):
+        parse_frameworks("pytorch,mxnet")
+    with pytest.raises(BadInput, match="choose at least one"):
+        parse_frameworks(" , ")
+
+
+def test_a_framework_that_is_not_installed_is_refused_in_one_line(monkeypatch):
+    missing = dataclasses.replace(frameworks.JAX, packages=("no_such_package_for_twinbench",))
+    monkeypatch.setitem(REGISTRY, "jax", missing)
+    assert not missing.installed
+    with pytest.raises(BadInput) as refused:
+        parse_frameworks("pytorch,jax")
+    assert str(refused.value) == ("JAX is not installed (needs no_such_package_for_twinbench); "
+                                  "pip install -r requirements.txt")
+    assert refused.value.field == "frameworks"
+
+
+def test_each_framework_labels_its_modes_and_offers_only_modes_it_has():
+    spec = RunSpec()
+    assert {name: run_mode_label(name, spec) for name in REGISTRY} == {
+        "pytorch": "eager", "tensorflow": "tf.function", "jax": "jax.jit"}
+    compiled = dataclasses.replace(spec, compile="on", precision="bf16")
+    assert run_mode_label("jax", compiled) == "jax.jit, bf16"  # JAX always compiles
+    assert [m.label("jax") for m in candidate_modes("jax")] == ["jax.jit", "jax.jit, bf16"]
+    assert "torch.compile (reduce-overhead)" in [m.label("pytorch") for m in candidate_modes("pytorch", "cuda")]
+
+
+def test_every_framework_has_a_trainer_module_and_a_colour():
+    for framework in REGISTRY.values():
+        module = PROJECT_ROOT / (framework.trainer_module.replace(".", "/") + ".py")
+        assert module.exists(), framework.name
+        assert re.fullmatch(r"#[0-9A-Fa-f]{6}", framework.colour)
+    assert len({f.colour for f in REGISTRY.values()}) == len(REGISTRY)
