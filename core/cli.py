@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import BadInput, TwinbenchError
+from core.frameworks import DEFAULT_NAMES as DEFAULT_FRAMEWORKS
+from core.frameworks import NAMES as FRAMEWORK_NAMES
 from core.paths import default_db_path
 from core.spec import COMPILE_MODES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
 from core.worker import bench_job
@@ -53,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", help="train each framework on the same data and compare")
     compare.add_argument("--dataset", default=DEFAULTS.dataset, help="digits|shapes|mnist|fashion_mnist|cifar10|cifar100 or an image folder / .zip")
     compare.add_argument("--architecture", default=DEFAULTS.architecture)
-    compare.add_argument("--frameworks", default="pytorch,tensorflow")
+    compare.add_argument("--frameworks", default=",".join(DEFAULT_FRAMEWORKS),
+                         help=f"comma-separated, from {', '.join(FRAMEWORK_NAMES)}; the first is the baseline of the verdict")
     compare.add_argument("--epochs", default=DEFAULTS.epochs)
     compare.add_argument("--batch-size", dest="batch_size", default=DEFAULTS.batch_size)
     compare.add_argument("--learning-rate", dest="learning_rate", default=DEFAULTS.learning_rate)
@@ -86,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="steady-state training speed on synthetic data")
     bench.add_argument("--architecture", default=DEFAULTS.architecture)
-    bench.add_argument("--framework", "--frameworks", dest="frameworks", default="pytorch,tensorflow")
+    bench.add_argument("--framework", "--frameworks", dest="frameworks", default=",".join(DEFAULT_FRAMEWORKS))
     bench.add_argument("--input-shape", dest="input_shape", default="32x32x3", help="HxWxC")
     bench.add_argument("--classes", type=str, default="10")
     bench.add_argument("--batch-size", dest="batch_size", default=128)

@@ -108,10 +108,10 @@ def ahead(metric: Metric, runs: list[dict[str, Any]], first: str, second: str) -
     return decision.short if decision else ""
 
 
-def comparison_rows(comparison: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+def comparison_rows(comparison: dict[str, Any], baseline: str | None = None) -> tuple[list[str], list[list[str]]]:
     """One row per reported figure, a column per framework, and one column per other framework
-    against the first ("Ahead" when there are two)."""
-    frameworks = comparison_frameworks(comparison)
+    against the baseline, by default the first ("Ahead" when there are two)."""
+    frameworks = comparison_frameworks(comparison, baseline)
     summary = summarize(comparison["runs"], frameworks)
     others = frameworks[1:]
     headers = ["", *(label(fw) for fw in frameworks)]
@@ -145,13 +145,14 @@ def failures(comparison: dict[str, Any]) -> list[str]:
     ]
 
 
-def comparison_json(comparison: dict[str, Any]) -> dict[str, Any]:
-    """The CLI's ``--json`` document: one entry per run with spec, result, epochs and error."""
+def comparison_json(comparison: dict[str, Any], baseline: str | None = None) -> dict[str, Any]:
+    """The CLI's ``--json`` document: one entry per run with spec, result, epochs and error, and
+    the verdict's decisions against the baseline."""
     return {
         "comparison_id": comparison["id"],
         "settings": comparison["settings"],
         "data": {k: v for k, v in comparison["data"].items() if k != "path"},
-        "verdict": [decision.as_dict() for decision in findings(comparison)],
+        "verdict": [decision.as_dict() for decision in findings(comparison, baseline)],
         "runs": [
             {
                 "run_id": r["id"],

@@ -284,13 +284,18 @@ def pair_decisions(runs: list[dict[str, Any]], first: str, second: str) -> list[
     return [d for d in candidates if d is not None]
 
 
-def comparison_frameworks(comparison: dict[str, Any]) -> list[str]:
-    return [fw for fw in comparison["frameworks"].split(",") if fw]
+def comparison_frameworks(comparison: dict[str, Any], baseline: str | None = None) -> list[str]:
+    """The comparison's frameworks in its order, the baseline (if one of them) moved first."""
+    frameworks = [fw for fw in comparison["frameworks"].split(",") if fw]
+    if baseline in frameworks:
+        frameworks.remove(baseline)
+        frameworks.insert(0, baseline)
+    return frameworks
 
 
-def findings(comparison: dict[str, Any]) -> list[Decision]:
-    """Every decision, the first framework against each other one."""
-    frameworks = comparison_frameworks(comparison)
+def findings(comparison: dict[str, Any], baseline: str | None = None) -> list[Decision]:
+    """Every decision, the baseline (by default the first framework) against each other one."""
+    frameworks = comparison_frameworks(comparison, baseline)
     return [d for other in frameworks[1:] for d in pair_decisions(comparison["runs"], frameworks[0], other)]
 
 

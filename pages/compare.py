@@ -11,7 +11,7 @@ from core.frames import epochs_frame, results_frame, runs_frame, steps_frame
 from core.frameworks import LABELS
 from core.modes import NEAR_EQUAL_FRACTION
 from core.report import comparison_json, comparison_rows
-from core.verdict import findings
+from core.verdict import comparison_frameworks, findings
 from dashboard_state import open_store, page_setup, show_decision
 
 page_setup()
@@ -63,12 +63,19 @@ if (runs["status"] != "finished").any():
     ))
 
 st.subheader("Verdict")
-verdict = findings(comparison)
+frameworks = comparison_frameworks(comparison)
+baseline = frameworks[0]
+if len(frameworks) > 2:
+    wanted_baseline = st.query_params.get("baseline")
+    baseline = st.selectbox("Compare every framework against", frameworks, format_func=LABELS.get,
+                            index=frameworks.index(wanted_baseline) if wanted_baseline in frameworks else 0)
+    st.query_params["baseline"] = baseline
+verdict = findings(comparison, baseline)
 if not verdict:
     st.info("No verdict yet: it needs a finished run of each framework.")
 for decision in verdict:
     show_decision(decision)
-headers, rows = comparison_rows(comparison)
+headers, rows = comparison_rows(comparison, baseline)
 if rows:
     st.dataframe(pd.DataFrame(rows, columns=["Figure", *headers[1:]]), hide_index=True)
     st.caption("Figures are medians over repeats, with min–max in brackets. 'Ahead' names a winner only when the "
@@ -122,5 +129,5 @@ st.subheader("Download")
 left, right = st.columns(2)
 left.download_button("Results as CSV", results.to_csv(index=False), file_name=f"twinbench-{comparison['id']}.csv",
                      mime="text/csv")
-right.download_button("Everything as JSON", json.dumps(comparison_json(comparison), indent=1),
+right.download_button("Everything as JSON", json.dumps(comparison_json(comparison, baseline), indent=1),
                       file_name=f"twinbench-{comparison['id']}.json", mime="application/json")

@@ -164,3 +164,16 @@ def test_large_ratios_and_their_intervals_drop_the_hundredths():
     speed = {f.topic: f for f in findings(steady(comparison([1500, 1510, 1490], [100, 101, 99])))}["Training speed"]
     assert re.search(r"PyTorch is 15× faster than TensorFlow \(95 % CI \d+–\d+×, 3 runs each\)", speed.sentence)
     assert re.fullmatch(r"PyTorch 15× \[\d+–\d+\]", speed.short)
+
+
+def test_the_baseline_can_be_any_framework_of_the_comparison():
+    from core.report import comparison_rows
+
+    data = steady(comparison([150, 152, 151], [100, 101, 99]))
+    against_tensorflow = findings(data, baseline="tensorflow")
+    assert {(d.first, d.second) for d in against_tensorflow} == {("tensorflow", "pytorch")}
+    speed = next(d for d in against_tensorflow if d.topic == "Training speed")
+    assert speed.winner == "pytorch" and speed.sentence.startswith("Training speed: PyTorch is 1.51× faster than TensorFlow")
+    headers, _ = comparison_rows(data, baseline="tensorflow")
+    assert headers == ["", "TensorFlow", "PyTorch", "Ahead"]
+    assert findings(data, baseline="mxnet")[0].first == "pytorch"  # not in the comparison: the first stays
