@@ -26,7 +26,6 @@ class Fidelity:
     ratio: float
     ratio_low: float
     ratio_high: float
-    repeats: int
 
     @property
     def meets_target(self) -> bool:
@@ -39,4 +38,4 @@ def fidelity(harness: list[float], minimal: list[float]) -> Fidelity:
         raise ValueError("need one minimal-loop figure per harness figure")
     pairs = [h / m for h, m in zip(harness, minimal, strict=True)]
     harness_median, minimal_median = statistics.median(harness), statistics.median(minimal)
-    return Fidelity(harness_median, minimal_median, harness_median / minimal_median, min(pairs), max(pairs), len(pairs))
+    return Fidelity(harness_median, minimal_median, harness_median / minimal_median, min(pairs), max(pairs))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import nn
 
 
@@ -21,10 +22,6 @@ def conv2d(in_channels: int, out_channels: int, kernel_size: int, padding: int =
 
 def linear(in_features: int, out_features: int) -> nn.Linear:
     return he_uniform_(nn.Linear(in_features, out_features))
-
-
-def he_uniform_limit(fan_in: int) -> float:
-    return math.sqrt(6.0 / fan_in)
 
 
 # BatchNorm as both frameworks are told to run it: PyTorch's momentum 0.1 is Keras' 0.9 (they
@@ -48,6 +45,6 @@ def conv2d_no_bias(in_channels: int, out_channels: int, kernel_size: int, stride
     return he_uniform_(layer)
 
 
-def glorot_uniform_(tensor: torch.Tensor, fan_in: int, fan_out: int) -> None:  # noqa: F821
+def glorot_uniform_(tensor: torch.Tensor, fan_in: int, fan_out: int) -> None:
     limit = math.sqrt(6.0 / (fan_in + fan_out))
     nn.init.uniform_(tensor, -limit, limit)
