@@ -8,6 +8,7 @@ worker that dies before writing either is marked failed by its parent.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import json
@@ -17,25 +18,26 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from core import frameworks
 from core.errors import BadInput, FrameworkUnavailable, TwinbenchError
 from core.spec import RunSpec
+from core.train.backend import Backend
 from core.train.events import EventWriter, claim_stdout_for_events
 from core.train.measure import host_environment, training_threads
 
 
-def load_framework(name: str) -> ModuleType:
+def load_framework(name: str) -> Backend:
     """Import the framework's trainer module, turning a missing install into a plain message."""
     framework = frameworks.get(name)
     os.environ.update(framework.environment)
     try:
-        return importlib.import_module(framework.trainer_module)
+        return cast(Backend, importlib.import_module(framework.trainer_module))
     except ImportError as error:
         missing = (error.name or "").split(".")[0]
         if missing in framework.packages:
@@ -74,7 +76,7 @@ def synthetic_inputs(input_shape: tuple[int, int, int], num_classes: int, count:
     return images, labels
 
 
-def train_steps(module: ModuleType, architecture: str, job: dict[str, Any]) -> dict[str, Any]:
+def train_steps(module: Backend, architecture: str, job: dict[str, Any]) -> dict[str, Any]:
     """Two training steps of one architecture on synthetic data: does it train at all?"""
     input_shape, classes, batch = tuple(job["input_shape"]), int(job.get("num_classes", 10)), int(job.get("batch", 4))
     spec = RunSpec.from_dict({"architecture": architecture, "framework": job["framework"], "batch_size": batch,
@@ -89,73 +91,116 @@ def train_steps(module: ModuleType, architecture: str, job: dict[str, Any]) -> d
     return {"architecture": architecture, "loss": loss, "finite": bool(np.isfinite(loss)), "mode": trainer.mode}
 
 
-def run_job(job: dict[str, Any], events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
-    from core.models.registry import check_input_shape
-    from core.train.loop import run_benchmark, run_training
+Job = dict[str, Any]
 
-    if job.get("kind") == "parity_reference":
-        torch_side = load_framework(frameworks.REFERENCE.name)
-        return {"models": [
-            torch_side.parity_reference(
-                name, tuple(job["input_shape"]), int(job["num_classes"]), int(job.get("seed", 0)),
-                int(job.get("batch", 32)), path, bool(job.get("with_forward", True)), bool(job.get("pretrained", False)),
-            )
-            for name, path in zip(job["architectures"], job["paths"], strict=True)
-        ]}
-    if job.get("kind") == "parity_check":
-        keras_side = load_framework(job["framework"])
-        return {"models": [
-            keras_side.parity_check(name, tuple(job["input_shape"]), int(job["num_classes"]), path)
-            for name, path in zip(job["architectures"], job["references"], strict=True)
-        ]}
-    if job.get("kind") == "minimal":
-        from bench.minimal_loops import LOOPS
 
-        spec = RunSpec.from_dict(job["spec"])
-        load_framework(spec.framework)  # a missing framework is reported like any other
-        return LOOPS[job["loop"]](spec, tuple(job["input_shape"]), int(job.get("num_classes", 10)), int(job["steps"]),
-                                  int(job["warmup"]), training_threads(spec.threads))
-    if job.get("kind") == "steps":
-        return {"models": [train_steps(load_framework(job["framework"]), name, job) for name in job["architectures"]]}
-    if job.get("kind") == "probe":
-        return load_framework(job["framework"]).probe_devices()
-    if job.get("kind") == "describe":
-        module = load_framework(job["framework"])
-        return {
-            "models": [
-                module.describe_model(name, tuple(job["input_shape"]), int(job["num_classes"]), int(job.get("seed", 0)))
-                for name in job["architectures"]
-            ]
-        }
+def parity_reference_job(job: Job, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
+    reference = load_framework(frameworks.REFERENCE.name)
+    return {"models": [
+        reference.parity_reference(
+            name, tuple(job["input_shape"]), int(job["num_classes"]), int(job.get("seed", 0)),
+            int(job.get("batch", 32)), path, bool(job.get("with_forward", True)), bool(job.get("pretrained", False)),
+        )
+        for name, path in zip(job["architectures"], job["paths"], strict=True)
+    ]}
+
+
+def parity_check_job(job: Job, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
+    backend = load_framework(job["framework"])
+    return {"models": [
+        backend.parity_check(name, tuple(job["input_shape"]), int(job["num_classes"]), path)
+        for name, path in zip(job["architectures"], job["references"], strict=True)
+    ]}
+
+
+def minimal_job(job: Job, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
+    from bench.minimal_loops import LOOPS
+
     spec = RunSpec.from_dict(job["spec"])
-    threads = training_threads(spec.threads)
-    module = load_framework(spec.framework)
-    try:
-        if job.get("kind") == "bench":
-            input_shape = tuple(job["input_shape"])
-            check_input_shape(spec.architecture, input_shape)
-            pool = int(job.get("pool_batches", 8))
-            images, labels = synthetic_inputs(input_shape, int(job.get("num_classes", 10)), pool * spec.batch_size, spec.seed)
-            trainer = module.create_trainer(spec, input_shape, int(job.get("num_classes", 10)), labels, threads)
-            events.emit("started", environment={**host_environment(), **trainer.environment()})
-            trainer.load_training_images(images)
-            return run_benchmark(
-                trainer, spec.batch_size, int(job["steps"]), int(job["warmup"]), pool, events.emit,
-                should_stop=cancel.is_set,
-            )
-        from core.data.prepare import load_prepared
+    load_framework(spec.framework)  # a missing framework is reported like any other
+    return LOOPS[job["loop"]](spec, tuple(job["input_shape"]), int(job.get("num_classes", 10)), int(job["steps"]),
+                              int(job["warmup"]), training_threads(spec.threads))
 
+
+def steps_job(job: Job, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
+    return {"models": [train_steps(load_framework(job["framework"]), name, job) for name in job["architectures"]]}
+
+
+def probe_job(job: Job, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
+    return load_framework(job["framework"]).probe_devices()
+
+
+def describe_job(job: Job, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
+    backend = load_framework(job["framework"])
+    return {"models": [
+        backend.describe_model(name, tuple(job["input_shape"]), int(job["num_classes"]), int(job.get("seed", 0)))
+        for name in job["architectures"]
+    ]}
+
+
+def bench_run_job(job: Job, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
+    """Steady-state speed on synthetic data (``bench``, mode trials, the zoo table)."""
+    from core.models.registry import check_input_shape
+    from core.train.loop import run_benchmark
+
+    spec = RunSpec.from_dict(job["spec"])
+    backend = load_framework(spec.framework)
+    with out_of_memory_as_memory_error(backend):
+        input_shape = tuple(job["input_shape"])
+        check_input_shape(spec.architecture, input_shape)
+        pool, classes = int(job.get("pool_batches", 8)), int(job.get("num_classes", 10))
+        images, labels = synthetic_inputs(input_shape, classes, pool * spec.batch_size, spec.seed)
+        trainer = backend.create_trainer(spec, input_shape, classes, labels, training_threads(spec.threads))
+        events.emit("started", environment={**host_environment(), **trainer.environment()})
+        trainer.load_training_images(images)
+        return run_benchmark(trainer, spec.batch_size, int(job["steps"]), int(job["warmup"]), pool, events.emit,
+                             should_stop=cancel.is_set)
+
+
+def train_job(job: Job, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
+    """One run of a comparison on the prepared data."""
+    from core.data.prepare import load_prepared
+    from core.train.loop import run_training
+
+    spec = RunSpec.from_dict(job["spec"])
+    backend = load_framework(spec.framework)
+    with out_of_memory_as_memory_error(backend):
         data = load_prepared(Path(job["data_path"]))
-        trainer = module.create_trainer(spec, data.input_shape, data.num_classes, data.y_train, threads,
-                                        init_weights=job.get("init_weights"))
+        trainer = backend.create_trainer(spec, data.input_shape, data.num_classes, data.y_train,
+                                         training_threads(spec.threads), init_weights=job.get("init_weights"))
         events.emit("started", environment={**host_environment(), **trainer.environment(),
-                                            "startup_seconds": seconds_since_process_start(),
-                                            **HOST_FIGURES})
+                                            "startup_seconds": seconds_since_process_start(), **HOST_FIGURES})
         return run_training(trainer, data, spec, events.emit, should_stop=cancel.is_set)
+
+
+@contextlib.contextmanager
+def out_of_memory_as_memory_error(backend: Backend) -> Iterator[None]:
+    """Each framework says "out of memory" its own way; the worker reports them all as one kind."""
+    try:
+        yield
     except BaseException as error:
-        if module.is_out_of_memory(error):
+        if backend.is_out_of_memory(error):
             raise MemoryError(str(error)) from error
         raise
+
+
+JOB_HANDLERS: dict[str, Callable[[Job, EventWriter, threading.Event], dict[str, Any]]] = {
+    "train": train_job,
+    "bench": bench_run_job,
+    "minimal": minimal_job,
+    "steps": steps_job,
+    "describe": describe_job,
+    "probe": probe_job,
+    "parity_reference": parity_reference_job,
+    "parity_check": parity_check_job,
+}
+
+
+def run_job(job: Job, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
+    kind = job.get("kind", "train")
+    if kind not in JOB_HANDLERS:
+        raise BadInput(f"unknown job kind {kind!r}; known: {', '.join(JOB_HANDLERS)}")
+    return JOB_HANDLERS[kind](job, events, cancel)
 
 
 def execute(job: dict[str, Any], events: EventWriter) -> int:
