@@ -190,16 +190,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
     store = open_store(args.db)
     if not args.quiet:
         print(f"Preparing {spec.dataset} ...", file=sys.stderr)
-    # The frameworks import while the data is prepared; nothing is measured before both are done.
-    with WorkerHosts(frameworks) as hosts:
-        comparison_id = create_comparison(store, spec, frameworks)
-        progress = RunProgress(enabled=not args.quiet)
-        waiting = "Another comparison is training on this device; waiting for it to finish ..."
-        try:
+    progress = RunProgress(enabled=not args.quiet)
+    waiting = "Another comparison is training on this device; waiting for it to finish ..."
+    try:
+        with device_lock(wait=False) as device_free:
+            if device_free:
+                # The frameworks import while the data is prepared; nothing is measured before
+                # both are done, and nobody else trains meanwhile: the lock is ours.
+                with WorkerHosts(frameworks) as hosts:
+                    comparison_id = create_comparison(store, spec, frameworks)
+                    execute_comparison(store, comparison_id, on_event=progress.update, hosts=hosts)
+        if not device_free:
+            # Another comparison is measuring: prepare now, but import only once it is done.
+            comparison_id = create_comparison(store, spec, frameworks)
             with device_lock(on_wait=lambda: print(waiting, file=sys.stderr)):
-                execute_comparison(store, comparison_id, on_event=progress.update, hosts=hosts)
-        finally:
-            progress.close()
+                execute_comparison(store, comparison_id, on_event=progress.update)
+    finally:
+        progress.close()
     comparison = store.comparison(comparison_id)
     print_comparison(comparison)
     if args.json:

@@ -15,7 +15,7 @@ from typing import Any
 
 from core.data.prepare import PreparedData, prepare_dataset
 from core.errors import BadInput
-from core.frameworks import REFERENCE
+from core.frameworks import REFERENCE, get
 from core.models.registry import check_input_shape, check_pretrained
 from core.runner import WorkerHosts, WorkerOutcome, run_worker
 from core.spec import RunSpec
@@ -63,8 +63,18 @@ def run_specs(spec: RunSpec, frameworks: list[str]) -> list[tuple[int, str, dict
             for repeat, fw in plan_runs(frameworks, spec.repeats)]
 
 
+def check_spec_against_frameworks(spec: RunSpec, frameworks: list[str]) -> None:
+    """Refuse settings a chosen framework has no way to run."""
+    if spec.data_pipeline == "native":
+        lacking = [get(name).label for name in frameworks if get(name).native_pipeline is None]
+        if lacking:
+            raise BadInput(f"data_pipeline native: {', '.join(lacking)} has no native input pipeline here; "
+                           "use data_pipeline device, or leave it out", "data_pipeline")
+
+
 def create_comparison(store: Store, spec: RunSpec, frameworks: list[str]) -> str:
     """Validate and prepare everything, then queue the runs. Raises BadInput before any write."""
+    check_spec_against_frameworks(spec, frameworks)
     spec, data = prepare_for(spec)
     planned = run_specs(spec, frameworks)
     summary = {**data.summary(), "path": str(data.path)}
@@ -155,18 +165,19 @@ def execute_comparison(
     """
     comparison = store.comparison(comparison_id)
     data_path = _data_path(comparison)
-    if comparison["settings"].get("best_of_each") and any(r["status"] == "queued" for r in comparison["runs"]):
-        choose_modes(store, comparison, on_event, should_cancel)
-        comparison = store.comparison(comparison_id)
-    queued = [run for run in comparison["runs"] if run["status"] == "queued"]
-    same_init = comparison["settings"].get("same_init")
-    init_weights = {seed: _initial_weights(comparison, data_path, seed)
-                    for seed in sorted({run["spec"]["seed"] for run in queued})} if same_init else {}
+    frameworks = list(dict.fromkeys(run["framework"] for run in comparison["runs"] if run["status"] == "queued"))
     outcomes = []
     stop_everything = False
-    frameworks = list(dict.fromkeys(run["framework"] for run in queued))
     with contextlib.nullcontext(hosts) if hosts else WorkerHosts(frameworks) as hosts:
-        hosts.wait_ready()
+        # Nothing timed (the mode trials included) starts while a framework is still importing.
+        hosts.wait_ready(should_cancel)
+        if comparison["settings"].get("best_of_each") and frameworks:
+            choose_modes(store, comparison, on_event, should_cancel)
+            comparison = store.comparison(comparison_id)
+        queued = [run for run in comparison["runs"] if run["status"] == "queued"]
+        same_init = comparison["settings"].get("same_init")
+        init_weights = {seed: _initial_weights(comparison, data_path, seed)
+                        for seed in sorted({run["spec"]["seed"] for run in queued})} if same_init else {}
         for run in queued:
             if stop_everything or should_cancel():
                 store.fail_run(run["id"], "cancelled", "the comparison was cancelled before this run started")

@@ -116,8 +116,14 @@ def _read_lines(stream: Any) -> queue.Queue[str | None]:
 
 
 def _follow(process: subprocess.Popen, on_event: EventCallback | None, should_cancel: Callable[[], bool],
-            lines: queue.Queue[str | None] | None = None, until: str | None = None) -> WorkerOutcome:
-    """Pass events on until the stream ends (or, for a host, until its ``until`` event)."""
+            lines: queue.Queue[str | None] | None = None, until: str | None = None,
+            kill: Callable[[], None] | None = None) -> WorkerOutcome:
+    """Pass events on until the stream ends (or, for a host, until its ``until`` event).
+
+    A cancel is a SIGTERM to ``process``; if the run has not stopped after the grace period,
+    ``kill`` (by default: the process group) ends it.
+    """
+    kill = kill or (lambda: _signal_group(process, signal.SIGKILL))
     lines = _read_lines(process.stdout) if lines is None else lines
     outcome = WorkerOutcome(status="failed")
     cancel_sent_at: float | None = None
@@ -132,7 +138,7 @@ def _follow(process: subprocess.Popen, on_event: EventCallback | None, should_ca
                 cancel_sent_at = time.monotonic()
                 process.send_signal(signal.SIGTERM)
             elif cancel_sent_at is not None and time.monotonic() - cancel_sent_at > CANCEL_GRACE_SECONDS:
-                _signal_group(process, signal.SIGKILL)
+                kill()
             if line is None:
                 break
             event = parse_event(line) if line else None
@@ -193,10 +199,15 @@ class WorkerHost:
         self.lines = _read_lines(self.process.stdout)
         self.ready: dict[str, Any] | None = None
 
-    def wait_ready(self) -> dict[str, str] | None:
+    def wait_ready(self, should_cancel: Callable[[], bool] = lambda: False) -> dict[str, str] | None:
         """Block until the framework is imported; returns the error if it could not be."""
         while self.ready is None and self.error is None:
-            line = self.lines.get()
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if _cancel_requested(should_cancel):
+                    return {"kind": "cancelled", "message": "the comparison was cancelled while the frameworks loaded"}
+                continue
             if line is None:
                 self.process.wait()
                 self.error = {"kind": "crashed", "message": f"{describe_exit(self.process.returncode)} while importing "
@@ -214,8 +225,11 @@ class WorkerHost:
         return self.process.poll() is None
 
     def _tail(self, offset: int) -> str:
+        """The end of what the host and its runs printed since ``offset``."""
         try:
-            text = os.pread(self.stderr.fileno(), 1 << 20, offset).decode(errors="replace")
+            size = os.fstat(self.stderr.fileno()).st_size
+            start = max(offset, size - 64 * STDERR_TAIL_CHARS)
+            text = os.pread(self.stderr.fileno(), size - start, start).decode(errors="replace")
         except OSError:
             return ""
         lines = [line for line in text.strip().splitlines() if line.strip()]
@@ -224,24 +238,37 @@ class WorkerHost:
     def run(self, job: dict[str, Any], on_event: EventCallback | None = None,
             should_cancel: Callable[[], bool] = lambda: False) -> WorkerOutcome:
         """Train one job in a process forked from this host, and say how it ended."""
-        if self.wait_ready() is not None:
-            return WorkerOutcome(status="failed", error=self.error)
+        error = self.wait_ready(should_cancel)
+        if error is not None:
+            return WorkerOutcome(status="failed", error=error)
         offset = os.fstat(self.stderr.fileno()).st_size
         try:
             self.process.stdin.write(json.dumps(job) + "\n")  # type: ignore[union-attr]
             self.process.stdin.flush()  # type: ignore[union-attr]
         except (BrokenPipeError, OSError):
             self.process.wait()
-        outcome = _follow(self.process, on_event, should_cancel, self.lines, until="exited")
+        outcome = _follow(self.process, on_event, should_cancel, self.lines, until="exited", kill=self._kill_all)
         returncode = outcome.returncode if outcome.returncode is not None else self.process.returncode
         _explain_failure(outcome, returncode if returncode is not None else -signal.SIGKILL, should_cancel,
                          self._tail(offset))
         return outcome
 
+    def _kill_all(self) -> None:
+        """The host, its run and whatever the run started (the run has a process group of its own)."""
+        import psutil
+
+        with contextlib.suppress(psutil.Error):
+            for run in psutil.Process(self.process.pid).children():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(run.pid, signal.SIGKILL)
+        _signal_group(self.process, signal.SIGKILL)
+
     def close(self) -> None:
         # An idle host holds nothing worth a clean shutdown, and TensorFlow takes seconds to tear
-        # down: stop it, and anything it started, at once.
-        _signal_group(self.process, signal.SIGKILL)
+        # down: stop it, and anything it started, at once (unless it already ended and was reaped,
+        # when its process group id may belong to someone else).
+        if self.process.poll() is None:
+            self._kill_all()
         self.process.wait()
         with contextlib.suppress(OSError):
             self.process.stdin.close()  # type: ignore[union-attr]
@@ -257,10 +284,10 @@ class WorkerHosts:
         self.python = python
         self.hosts = {framework: WorkerHost(framework, python) for framework in frameworks}
 
-    def wait_ready(self) -> None:
-        """Every host has imported its framework (or failed to): call before the first run."""
+    def wait_ready(self, should_cancel: Callable[[], bool] = lambda: False) -> None:
+        """Every host has imported its framework (or failed to): call before the first measured run."""
         for host in self.hosts.values():
-            host.wait_ready()
+            host.wait_ready(should_cancel)
 
     def run(self, framework: str, job: dict[str, Any], on_event: EventCallback | None = None,
             should_cancel: Callable[[], bool] = lambda: False) -> WorkerOutcome:

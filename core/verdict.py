@@ -121,8 +121,10 @@ def _values(runs: list[dict[str, Any]], framework: str, key: str) -> list[float]
     return [float(r[key]) for r in finished_results(runs, framework) if r.get(key) is not None]
 
 
-def _steady_steps(run: dict[str, Any]) -> list[float]:
-    return [s["milliseconds"] for s in run.get("step_samples") or [] for _ in range(s["steps"]) if not s["warmup"]]
+def _steady_windows(run: dict[str, Any]) -> list[float]:
+    """Mean step time of each steady timing window: one step each on a CPU, 20 on a GPU, where
+    the steps inside a window were never timed apart and must not be resampled as if they were."""
+    return [s["milliseconds"] for s in run.get("step_samples") or [] if not s["warmup"]]
 
 
 def _ratio_text(interval: Interval) -> str:
@@ -160,7 +162,7 @@ def ratio_decision(runs: list[dict[str, Any]], first: str, second: str, topic: s
     if busy:
         reason = f"the machine was busy during {busy}"
     elif interval.samples < 2:
-        reason = "one run each, so run-to-run variation is unknown"
+        reason = "fewer than two runs of each, so run-to-run variation is unknown"
     elif not oriented.excludes(1.0):
         reason = f"the 95 % interval {_ratio_range(oriented)}× includes equal"
     count = f"{interval.samples} runs each"
@@ -181,22 +183,25 @@ def _single_run_speed_interval(runs: list[dict[str, Any]], first: str, second: s
     one, other = finished_runs(runs, first), finished_runs(runs, second)
     if len(one) != 1 or len(other) != 1:
         return None
-    a, b = _steady_steps(one[0]), _steady_steps(other[0])
+    a, b = _steady_windows(one[0]), _steady_windows(other[0])
     if len(a) < 2 or len(b) < 2:
         return None
     return step_bootstrap_ratio(a, b)
 
 
 def _pairs_by_seed(runs: list[dict[str, Any]], first: str, second: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Runs of the two frameworks that share a seed (and so initial weights, order and test set)."""
-    by_seed = {r["spec"].get("seed"): r for r in finished_runs(runs, second)}
-    pairs = []
-    for run in finished_runs(runs, first):
-        seed = run["spec"].get("seed")
-        if seed in by_seed and run["result"].get("test_accuracy") is not None \
-                and by_seed[seed]["result"].get("test_accuracy") is not None:
-            pairs.append((run, by_seed.pop(seed)))
-    return pairs
+    """One pair of runs per seed, the two frameworks from the same repeat (so the same initial
+    weights, order and test set); repeats of a seed already paired (--same-seed) add nothing."""
+    def scored(framework: str) -> dict[tuple[Any, Any], dict[str, Any]]:
+        return {(r["spec"].get("seed"), r["repeat"]): r for r in finished_runs(runs, framework)
+                if r["result"].get("test_accuracy") is not None}
+
+    mine, theirs = scored(first), scored(second)
+    pairs: dict[Any, tuple[dict[str, Any], dict[str, Any]]] = {}
+    for key in sorted(mine, key=lambda k: (str(k[0]), k[1])):
+        if key in theirs and key[0] not in pairs:
+            pairs[key[0]] = (mine[key], theirs[key])
+    return list(pairs.values())
 
 
 def accuracy_decision(runs: list[dict[str, Any]], first: str, second: str) -> Decision | None:
@@ -213,7 +218,9 @@ def accuracy_decision(runs: list[dict[str, Any]], first: str, second: str) -> De
                             None if interval.low is None else -interval.low, interval.samples, interval.method)
     points = f"{label(leader)} {interval.estimate:.1f} points higher"
     topic, key = "Accuracy", "test_accuracy"
-    if len(pairs) >= 2:
+    # Seeds that all gave the very same difference (accuracy moves in whole images) have no
+    # spread to judge by: they say no more than one seed does.
+    if len(pairs) >= 2 and not (interval.low == interval.high == interval.estimate):
         seeds = f"{len(pairs)} seeds"
         ci = f"95 % CI {interval.low:+.1f} to {interval.high:+.1f} points"
         if interval.excludes(0.0):
@@ -223,9 +230,10 @@ def accuracy_decision(runs: list[dict[str, Any]], first: str, second: str) -> De
         reason = f"the 95 % interval over {seeds} includes equal"
         return Decision(topic, key, first, second, leader, None, interval, reason,
                         f"{topic}: inconclusive, {reason} ({points} on average, {ci}).", "inconclusive")
+    one_seed = "one seed" if len(pairs) == 1 else f"{len(pairs)} seeds with identical differences, so as one seed"
     test = _mcnemar(*pairs[0])
     if test is None:
-        reason = "one seed, and the runs did not record which test images they got right"
+        reason = f"{one_seed}, and the runs did not record which test images they got right"
         return Decision(topic, key, first, second, leader, None, interval, reason,
                         f"{topic}: inconclusive, {reason} ({points}).", "inconclusive (1 seed)")
     if first != leader:
@@ -234,10 +242,10 @@ def accuracy_decision(runs: list[dict[str, Any]], first: str, second: str) -> De
     evidence = f"exact McNemar p = {test.p_value:.3g}"
     if test.p_value < SIGNIFICANCE:
         return Decision(topic, key, first, second, leader, leader, interval, None,
-                        f"{topic}: {points} on the test set ({counts}; {evidence}; one seed: these two trained "
+                        f"{topic}: {points} on the test set ({counts}; {evidence}; {one_seed}: these trained "
                         f"models, not every seed).", f"{label(leader)} +{interval.estimate:.1f} pts (p {test.p_value:.2g})",
                         test)
-    reason = f"the two models' test errors differ by chance alone as often as not ({evidence})"
+    reason = f"{one_seed}, and the difference between the two models is not significant ({evidence})"
     return Decision(topic, key, first, second, leader, None, interval, reason,
                     f"{topic}: inconclusive, {reason}; {points}, {counts}.", "inconclusive", test)
 

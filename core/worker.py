@@ -211,6 +211,8 @@ def execute(job: dict[str, Any], events: EventWriter) -> int:
     # A cancel request stops the loop at the next step boundary, so the worker can still say why.
     signal.signal(signal.SIGTERM, lambda *_: cancel.set())
     signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    # A run forked from a host starts with these blocked (see serve); from here on they cancel it.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     try:
         result = run_job(job, events, cancel)
     except Cancelled:
@@ -242,10 +244,12 @@ def serve(framework: str, events: EventWriter) -> int:
     """A framework host: import the framework once, then train each job read from standard input
     in a process forked for it.
 
-    The child starts with the framework imported but nothing run: no threads, no device context,
-    no allocator, no compiled graphs. It builds its own model, measures and exits, so every run is
-    as clean as in a process of its own, without paying the imports again (seconds per run on a
-    small CPU). The host runs no framework code itself, which is what makes forking it safe.
+    The child starts with the framework imported but nothing run: no thread pools of the
+    framework, no device context, no allocator, no compiled graphs. It builds its own model,
+    measures and exits, so every run is as clean as in a process of its own, without paying the
+    imports again (seconds per run on a small CPU). The host runs no framework code itself, which
+    is what makes forking it safe. Each run gets a process group of its own, killed when the run
+    ends, so nothing it started (compiler or loader processes) lives on into the next run.
     """
     import psutil
 
@@ -262,13 +266,14 @@ def serve(framework: str, events: EventWriter) -> int:
     import_seconds = time.perf_counter() - start
     child = 0
 
-    def forward_or_stop(signum: int, _frame: Any) -> None:
+    def forward(signum: int, _frame: Any) -> None:
+        # Cancel the run in progress; the host stays. An idle host has nothing to cancel (the
+        # runner stops hosts with SIGKILL).
         if child:
-            os.kill(child, signum)  # cancel the run in progress; the host stays
-        else:
-            raise SystemExit(0)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
 
-    signal.signal(signal.SIGTERM, forward_or_stop)
+    signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The imports left hundreds of thousands of objects; frozen, the children's garbage collector
     # never walks them during a measured run (and never copies their pages by touching them).
@@ -282,17 +287,24 @@ def serve(framework: str, events: EventWriter) -> int:
             continue
         job = json.loads(line)
         FORKED_AT = time.time()
-        child = os.fork()
-        if child == 0:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
+        # A cancel arriving while the child is being made waits until ``child`` names it.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        pid = os.fork()
+        if pid == 0:
+            os.setpgid(0, 0)
             code = 1
             try:
                 code = execute(job, events)
             finally:
-                events.stream.flush()
+                with contextlib.suppress(Exception):  # the parent may be gone
+                    events.stream.flush()
                 os._exit(code)
-        _, status = os.waitpid(child, 0)
+        child = pid
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        _, status = os.waitpid(pid, 0)
         child = 0
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)  # whatever the run started
         events.emit("exited", returncode=os.waitstatus_to_exitcode(status))
     return 0
 

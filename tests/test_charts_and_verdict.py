@@ -82,7 +82,7 @@ def test_overlapping_repeats_are_inconclusive_and_say_why():
 def test_a_single_run_each_is_inconclusive_whatever_its_steps_say():
     data = steady(comparison([200], [100]))
     speed = {f.topic: f for f in findings(data)}["Training speed"]
-    assert speed.winner is None and "one run each" in speed.reason
+    assert speed.winner is None and "fewer than two runs of each" in speed.reason
     assert "from the steps of one run each" in speed.sentence  # the bootstrap over steps is shown, not trusted
 
 
@@ -143,6 +143,12 @@ def test_one_seed_is_decided_by_mcnemar_on_the_shared_test_images():
         run["result"].update(test_accuracy=correct.mean(), test_correct_bits=pack_correct(correct))
     decision = {f.topic: f for f in findings(data)}["Accuracy"]
     assert decision.winner is None and decision.mcnemar.p_value == pytest.approx(0.25)
+
+
+def test_seeds_that_all_differ_by_the_same_images_count_as_one_seed():
+    # +1 image of 360 in every seed: no spread, which must not read as certainty.
+    decision = {f.topic: f for f in findings(seeded([0.5 + 1 / 360] * 3, [0.5] * 3))}["Accuracy"]
+    assert decision.winner is None and "3 seeds with identical differences, so as one seed" in decision.reason
 
 
 def test_repeats_of_one_seed_count_as_one_seed():

@@ -330,3 +330,16 @@ def test_three_frameworks_compare_pairwise_against_the_first(tmp_path):
     pairs = {tuple(d["frameworks"]) for d in result["verdict"]}
     assert pairs == {("pytorch", "tensorflow"), ("pytorch", "jax")}
     assert "PyTorch vs TensorFlow" in completed.stdout and "PyTorch vs JAX" in completed.stdout
+
+
+def test_a_cancel_while_the_frameworks_load_stops_waiting_at_once():
+    from core.runner import WorkerHost
+
+    host = WorkerHost("tensorflow")
+    try:
+        started = time.monotonic()
+        error = host.wait_ready(should_cancel=lambda: True)
+        assert error["kind"] == "cancelled" and time.monotonic() - started < 5
+    finally:
+        host.close()
+    assert host.process.poll() is not None

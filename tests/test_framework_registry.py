@@ -66,3 +66,13 @@ def test_every_framework_has_a_trainer_module_and_a_colour():
         assert module.exists(), framework.name
         assert re.fullmatch(r"#[0-9A-Fa-f]{6}", framework.colour)
     assert len({f.colour for f in REGISTRY.values()}) == len(REGISTRY)
+
+
+def test_a_setting_a_chosen_framework_cannot_run_is_refused_before_anything_is_queued():
+    from core.compare import check_spec_against_frameworks
+
+    native = RunSpec(data_pipeline="native")
+    check_spec_against_frameworks(native, ["pytorch", "tensorflow"])
+    with pytest.raises(BadInput, match="JAX has no native input pipeline") as refused:
+        check_spec_against_frameworks(native, ["pytorch", "jax"])
+    assert refused.value.field == "data_pipeline"

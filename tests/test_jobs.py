@@ -68,12 +68,12 @@ def test_the_dashboard_process_never_imports_a_framework(home):
 import os, sys
 os.environ["TWINBENCH_NO_RUNNER"] = "1"
 from streamlit.testing.v1 import AppTest
-app = AppTest.from_file({str(PROJECT_ROOT / 'streamlit_app.py')!r}, default_timeout=60)
+app = AppTest.from_file({str(PROJECT_ROOT / 'streamlit_app.py')!r}, default_timeout=240)
 app.run()
 for page in ("pages/train.py", "pages/compare.py", "pages/history.py", "pages/system.py", "pages/models.py"):
     app.switch_page(page).run()
     assert not app.exception, (page, app.exception)
-loaded = [m for m in ("torch", "tensorflow", "keras") if m in sys.modules]
+loaded = [m for m in ("torch", "tensorflow", "keras", "jax") if m in sys.modules]
 sys.exit(f"imported {{loaded}}" if loaded else 0)
 """
     completed = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True)

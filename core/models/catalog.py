@@ -41,7 +41,9 @@ def accepted_architectures(input_shape: tuple[int, int, int]) -> tuple[list[str]
 
 def describe_architectures(input_shape: tuple[int, int, int], num_classes: int = 10, refresh: bool = False) -> dict[str, Any]:
     """{"frameworks": {framework: {architecture: description}}, "errors": {...}, "refused": {...}}."""
-    cache = twinbench_home() / "models" / f"{'x'.join(map(str, input_shape))}-{num_classes}-{_code_version()}.json"
+    # Installing a framework later must not leave it "not installed" in the cached answer.
+    installed = "-".join(name for name, framework in REGISTRY.items() if framework.installed)
+    cache = twinbench_home() / "models" / f"{'x'.join(map(str, input_shape))}-{num_classes}-{installed}-{_code_version()}.json"
     if cache.exists() and not refresh:
         return json.loads(cache.read_text())
     accepted, refused = accepted_architectures(input_shape)

@@ -136,7 +136,6 @@ class JaxTrainer:
             "device_name": self.device.device_kind if self.device_kind == "cuda" else cpu_name(),
             # XLA sizes its own pools; the process is confined to this many cores (one: no pool).
             "threads": self.threads,
-            "interop_threads": self.threads,
             "mode": self.mode,
             "precision": "bf16" if self.bf16 else "fp32",
             "optimizer": type(self.optimizer).__name__,
@@ -201,7 +200,8 @@ class JaxTrainer:
         jax.block_until_ready(self._last_output)
 
     def reset_peak_memory(self) -> None:
-        """JAX keeps a peak per process that cannot be reset; a forked run starts with none."""
+        """JAX keeps a peak per process that cannot be reset: a forked run starts with none, so
+        its peak also covers building the model, which the other frameworks' peaks leave out."""
 
     def device_memory(self) -> tuple[int | None, int | None]:
         if self.device_kind != "cuda":
