@@ -70,6 +70,32 @@ def parameter_counts(model: keras.Model) -> tuple[int, int]:
     return trainable, frozen
 
 
+class KerasTrainerParts:
+    """What a Keras trainer reports the same way on every backend (mixed into each backend's trainer)."""
+
+    model: keras.Model
+    mode: str
+    bf16: bool
+    optimizer: keras.optimizers.Optimizer
+    settings: OptimizerSettings
+
+    def parameter_counts(self) -> tuple[int, int]:
+        return parameter_counts(self.model)
+
+    def flops_per_image(self) -> int | None:
+        return count_flops(self.model)
+
+    def keras_environment(self) -> dict[str, Any]:
+        return {
+            "keras_version": keras.__version__,
+            "keras_backend": keras.backend.backend(),
+            "mode": self.mode,
+            "precision": "bf16" if self.bf16 else "fp32",
+            "optimizer": type(self.optimizer).__name__,
+            "optimizer_settings": self.settings.as_dict(),
+        }
+
+
 def describe_model(framework: str, framework_version: str, architecture: str, input_shape: tuple[int, int, int],
                    num_classes: int, seed: int) -> dict[str, Any]:
     """Parameter counts, FLOPs and per-layer initial weight statistics, for parity checks."""

@@ -23,7 +23,7 @@ from core.errors import FrameworkUnavailable
 from core.models.registry import build_model
 from core.modes import run_mode_label
 from core.train import keras_common
-from core.train.keras_common import count_flops, load_initial_weights, make_optimizer
+from core.train.keras_common import load_initial_weights, make_optimizer
 from core.train.measure import cpu_name, usable_cpu_count
 from core.train.optim import OptimizerSettings
 
@@ -52,7 +52,7 @@ def configure_jax(threads: int, precision: str, seed: int) -> list[Any]:
     return gpus
 
 
-class JaxTrainer:
+class JaxTrainer(keras_common.KerasTrainerParts):
     framework = FRAMEWORK
 
     def __init__(self, spec: Any, input_shape: tuple[int, int, int], num_classes: int,
@@ -130,23 +130,12 @@ class JaxTrainer:
             "framework": FRAMEWORK,
             "framework_version": jax.__version__,
             "jaxlib_version": jaxlib.__version__,
-            "keras_version": keras.__version__,
-            "keras_backend": keras.backend.backend(),
             "device": self.device_kind,
             "device_name": self.device.device_kind if self.device_kind == "cuda" else cpu_name(),
             # XLA sizes its own pools; the process is confined to this many cores (one: no pool).
             "threads": self.threads,
-            "mode": self.mode,
-            "precision": "bf16" if self.bf16 else "fp32",
-            "optimizer": type(self.optimizer).__name__,
-            "optimizer_settings": self.settings.as_dict(),
+            **self.keras_environment(),
         }
-
-    def parameter_counts(self) -> tuple[int, int]:
-        return keras_common.parameter_counts(self.model)
-
-    def flops_per_image(self) -> int | None:
-        return count_flops(self.model)
 
     def load_training_images(self, images: np.ndarray) -> None:
         self.x_train = jax.device_put(images, self.device)

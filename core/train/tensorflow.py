@@ -21,7 +21,7 @@ from core.errors import FrameworkUnavailable  # noqa: E402
 from core.models.registry import build_model  # noqa: E402
 from core.modes import run_mode_label  # noqa: E402
 from core.train import keras_common  # noqa: E402
-from core.train.keras_common import count_flops, load_initial_weights, make_optimizer  # noqa: E402
+from core.train.keras_common import load_initial_weights, make_optimizer  # noqa: E402
 from core.train.measure import cpu_name  # noqa: E402
 from core.train.optim import OptimizerSettings  # noqa: E402
 
@@ -46,7 +46,7 @@ def configure_tensorflow(threads: int, precision: str, seed: int) -> list[Any]:
     return gpus
 
 
-class KerasTrainer:
+class KerasTrainer(keras_common.KerasTrainerParts):
     framework = FRAMEWORK
 
     def __init__(self, spec: Any, input_shape: tuple[int, int, int], num_classes: int,
@@ -114,24 +114,14 @@ class KerasTrainer:
         return {
             "framework": FRAMEWORK,
             "framework_version": tf.__version__,
-            "keras_version": keras.__version__,
             "device": self.device_kind,
             "device_name": device_name,
             "cuda_version": build.get("cuda_version"),
             "cudnn_version": build.get("cudnn_version"),
             "threads": tf.config.threading.get_intra_op_parallelism_threads(),
             "interop_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-            "mode": self.mode,
-            "precision": "bf16" if self.bf16 else "fp32",
-            "optimizer": type(self.optimizer).__name__,
-            "optimizer_settings": self.settings.as_dict(),
+            **self.keras_environment(),
         }
-
-    def parameter_counts(self) -> tuple[int, int]:
-        return keras_common.parameter_counts(self.model)
-
-    def flops_per_image(self) -> int | None:
-        return count_flops(self.model)
 
     def load_training_images(self, images: np.ndarray) -> None:
         if self.native_pipeline:
