@@ -63,7 +63,7 @@ def page_setup() -> None:
 
 def show_decision(decision: Decision) -> None:
     """One sentence of the verdict: a winner, an inconclusive answer, or a disturbed run (in amber)."""
-    if decision.reason and decision.reason.startswith("the machine was busy"):
+    if decision.disturbed:
         st.warning(decision.sentence, icon=":material/warning:")
         return
     icon = ":material/arrow_forward:" if decision.winner else ":material/drag_handle:"

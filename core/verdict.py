@@ -77,6 +77,7 @@ class Decision:
     sentence: str
     short: str  # for the table's "Ahead" column
     mcnemar: McNemar | None = None
+    disturbed: bool = False  # a run was unsteady, so a timing could not be judged
 
     @property
     def within_noise(self) -> bool:
@@ -175,7 +176,7 @@ def ratio_decision(runs: list[dict[str, Any]], first: str, second: str, topic: s
         detail += " from the steps of one run each"
     sentence = f"{topic}: inconclusive, {reason} ({detail})."
     short = "inconclusive (busy)" if busy else "inconclusive (1 run)" if interval.samples < 2 else "inconclusive"
-    return Decision(topic, key, first, second, leader, None, oriented, reason, sentence, short)
+    return Decision(topic, key, first, second, leader, None, oriented, reason, sentence, short, disturbed=bool(busy))
 
 
 def _single_run_speed_interval(runs: list[dict[str, Any]], first: str, second: str) -> Interval | None:

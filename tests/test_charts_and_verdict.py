@@ -183,3 +183,10 @@ def test_the_baseline_can_be_any_framework_of_the_comparison():
     headers, _ = comparison_rows(data, baseline="tensorflow")
     assert headers == ["", "TensorFlow", "PyTorch", "Ahead"]
     assert findings(data, baseline="mxnet")[0].first == "pytorch"  # not in the comparison: the first stays
+
+
+def test_only_timings_spoiled_by_a_busy_machine_are_marked_disturbed():
+    data = steady(comparison([150, 152, 151], [100, 101, 99], memory=(50, 100)))
+    data["runs"][0]["result"]["step_ms_p90"] = 40 * data["runs"][0]["result"]["step_ms_median"]
+    found = {f.topic: f for f in findings(data)}
+    assert found["Training speed"].disturbed and not found["Memory"].disturbed

@@ -22,6 +22,12 @@ from core.train.optim import OptimizerSettings
 GradientFunction = Callable[[keras.Model, np.ndarray, np.ndarray], tuple[np.ndarray, float, list[np.ndarray]]]
 
 
+def set_policy_and_seed(precision: str, seed: int) -> None:
+    """Mixed bf16 (logits cast back to float32 by each trainer) or float32, and every random seed."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bf16" else "float32")
+    keras.utils.set_random_seed(seed)
+
+
 def make_optimizer(settings: OptimizerSettings) -> keras.optimizers.Optimizer:
     decay = settings.weight_decay or None
     if settings.name == "adam":

@@ -47,8 +47,7 @@ def configure_jax(threads: int, precision: str, seed: int) -> list[Any]:
         gpus = jax.devices("gpu")
     except RuntimeError:
         gpus = []
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bf16" else "float32")
-    keras.utils.set_random_seed(seed)
+    keras_common.set_policy_and_seed(precision, seed)
     return gpus
 
 

@@ -41,8 +41,7 @@ def configure_tensorflow(threads: int, precision: str, seed: int) -> list[Any]:
             tf.config.experimental.set_memory_growth(gpu, True)
     except RuntimeError:
         pass  # a second model in the same process: the runtime is already configured
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bf16" else "float32")
-    keras.utils.set_random_seed(seed)
+    keras_common.set_policy_and_seed(precision, seed)
     return gpus
 
 
