@@ -1,7 +1,7 @@
 """Does training in a process forked from a framework host measure what a process of its own does?
 
 Alternates the same train job (the default comparison's spec, one seed, prepared digits) through
-``run_worker`` (a fresh interpreter that imports the framework) and ``WorkerHost.run`` (a child
+``ProcessExecutor`` (a fresh interpreter that imports the framework) and ``WorkerHost.run`` (a child
 forked from a host that imported it once), and prints forked / own steady images/s as a ratio of
 geometric means with a 95 % interval.
 
@@ -14,9 +14,10 @@ import argparse
 
 from core.compare import prepare_for
 from core.frameworks import REFERENCE
-from core.runner import WorkerHost, run_worker
+from core.runner import ProcessExecutor, WorkerHost
 from core.spec import RunSpec
 from core.uncertainty import ratio_interval
+from core.work import TrainJob
 
 
 def main() -> None:
@@ -27,14 +28,14 @@ def main() -> None:
     arguments = parser.parse_args()
     spec = RunSpec(framework=arguments.framework, threads=arguments.threads)
     _, data = prepare_for(spec)
-    job = {"kind": "train", "spec": spec.to_dict(), "data_path": str(data.path)}
+    job = TrainJob(spec=spec, data_path=str(data.path))
     own: list[float] = []
     forked: list[float] = []
     host = WorkerHost(arguments.framework)
     host.wait_ready()
     try:
         for pair in range(arguments.pairs):
-            order = [(own, run_worker), (forked, host.run)]
+            order = [(own, ProcessExecutor().run), (forked, host.run)]
             for figures, run in order if pair % 2 == 0 else order[::-1]:
                 outcome = run(job)
                 if outcome.result is None:

@@ -6,7 +6,6 @@ Exit codes: 0 every run finished, 1 a run failed, 2 bad input (nothing was train
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 import sys
@@ -18,7 +17,6 @@ from core.frameworks import DEFAULT_NAMES as DEFAULT_FRAMEWORKS
 from core.frameworks import NAMES as FRAMEWORK_NAMES
 from core.paths import default_db_path
 from core.spec import COMPILE_MODES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
-from core.worker import bench_job
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULTS = RunSpec()
@@ -240,7 +238,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from core.models.registry import check_input_shape
     from core.progress import RunProgress
     from core.report import comparison_rows, failures, render_table
-    from core.runner import run_worker
+    from core.results import RunResult
+    from core.runner import ProcessExecutor
+    from core.work import BenchJob
 
     fields = {k: v for k, v in SPEC_FLAGS.items() if k in ("architecture", "batch_size", "learning_rate", "optimizer",
                                                            "seed", "device", "precision", "compile", "threads")}
@@ -255,15 +255,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return bench_against_minimal(args, spec, frameworks, input_shape, classes, steps, warmup)
     progress = RunProgress(enabled=not args.quiet)
     runs = []
+    executor = ProcessExecutor()
     try:
         for framework in frameworks:
-            run_spec = dataclasses.replace(spec, framework=framework, dataset="shapes", epochs=1)
-            job = bench_job(run_spec.to_dict(), input_shape, classes, steps, warmup)
+            run_spec = spec.replace(framework=framework, dataset="shapes", epochs=1)
+            job = BenchJob(spec=run_spec, input_shape=input_shape, num_classes=classes, steps=steps, warmup=warmup)
             info = {"run_id": framework, "framework": framework, "repeat": 0}
-            outcome = run_worker(job, lambda event, info=info: progress.update(info, event))
+            outcome = executor.run(job, lambda event, info=info: progress.update(info, event))
             runs.append({
                 "framework": framework, "status": outcome.status, "spec": run_spec.to_dict(),
-                "result": outcome.result, "environment": outcome.environment, "error": outcome.error,
+                "result": RunResult.model_validate(outcome.result) if outcome.result else None,
+                "environment": outcome.environment, "error": outcome.error,
                 "repeat": 0, "error_kind": (outcome.error or {}).get("kind"),
                 "error_message": (outcome.error or {}).get("message"),
             })
@@ -279,7 +281,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, {
             "kind": "bench", "input_shape": list(input_shape), "steps": steps, "warmup": warmup,
-            "runs": [{k: r[k] for k in ("framework", "status", "spec", "result", "environment", "error")} for r in runs],
+            "runs": [{**{k: r[k] for k in ("framework", "status", "spec", "environment", "error")},
+                      "result": r["result"].as_dict() if r["result"] else None} for r in runs],
         })
     return EXIT_OK if all(r["status"] == "finished" for r in runs) else EXIT_RUN_FAILED
 
@@ -310,10 +313,11 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
 def _bench_architecture(name: str, framework: str, input_shape: tuple[int, int, int], batch: int, steps: int,
                         device: str) -> dict[str, Any] | None:
-    from core.runner import run_worker
+    from core.runner import ProcessExecutor
+    from core.work import BenchJob
 
     spec = RunSpec.from_dict({"architecture": name, "framework": framework, "batch_size": batch, "device": device})
-    outcome = run_worker(bench_job(spec.to_dict(), input_shape, 10, steps, warmup=3))
+    outcome = ProcessExecutor().run(BenchJob(spec=spec, input_shape=input_shape, steps=steps, warmup=3))
     return outcome.result if outcome.status == "finished" else None
 
 
@@ -382,13 +386,15 @@ def bench_against_minimal(args: argparse.Namespace, spec: RunSpec, frameworks: l
     from core.fidelity import TARGET_RATIO, alternating_plan, fidelity
     from core.frameworks import get
     from core.report import render_table
-    from core.runner import run_worker
+    from core.runner import ProcessExecutor
+    from core.work import BenchJob, MinimalJob
 
     repeats = _positive("repeats", args.repeats, 1)
+    executor = ProcessExecutor()
     rows, report, failed = [], [], False
     for framework in frameworks:
-        run_spec = dataclasses.replace(spec, framework=framework, dataset="shapes", epochs=1)
-        harness = bench_job(run_spec.to_dict(), input_shape, classes, steps, warmup)
+        run_spec = spec.replace(framework=framework, dataset="shapes", epochs=1)
+        harness = BenchJob(spec=run_spec, input_shape=input_shape, num_classes=classes, steps=steps, warmup=warmup)
         details = get(framework)
         if details.minimal_loop is None:
             print(f"{details.label} has no minimal loop to compare the harness with; skipped", file=sys.stderr)
@@ -399,10 +405,10 @@ def bench_against_minimal(args: argparse.Namespace, spec: RunSpec, frameworks: l
         plan = alternating_plan(repeats) + [loop for loop in details.extra_minimal_loops for _ in range(repeats)]
         for which in plan:
             loop = {"harness": None, "minimal": details.minimal_loop}.get(which, which)
-            job = harness if loop is None else {**harness, "kind": "minimal", "loop": loop}
+            job = harness if loop is None else MinimalJob.like(harness, loop)
             if not args.quiet:
                 print(f"{framework}: {which} ...", file=sys.stderr)
-            outcome = run_worker(job)
+            outcome = executor.run(job)
             if outcome.status != "finished":
                 print(f"failed: {framework} {which}: {(outcome.error or {}).get('message')}", file=sys.stderr)
                 failed = True

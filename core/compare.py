@@ -8,7 +8,6 @@ gets the warm machine.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,11 @@ from core.data.prepare import PreparedData, prepare_dataset
 from core.errors import BadInput
 from core.frameworks import REFERENCE, get
 from core.models.registry import check_input_shape, check_pretrained
-from core.runner import WorkerHosts, WorkerOutcome, run_worker
+from core.results import RunResult
+from core.runner import Executor, WorkerHosts, WorkerOutcome
 from core.spec import RunSpec
 from core.store import Store
-from core.worker import bench_job
+from core.work import BenchJob, ParityReferenceJob, TrainJob
 
 RunEventCallback = Callable[[dict[str, Any], dict[str, Any]], None]
 
@@ -49,7 +49,7 @@ def prepare_for(spec: RunSpec) -> tuple[RunSpec, PreparedData]:
     """Prepare the data, check the spec against it, and note in the spec what was done to it."""
     data = prepare_dataset(spec.dataset, spec.seed, spec.validation_fraction, spec.image_size, spec.max_images)
     check_spec_against_data(spec, data)
-    return dataclasses.replace(spec, notes=tuple(data.notes)), data
+    return spec.replace(notes=tuple(data.notes)), data
 
 
 def repeat_seed(spec: RunSpec, repeat: int) -> int:
@@ -59,7 +59,7 @@ def repeat_seed(spec: RunSpec, repeat: int) -> int:
 
 def run_specs(spec: RunSpec, frameworks: list[str]) -> list[tuple[int, str, dict[str, Any]]]:
     """(repeat, framework, run spec) in execution order."""
-    return [(repeat, fw, dataclasses.replace(spec, framework=fw, seed=repeat_seed(spec, repeat)).to_dict())
+    return [(repeat, fw, spec.replace(framework=fw, seed=repeat_seed(spec, repeat)).to_dict())
             for repeat, fw in plan_runs(frameworks, spec.repeats)]
 
 
@@ -92,16 +92,16 @@ def _data_path(comparison: dict[str, Any]) -> Path:
     return prepare_for(spec)[1].path  # type: ignore[return-value]
 
 
-def _initial_weights(comparison: dict[str, Any], data_path: Path, seed: int) -> str:
+def _initial_weights(comparison: dict[str, Any], data_path: Path, seed: int, executor: Executor) -> str:
     """Export the PyTorch model's initial weights for this seed, for Keras to start from (--same-init)."""
     settings = comparison["settings"]
     input_shape, classes = comparison["data"]["input_shape"], comparison["data"]["num_classes"]
     path = data_path.parent / (f"init-{settings['architecture']}-{'x'.join(map(str, input_shape))}-{classes}"
                                f"-{seed}-{int(settings.get('pretrained', False))}.npz")
     if not path.exists():
-        outcome = run_worker({"kind": "parity_reference", "architectures": [settings["architecture"]],
-                              "input_shape": input_shape, "num_classes": classes, "seed": seed,
-                              "paths": [str(path)], "with_forward": False, "pretrained": settings.get("pretrained", False)})
+        outcome = executor.run(ParityReferenceJob(
+            architectures=(settings["architecture"],), paths=(str(path),), input_shape=input_shape, num_classes=classes,
+            seed=seed, with_forward=False, pretrained=settings.get("pretrained", False)))
         if outcome.status != "finished":
             raise BadInput("same_init needs PyTorch to export its initial weights: "
                            + (outcome.error or {}).get("message", "the export failed"), "same_init")
@@ -109,7 +109,8 @@ def _initial_weights(comparison: dict[str, Any], data_path: Path, seed: int) -> 
 
 
 def choose_modes(
-    store: Store, comparison: dict[str, Any], on_event: RunEventCallback | None, should_cancel: Callable[[], bool],
+    store: Store, comparison: dict[str, Any], executor: Executor, on_event: RunEventCallback | None,
+    should_cancel: Callable[[], bool],
 ) -> dict[str, Any]:
     """Try each framework's modes briefly on the comparison's input, then give its queued runs
     the fastest one. Returns the trials, which are kept with the comparison."""
@@ -125,17 +126,17 @@ def choose_modes(
         for mode in candidate_modes(framework, device_kind):
             if should_cancel():
                 return chosen
-            spec = {**base, **mode.overrides()}
+            spec = RunSpec.model_validate({**base, **mode.overrides()})
             info = {"run_id": f"trial-{framework}-{mode.label(framework)}", "framework": framework, "repeat": 0,
                     "epochs": 1}
-            outcome = run_worker(
-                bench_job(spec, input_shape, classes, TRIAL_STEPS, TRIAL_WARMUP),
+            outcome = executor.run(
+                BenchJob(spec=spec, input_shape=input_shape, num_classes=classes, steps=TRIAL_STEPS, warmup=TRIAL_WARMUP),
                 (lambda event, info=info: on_event(info, event)) if on_event else None, should_cancel,
             )
-            result = outcome.result or {}
+            result = RunResult.model_validate(outcome.result or {})
             trials.append({"mode": mode.label(framework), **mode.overrides(), "status": outcome.status,
-                           "steady_images_per_second": result.get("steady_images_per_second"),
-                           "step_ms_median": result.get("step_ms_median"), "compile_seconds": result.get("compile_seconds"),
+                           "steady_images_per_second": result.steady_images_per_second,
+                           "step_ms_median": result.step_ms_median, "compile_seconds": result.compile_seconds,
                            "error": (outcome.error or {}).get("message")})
         try:
             best = fastest(trials)
@@ -172,11 +173,11 @@ def execute_comparison(
         # Nothing timed (the mode trials included) starts while a framework is still importing.
         hosts.wait_ready(should_cancel)
         if comparison["settings"].get("best_of_each") and frameworks:
-            choose_modes(store, comparison, on_event, should_cancel)
+            choose_modes(store, comparison, hosts, on_event, should_cancel)
             comparison = store.comparison(comparison_id)
         queued = [run for run in comparison["runs"] if run["status"] == "queued"]
         same_init = comparison["settings"].get("same_init")
-        init_weights = {seed: _initial_weights(comparison, data_path, seed)
+        init_weights = {seed: _initial_weights(comparison, data_path, seed, hosts)
                         for seed in sorted({run["spec"]["seed"] for run in queued})} if same_init else {}
         for run in queued:
             if stop_everything or should_cancel():
@@ -194,11 +195,11 @@ def execute_comparison(
                 if on_event:
                     on_event(info, event)
 
-            job = {"kind": "train", "spec": run["spec"], "data_path": str(data_path),
-                   "init_weights": init_weights.get(run["spec"]["seed"])}
-            outcome = hosts.run(run["framework"], job, record, should_cancel)
+            job = TrainJob(spec=RunSpec.model_validate(run["spec"]), data_path=str(data_path),
+                           init_weights=init_weights.get(run["spec"]["seed"]))
+            outcome = hosts.run(job, record, should_cancel)
             if outcome.status == "finished" and outcome.result is not None:
-                store.finish_run(run["id"], outcome.result)
+                store.finish_run(run["id"], RunResult.model_validate(outcome.result))
             else:
                 error = outcome.error or {"kind": "crashed", "message": "no result"}
                 store.fail_run(run["id"], error["kind"], error["message"])

@@ -34,7 +34,7 @@ def results_frame(comparison: dict[str, Any]) -> pd.DataFrame:
     keys = [m.key for m in METRICS]
     rows = [
         {"framework": _label(run), "repeat": run["repeat"] + 1, "run_id": run["id"],
-         **{key: run["result"].get(key) for key in keys}}
+         **{key: run["result"].figure(key) for key in keys}}
         for run in comparison["runs"]
         if run["status"] == "finished" and run["result"]
     ]

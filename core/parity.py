@@ -16,7 +16,8 @@ from typing import Any
 from core.errors import TwinbenchError
 from core.frameworks import REFERENCE, REGISTRY, Framework
 from core.models.registry import check_input_shape
-from core.runner import run_worker
+from core.runner import Executor, ProcessExecutor
+from core.work import ParityCheckJob, ParityReferenceJob
 
 LOGIT_TOLERANCE = 1e-4
 
@@ -35,7 +36,7 @@ def audited_frameworks() -> list[Framework]:
 
 
 def run_parity_many(architectures: list[str], input_shape: tuple[int, int, int], num_classes: int = 10,
-                    seed: int = 0, batch: int = 32) -> list[dict[str, Any]]:
+                    seed: int = 0, batch: int = 32, executor: Executor | None = None) -> list[dict[str, Any]]:
     """Audit several architectures with one worker process per framework.
 
     Each report has the figures per framework (``frameworks``) and, at the top level, the worst
@@ -43,15 +44,18 @@ def run_parity_many(architectures: list[str], input_shape: tuple[int, int, int],
     """
     for architecture in architectures:
         check_input_shape(architecture, input_shape)
-    common = {"architectures": architectures, "input_shape": list(input_shape), "num_classes": num_classes}
+    executor = executor or ProcessExecutor()
+    names = tuple(architectures)
     checks: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="twinbench-parity-") as folder:
-        paths = [str(Path(folder) / f"{name}.npz") for name in architectures]
-        reference = run_worker({"kind": "parity_reference", **common, "seed": seed, "batch": batch, "paths": paths})
+        paths = tuple(str(Path(folder) / f"{name}.npz") for name in architectures)
+        reference = executor.run(ParityReferenceJob(architectures=names, paths=paths, input_shape=input_shape,
+                                                    num_classes=num_classes, seed=seed, batch=batch))
         if reference.status != "finished" or reference.result is None:
             raise TwinbenchError(f"{REFERENCE.label} side failed: {(reference.error or {}).get('message')}")
         for framework in audited_frameworks():
-            check = run_worker({"kind": "parity_check", "framework": framework.name, **common, "references": paths})
+            check = executor.run(ParityCheckJob(framework=framework.name, architectures=names, references=paths,
+                                                input_shape=input_shape, num_classes=num_classes))
             if check.status != "finished" or check.result is None:
                 raise TwinbenchError(f"{framework.label} side failed: {(check.error or {}).get('message')}")
             checks[framework.name] = check.result["models"]

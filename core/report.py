@@ -83,7 +83,7 @@ def summarize(runs: list[dict[str, Any]], frameworks: list[str]) -> dict[str, di
         results = finished_results(runs, framework)
         summary[framework] = {}
         for metric in METRICS:
-            values = [r.get(metric.key) for r in results]
+            values = [r.figure(metric.key) for r in results]
             if metric.unit == "text":
                 summary[framework][metric.key] = next((v for v in values if v), None)
             else:
@@ -160,7 +160,7 @@ def comparison_json(comparison: dict[str, Any], baseline: str | None = None) -> 
                 "repeat": r["repeat"],
                 "status": r["status"],
                 "spec": r["spec"],
-                "result": r["result"],
+                "result": r["result"].as_dict() if r["result"] else None,
                 "epochs": r["epochs"],
                 "environment": r["environment"],
                 "error": r["error"],

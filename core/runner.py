@@ -1,9 +1,14 @@
-"""Start one worker process, follow its events, and say how it ended, even if it died."""
+"""Executors: start the worker process a job needs, follow its events, and say how the job
+ended, even if its process died.
+
+Every caller starts work through an ``Executor``: ``ProcessExecutor`` (a fresh interpreter per
+job) or ``WorkerHosts`` (one host per framework that forks a child per job). A cluster executor
+is one more implementation of the same ``run``.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import queue
 import signal
@@ -13,11 +18,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from core.train.events import parse_event
+from core.work import Job
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # After a cancel request the worker stops at its next step; a step stuck in compilation gets
@@ -34,7 +40,6 @@ class WorkerOutcome:
     result: dict[str, Any] | None = None
     error: dict[str, str] | None = None
     environment: dict[str, Any] | None = None
-    epochs: list[dict[str, Any]] = field(default_factory=list)
     returncode: int | None = None
     interrupted: bool = False  # the parent itself was interrupted (Ctrl-C)
 
@@ -64,35 +69,42 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
         os.killpg(process.pid, sig)
 
 
-def run_worker(
-    job: dict[str, Any],
-    on_event: EventCallback | None = None,
-    should_cancel: Callable[[], bool] = lambda: False,
-    python: str = sys.executable,
-    on_start: Callable[[int], None] | None = None,
-) -> WorkerOutcome:
-    """Run ``python -m core.worker`` on ``job`` and return how it ended.
+class Executor(Protocol):
+    """Runs one job in the worker process its framework needs and says how it ended."""
+
+    def run(self, job: Job, on_event: EventCallback | None = None,
+            should_cancel: Callable[[], bool] = lambda: False) -> WorkerOutcome: ...
+
+
+class ProcessExecutor:
+    """Each job in a fresh ``python -m core.worker JOB.json``: the framework is imported per job.
 
     The worker gets its own process group so that a kill also reaches whatever it started
     (torch.compile's compiler processes), and so a Ctrl-C in the terminal reaches only us: we
     then ask the worker to stop, and it reports the run as cancelled.
     """
-    with tempfile.TemporaryDirectory(prefix="twinbench-job-") as folder:
-        job_path = Path(folder) / "job.json"
-        job_path.write_text(json.dumps(job))
-        stderr_path = Path(folder) / "stderr.log"
-        with stderr_path.open("w") as stderr:
-            process = subprocess.Popen(
-                [python, "-m", "core.worker", str(job_path)],
-                stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
-                text=True, cwd=PROJECT_ROOT, env=_worker_environment(), start_new_session=True,
-            )
-            if on_start:
-                on_start(process.pid)
-            outcome = _follow(process, on_event, should_cancel)
-        _explain_failure(outcome, process.returncode, should_cancel, _tail(stderr_path))
-        outcome.returncode = process.returncode
-        return outcome
+
+    def __init__(self, python: str = sys.executable, on_start: Callable[[int], None] | None = None) -> None:
+        self.python = python
+        self.on_start = on_start
+
+    def run(self, job: Job, on_event: EventCallback | None = None,
+            should_cancel: Callable[[], bool] = lambda: False) -> WorkerOutcome:
+        with tempfile.TemporaryDirectory(prefix="twinbench-job-") as folder:
+            job_path = Path(folder) / "job.json"
+            job_path.write_text(job.to_json())
+            stderr_path = Path(folder) / "stderr.log"
+            with stderr_path.open("w") as stderr:
+                process = subprocess.Popen(
+                    [self.python, "-m", "core.worker", str(job_path)],
+                    stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
+                    text=True, cwd=PROJECT_ROOT, env=_worker_environment(), start_new_session=True,
+                )
+                if self.on_start:
+                    self.on_start(process.pid)
+                outcome = _follow(process, on_event, should_cancel)
+            _explain_failure(outcome, process.returncode, should_cancel, _tail(stderr_path))
+            return outcome
 
 
 def _cancel_requested(should_cancel: Callable[[], bool]) -> bool:
@@ -235,15 +247,15 @@ class WorkerHost:
         lines = [line for line in text.strip().splitlines() if line.strip()]
         return "\n".join(lines)[-STDERR_TAIL_CHARS:]
 
-    def run(self, job: dict[str, Any], on_event: EventCallback | None = None,
+    def run(self, job: Job, on_event: EventCallback | None = None,
             should_cancel: Callable[[], bool] = lambda: False) -> WorkerOutcome:
-        """Train one job in a process forked from this host, and say how it ended."""
+        """Run one job in a process forked from this host, and say how it ended."""
         error = self.wait_ready(should_cancel)
         if error is not None:
             return WorkerOutcome(status="failed", error=error)
         offset = os.fstat(self.stderr.fileno()).st_size
         try:
-            self.process.stdin.write(json.dumps(job) + "\n")  # type: ignore[union-attr]
+            self.process.stdin.write(job.to_json() + "\n")  # type: ignore[union-attr]
             self.process.stdin.flush()  # type: ignore[union-attr]
         except (BrokenPipeError, OSError):
             self.process.wait()
@@ -289,8 +301,10 @@ class WorkerHosts:
         for host in self.hosts.values():
             host.wait_ready(should_cancel)
 
-    def run(self, framework: str, job: dict[str, Any], on_event: EventCallback | None = None,
+    def run(self, job: Job, on_event: EventCallback | None = None,
             should_cancel: Callable[[], bool] = lambda: False) -> WorkerOutcome:
+        """Run ``job`` on its framework's host (started now if this executor has none yet)."""
+        framework = job.framework
         host = self.hosts.get(framework)
         if host is None or (not host.alive and host.error is None):
             if host is not None:
@@ -313,8 +327,6 @@ def _apply(outcome: WorkerOutcome, event: dict[str, Any]) -> None:
     kind = event["type"]
     if kind == "started":
         outcome.environment = event.get("environment")
-    elif kind == "epoch":
-        outcome.epochs.append(event)
     elif kind == "finished":
         outcome.status = "finished"
         outcome.result = event.get("result")

@@ -1,96 +1,119 @@
-"""RunSpec: everything that defines one training run, validated before any work starts."""
+"""RunSpec: everything that defines one training run, validated before any work starts.
+
+pydantic checks each field (type, range, allowed words); ``from_dict`` turns its first complaint
+into one line that names the field and what is allowed, and then checks what needs the registries
+(a dataset name or folder, an architecture).
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
+
+import annotated_types
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from core.errors import BadInput
 from core.frameworks import NAMES as FRAMEWORKS
 from core.frameworks import REFERENCE
 
-OPTIMIZERS = ("adam", "sgd")
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("fp32", "bf16")
+Optimizer = Literal["adam", "sgd"]
+Device = Literal["auto", "cpu", "cuda"]
+Precision = Literal["fp32", "bf16"]
 # "on" is each framework's default compiler (XLA; torch.compile's default mode); the other two
 # are torch.compile modes (TensorFlow compiles with XLA for them too).
-COMPILE_MODES = ("off", "on", "max-autotune", "reduce-overhead")
-DATA_PIPELINES = ("device", "native")
-
-# (low, high) inclusive bounds for numeric fields; None means unbounded on that side.
-INT_RANGES: dict[str, tuple[int, int | None]] = {
-    "epochs": (1, 1000),
-    "batch_size": (1, 65536),
-    "seed": (0, 2**31 - 1),
-    "repeats": (1, 50),
-    "image_size": (4, 512),
-    "max_images": (20, None),
-    "unfreeze_blocks": (0, 19),
-    "threads": (1, 1024),
-}
-FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {
-    # name: (low, high, low_inclusive)
-    "learning_rate": (0.0, 10.0, False),
-    "momentum": (0.0, 0.999, True),
-    "weight_decay": (0.0, 1.0, True),
-    "validation_fraction": (0.0, 0.5, True),
-    "target_accuracy": (0.0, 1.0, False),
-}
-CHOICES: dict[str, tuple[str, ...]] = {
-    "framework": FRAMEWORKS,
-    "optimizer": OPTIMIZERS,
-    "device": DEVICES,
-    "precision": PRECISIONS,
-    "compile": COMPILE_MODES,
-    "data_pipeline": DATA_PIPELINES,
-}
+CompileMode = Literal["off", "on", "max-autotune", "reduce-overhead"]
+DataPipeline = Literal["device", "native"]
+OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+DEVICES: tuple[str, ...] = get_args(Device)
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
+DATA_PIPELINES: tuple[str, ...] = get_args(DataPipeline)
+MAX_SEED = 2**31 - 1
+# Words a form or the CLI uses for "not set" in the optional whole-number fields.
+UNSET_WORDS = ("", "none", "native")
 
 
-@dataclass(frozen=True)
-class RunSpec:
+class RunSpec(BaseModel):
     """One run of one framework. A comparison is a set of RunSpecs equal apart from framework."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True, allow_inf_nan=False,
+                              validate_default=False)
 
     dataset: str = "digits"
     architecture: str = "cnn"
     framework: str = REFERENCE.name
-    epochs: int = 5
-    batch_size: int = 32
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"
-    compile: str = "off"
-    validation_fraction: float = 0.1
+    epochs: Annotated[int, Field(ge=1, le=1000)] = 5
+    batch_size: Annotated[int, Field(ge=1, le=65536)] = 32
+    optimizer: Optimizer = "adam"
+    learning_rate: Annotated[float, Field(gt=0.0, le=10.0)] = 1e-3
+    momentum: Annotated[float, Field(ge=0.0, le=0.999)] = 0.9
+    weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
+    device: Device = "auto"
+    precision: Precision = "fp32"
+    compile: CompileMode = "off"
+    validation_fraction: Annotated[float, Field(ge=0.0, le=0.5)] = 0.1
     augment: bool = False
     pretrained: bool = False
-    unfreeze_blocks: int = 0
+    unfreeze_blocks: Annotated[int, Field(ge=0, le=19)] = 0
     same_init: bool = False
     channels_last: bool = False
     best_of_each: bool = False
     # "device": the training set sits on the device and each step gathers its batch there, so
     # the input pipeline is not measured; "native": tf.data / DataLoader feed batches from the host.
-    data_pipeline: str = "device"
+    data_pipeline: DataPipeline = "device"
     # Repeat i trains with seed + i (initial weights, data order, augmentation) in every
     # framework, so repeats measure how much results vary; same_seed keeps one seed for all.
-    repeats: int = 3
+    repeats: Annotated[int, Field(ge=1, le=50)] = 3
     same_seed: bool = False
-    target_accuracy: float = 0.9
-    image_size: int | None = None
-    max_images: int | None = None
+    target_accuracy: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
+    image_size: Annotated[int | None, Field(ge=4, le=512)] = None
+    max_images: Annotated[int | None, Field(ge=20)] = None
     # CPU threads per framework (intra- and inter-op); None: every usable core but one.
-    threads: int | None = None
-    notes: tuple[str, ...] = field(default=())
+    threads: Annotated[int | None, Field(ge=1, le=1024)] = None
+    notes: tuple[str, ...] = ()
+
+    @field_validator("framework")
+    @classmethod
+    def _registered_framework(cls, value: str) -> str:
+        if value not in FRAMEWORKS:
+            raise ValueError(f"must be one of {', '.join(FRAMEWORKS)} (got {value!r})")
+        return value
+
+    @field_validator("epochs", "batch_size", "seed", "repeats", "unfreeze_blocks", "image_size", "max_images",
+                     "threads", "learning_rate", "momentum", "weight_decay", "validation_fraction",
+                     "target_accuracy", mode="before")
+    @classmethod
+    def _numbers_are_not_switches(cls, value: Any) -> Any:
+        # pydantic's lax mode reads True as 1; a switch where a number belongs is a mistake.
+        if isinstance(value, bool):
+            raise PydanticCustomError("switch_for_number", "a switch where a number belongs")
+        return value
+
+    @field_validator("image_size", "max_images", "threads", mode="before")
+    @classmethod
+    def _unset_words_mean_none(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in UNSET_WORDS:
+            return None
+        return value
+
+    @field_validator("notes", mode="before")
+    @classmethod
+    def _one_note_is_a_list_of_one(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _repeats_stay_within_seeds(self) -> RunSpec:
+        if not self.same_seed and self.seed + self.repeats - 1 > MAX_SEED:
+            raise PydanticCustomError(
+                "seed_past_last_repeat", "seed must be at most {highest} with {repeats} repeats (repeat i uses seed + i; "
+                "got {seed})", {"highest": MAX_SEED - self.repeats + 1, "repeats": self.repeats, "seed": self.seed})
+        return self
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["notes"] = list(self.notes)
-        return data
+        return self.model_dump(mode="json")
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -98,21 +121,23 @@ class RunSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSpec:
         """Build and validate a spec from plain values (JSON, a form, or CLI strings)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise BadInput(f"unknown setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        values = {name: coerce_field(name, value) for name, value in data.items()}
-        spec = cls(**values)
-        spec.validate()
+        try:
+            spec = cls.model_validate(data)
+        except ValidationError as error:
+            raise bad_input(error) from None
+        spec.validate_names()
         return spec
 
     @classmethod
     def from_json(cls, text: str) -> RunSpec:
         return cls.from_dict(json.loads(text))
 
+    def replace(self, **changes: Any) -> RunSpec:
+        """A copy with ``changes``, validated like a new spec."""
+        return RunSpec.from_dict({**self.to_dict(), **changes})
+
     def with_framework(self, framework: str) -> RunSpec:
-        return dataclasses.replace(self, framework=framework)
+        return self.replace(framework=framework)
 
     def comparison_settings(self) -> dict[str, Any]:
         """The settings every run of a comparison shares (all but the framework)."""
@@ -120,89 +145,67 @@ class RunSpec:
         data.pop("framework")
         return data
 
-    def validate(self) -> None:
-        """Refuse impossible values, naming the field and the allowed range."""
+    def validate_names(self) -> None:
+        """Refuse a dataset or architecture the registries do not know (or a folder that is gone)."""
         from core.data.registry import validate_dataset_name
         from core.models.registry import validate_architecture_name
 
         validate_dataset_name(self.dataset)
         validate_architecture_name(self.architecture)
-        for name, allowed in CHOICES.items():
-            value = getattr(self, name)
-            if value not in allowed:
-                raise BadInput(f"{name} must be one of {', '.join(allowed)} (got {value!r})", name)
-        for name, (low, high) in INT_RANGES.items():
-            value = getattr(self, name)
-            if value is None and name in ("image_size", "max_images", "threads"):
-                continue
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise BadInput(f"{name} must be a whole number (got {value!r})", name)
-            if value < low or (high is not None and value > high):
-                allowed = f"between {low} and {high}" if high is not None else f"at least {low}"
-                raise BadInput(f"{name} must be {allowed} (got {value})", name)
-        if not self.same_seed and self.seed + self.repeats - 1 > INT_RANGES["seed"][1]:  # type: ignore[operator]
-            raise BadInput(f"seed must be at most {INT_RANGES['seed'][1] - self.repeats + 1} with {self.repeats} repeats "
-                           f"(repeat i uses seed + i; got {self.seed})", "seed")
-        for name, (low, high, low_inclusive) in FLOAT_RANGES.items():
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-                raise BadInput(f"{name} must be a finite number (got {value!r})", name)
-            too_low = value < low if low_inclusive else value <= low
-            if too_low or value > high:
-                bracket = "[" if low_inclusive else "("
-                raise BadInput(f"{name} must be in {bracket}{low}, {high}] (got {value})", name)
 
 
-def _field_types() -> dict[str, str]:
-    return {f.name: str(f.type) for f in dataclasses.fields(RunSpec)}
+def allowed_range(field: str) -> str:
+    """A field's bounds in words: "between 1 and 1000", "at least 20", "(0.0, 10.0]"."""
+    info = RunSpec.model_fields[field]
+    bounds: dict[str, Any] = {}
+    for item in info.metadata:
+        if isinstance(item, annotated_types.Gt):
+            bounds["above"] = item.gt
+        elif isinstance(item, annotated_types.Ge):
+            bounds["from"] = item.ge
+        elif isinstance(item, annotated_types.Le):
+            bounds["to"] = item.le
+    if info.annotation is float:
+        opening = f"({bounds['above']}" if "above" in bounds else f"[{bounds['from']}"
+        return f"in {opening}, {bounds['to']}]"
+    if "to" in bounds:
+        return f"between {bounds['from']} and {bounds['to']}"
+    return f"at least {bounds['from']}"
 
 
-def coerce_field(name: str, value: Any) -> Any:
-    """Turn a CLI string or JSON value into the field's type, or say what was expected."""
-    kind = _field_types()[name]
-    if value is None:
-        if "None" in kind:
-            return None
-        raise BadInput(f"{name} needs a value", name)
-    if kind.startswith("tuple"):
-        if isinstance(value, str):
-            return (value,)
-        return tuple(str(item) for item in value)
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off"):
-            return False
-        raise BadInput(f"{name} must be true or false (got {value!r})", name)
-    if kind.startswith("int"):
-        if isinstance(value, bool):
-            raise BadInput(f"{name} must be a whole number (got {value!r})", name)
-        if isinstance(value, float):
-            if not value.is_integer():
-                raise BadInput(f"{name} must be a whole number (got {value!r})", name)
-            return int(value)
-        if isinstance(value, int):
-            return value
-        text = str(value).strip()
-        if text.lower() in ("", "none", "native") and "None" in kind:
-            return None
-        try:
-            return int(text)
-        except ValueError:
-            raise BadInput(f"{name} must be a whole number (got {value!r})", name) from None
-    if kind == "float":
-        if isinstance(value, bool):
-            raise BadInput(f"{name} must be a number (got {value!r})", name)
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise BadInput(f"{name} must be a number (got {value!r})", name) from None
-        if not math.isfinite(number):
-            raise BadInput(f"{name} must be a finite number (got {value!r})", name)
-        return number
-    if not isinstance(value, str):
-        raise BadInput(f"{name} must be text (got {value!r})", name)
-    return value.strip()
+def _message(detail: ErrorDetails) -> tuple[str, str | None]:
+    """One pydantic complaint as the sentence a person reads, and the field it is about."""
+    field = str(detail["loc"][0]) if detail["loc"] else None
+    value, kind = detail.get("input"), detail["type"]
+    if kind == "extra_forbidden":
+        known = ", ".join(sorted(RunSpec.model_fields))
+        return f"unknown setting {field!r}; known: {known}", field
+    if kind == "seed_past_last_repeat":
+        return detail["msg"], "seed"
+    if field is None:
+        return detail["msg"], None
+    whole = RunSpec.model_fields[field].annotation in (int, int | None) if field in RunSpec.model_fields else False
+    if kind in ("int_parsing", "int_from_float", "int_type") or (kind == "switch_for_number" and whole):
+        return f"{field} must be a whole number (got {value!r})", field
+    if kind in ("float_parsing", "float_type", "switch_for_number"):
+        return f"{field} must be a number (got {value!r})", field
+    if kind == "finite_number":
+        return f"{field} must be a finite number (got {value!r})", field
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return f"{field} must be {allowed_range(field)} (got {value!r})", field
+    if kind == "literal_error":
+        return f"{field} must be one of {detail['ctx']['expected'].replace(' or ', ', ').replace(chr(39), '')} "\
+               f"(got {value!r})", field
+    if kind in ("bool_parsing", "bool_type"):
+        return f"{field} must be true or false (got {value!r})", field
+    if kind in ("string_type", "tuple_type"):
+        return f"{field} must be text (got {value!r})", field
+    if kind == "value_error":
+        return f"{field} {detail['ctx']['error']}", field
+    return f"{field}: {detail['msg']} (got {value!r})", field
+
+
+def bad_input(error: ValidationError) -> BadInput:
+    """The first of pydantic's complaints, as one line naming the field (its exit code is 2)."""
+    message, field = _message(error.errors()[0])
+    return BadInput(message, field)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import BadInput
+from core.results import RunResult
 
 SCHEMA_VERSION = 1
 EXPORT_FORMAT = "twinbench-export"
@@ -220,12 +221,12 @@ class Store:
                  for s in event.get("step_samples", [])],
             )
 
-    def finish_run(self, run_id: str, result: dict[str, Any]) -> None:
+    def finish_run(self, run_id: str, result: RunResult) -> None:
         with self.transaction() as db:
             db.execute(
                 "UPDATE runs SET status='finished', result_json=?, finished_at=?, error_kind=NULL, error_message=NULL"
                 " WHERE id=?",
-                (json.dumps(result, sort_keys=True), time.time(), run_id),
+                (json.dumps(result.as_dict(), sort_keys=True), time.time(), run_id),
             )
 
     def fail_run(self, run_id: str, kind: str, message: str) -> None:
@@ -283,7 +284,7 @@ class Store:
     def _run(self, run: dict[str, Any]) -> dict[str, Any]:
         run["spec"] = json.loads(run.pop("spec_json"))
         result = run.pop("result_json")
-        run["result"] = json.loads(result) if result else None
+        run["result"] = RunResult.model_validate_json(result) if result else None
         run["error"] = {"kind": run["error_kind"], "message": run["error_message"]} if run["error_kind"] else None
         run["epochs"] = [dict(r) for r in self.connection.execute(
             f"SELECT {', '.join(EPOCH_COLUMNS)} FROM epochs WHERE run_id=? ORDER BY epoch", (run["id"],)
@@ -375,7 +376,7 @@ class Store:
                     "error_kind": run["error_kind"], "error_message": run["error_message"],
                 }
                 row.update({f"spec_{k}": v for k, v in run["spec"].items() if k not in ("framework", "notes")})
-                row.update(run["result"] or {})
+                row.update(run["result"].as_dict() if run["result"] else {})
                 if run["environment"]:
                     row.update({f"env_{k}": run["environment"].get(k) for k in ("framework_version", "device_name", "cpu", "threads")})
                 rows.append(row)

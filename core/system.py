@@ -6,8 +6,9 @@ import importlib.metadata
 from typing import Any
 
 from core.frameworks import REGISTRY
-from core.runner import run_worker
+from core.runner import Executor, ProcessExecutor
 from core.train.measure import host_environment
+from core.work import ProbeJob
 
 # Each framework's own packages, then what they and the dashboard build on.
 PACKAGES = tuple(dict.fromkeys([*(p for f in REGISTRY.values() for p in f.packages),
@@ -48,14 +49,15 @@ def nvml_gpus() -> tuple[list[dict[str, Any]], str | None]:
         pynvml.nvmlShutdown()
 
 
-def probe_frameworks() -> dict[str, dict[str, Any]]:
+def probe_frameworks(executor: Executor | None = None) -> dict[str, dict[str, Any]]:
     """Ask each framework, in its own worker, which devices it sees."""
+    executor = executor or ProcessExecutor()
     answers: dict[str, dict[str, Any]] = {}
     for name, framework in REGISTRY.items():
         if not framework.installed:
             answers[name] = {"error": f"not installed (needs {', '.join(framework.packages)})"}
             continue
-        outcome = run_worker({"kind": "probe", "framework": name})
+        outcome = executor.run(ProbeJob(framework=name))
         answers[name] = outcome.result if outcome.status == "finished" else {"error": (outcome.error or {}).get("message")}
     return answers
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from core.correctness import unpack_correct
 from core.frameworks import LABELS as FRAMEWORK_LABELS
+from core.results import RunResult
 from core.uncertainty import (
     CONFIDENCE,
     Interval,
@@ -37,7 +38,7 @@ def finished_runs(runs: list[dict[str, Any]], framework: str) -> list[dict[str, 
     return [r for r in runs if r["framework"] == framework and r["status"] == "finished" and r["result"]]
 
 
-def finished_results(runs: list[dict[str, Any]], framework: str) -> list[dict[str, Any]]:
+def finished_results(runs: list[dict[str, Any]], framework: str) -> list[RunResult]:
     return [r["result"] for r in finished_runs(runs, framework)]
 
 
@@ -96,8 +97,7 @@ class Decision:
 def unsteadiness(run: dict[str, Any]) -> str | None:
     """Why this run's timings cannot be trusted, or None when its steps were steady."""
     result, batch_size = run["result"], run["spec"]["batch_size"]
-    median, p90, images_per_second = (result.get("step_ms_median"), result.get("step_ms_p90"),
-                                      result.get("steady_images_per_second"))
+    median, p90, images_per_second = result.step_ms_median, result.step_ms_p90, result.steady_images_per_second
     if not median:
         return None
     if p90 and p90 > UNSTABLE_P90_OVER_MEDIAN * median:
@@ -119,7 +119,7 @@ def disturbance(runs: list[dict[str, Any]], frameworks: Iterable[str]) -> str | 
 
 
 def _values(runs: list[dict[str, Any]], framework: str, key: str) -> list[float]:
-    return [float(r[key]) for r in finished_results(runs, framework) if r.get(key) is not None]
+    return [float(r.figure(key)) for r in finished_results(runs, framework) if r.figure(key) is not None]
 
 
 def _steady_windows(run: dict[str, Any]) -> list[float]:
@@ -195,7 +195,7 @@ def _pairs_by_seed(runs: list[dict[str, Any]], first: str, second: str) -> list[
     weights, order and test set); repeats of a seed already paired (--same-seed) add nothing."""
     def scored(framework: str) -> dict[tuple[Any, Any], dict[str, Any]]:
         return {(r["spec"].get("seed"), r["repeat"]): r for r in finished_runs(runs, framework)
-                if r["result"].get("test_accuracy") is not None}
+                if r["result"].test_accuracy is not None}
 
     mine, theirs = scored(first), scored(second)
     pairs: dict[Any, tuple[dict[str, Any], dict[str, Any]]] = {}
@@ -210,7 +210,7 @@ def accuracy_decision(runs: list[dict[str, Any]], first: str, second: str) -> De
     pairs = _pairs_by_seed(runs, first, second)
     if not pairs:
         return None
-    differences = [100 * (a["result"]["test_accuracy"] - b["result"]["test_accuracy"]) for a, b in pairs]
+    differences = [100 * (a["result"].test_accuracy - b["result"].test_accuracy) for a, b in pairs]
     interval = mean_difference_interval(differences)
     first_ahead = interval.estimate >= 0
     leader, trailer = (first, second) if first_ahead else (second, first)
@@ -252,9 +252,9 @@ def accuracy_decision(runs: list[dict[str, Any]], first: str, second: str) -> De
 
 
 def _mcnemar(a: dict[str, Any], b: dict[str, Any]) -> McNemar | None:
-    bits_a, bits_b = a["result"].get("test_correct_bits"), b["result"].get("test_correct_bits")
-    count = a["result"].get("test_images")
-    if not bits_a or not bits_b or not count or count != b["result"].get("test_images"):
+    bits_a, bits_b = a["result"].test_correct_bits, b["result"].test_correct_bits
+    count = a["result"].test_images
+    if not bits_a or not bits_b or not count or count != b["result"].test_images:
         return None
     return mcnemar_exact(unpack_correct(bits_a, count), unpack_correct(bits_b, count))
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
-import json
 import os
 import signal
 import sys
@@ -23,13 +22,27 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+from pydantic import BaseModel
 
 from core import frameworks
 from core.errors import BadInput, FrameworkUnavailable, TwinbenchError
+from core.results import checked_result
 from core.spec import RunSpec
 from core.train.backend import Backend
 from core.train.events import EventWriter, claim_stdout_for_events
 from core.train.measure import host_environment, training_threads
+from core.work import (
+    BenchJob,
+    DescribeJob,
+    Job,
+    MinimalJob,
+    ParityCheckJob,
+    ParityReferenceJob,
+    ProbeJob,
+    StepsJob,
+    TrainJob,
+    job_from_json,
+)
 
 
 def load_framework(name: str) -> Backend:
@@ -46,13 +59,6 @@ def load_framework(name: str) -> Backend:
                 f"({error}); install it with: pip install -r requirements.txt"
             ) from None
         raise
-
-
-def bench_job(spec: dict[str, Any], input_shape: list[int] | tuple[int, ...], num_classes: int, steps: int,
-              warmup: int) -> dict[str, Any]:
-    """The job for steady-state speed on synthetic data (``bench``, mode trials, the zoo table)."""
-    return {"kind": "bench", "spec": spec, "input_shape": list(input_shape), "num_classes": num_classes,
-            "steps": steps, "warmup": warmup}
 
 
 # When a framework host forked this process (see serve); None in a process of its own.
@@ -76,101 +82,89 @@ def synthetic_inputs(input_shape: tuple[int, int, int], num_classes: int, count:
     return images, labels
 
 
-def train_steps(module: Backend, architecture: str, job: dict[str, Any]) -> dict[str, Any]:
+def train_steps(module: Backend, architecture: str, job: StepsJob) -> dict[str, Any]:
     """Two training steps of one architecture on synthetic data: does it train at all?"""
-    input_shape, classes, batch = tuple(job["input_shape"]), int(job.get("num_classes", 10)), int(job.get("batch", 4))
-    spec = RunSpec.from_dict({"architecture": architecture, "framework": job["framework"], "batch_size": batch,
-                              "device": job.get("device", "auto")})
-    images, labels = synthetic_inputs(input_shape, classes, 2 * batch, spec.seed)
-    trainer = module.create_trainer(spec, input_shape, classes, labels, training_threads(spec.threads))
+    spec = RunSpec(architecture=architecture, framework=job.framework, batch_size=job.batch, device=job.device)
+    images, labels = synthetic_inputs(job.input_shape, job.num_classes, 2 * job.batch, spec.seed)
+    trainer = module.create_trainer(spec, job.input_shape, job.num_classes, labels, training_threads(spec.threads))
     trainer.load_training_images(images)
-    trainer.start_epoch(np.arange(2 * batch))
+    trainer.start_epoch(np.arange(2 * job.batch))
     trainer.train_step(0)
     trainer.train_step(1)
     loss, _ = trainer.take_epoch_metrics()
     return {"architecture": architecture, "loss": loss, "finite": bool(np.isfinite(loss)), "mode": trainer.mode}
 
 
-Job = dict[str, Any]
-
-
-def parity_reference_job(job: Job, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
-    reference = load_framework(frameworks.REFERENCE.name)
+def parity_reference_job(job: ParityReferenceJob, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
+    reference = load_framework(job.framework)
     return {"models": [
-        reference.parity_reference(
-            name, tuple(job["input_shape"]), int(job["num_classes"]), int(job.get("seed", 0)),
-            int(job.get("batch", 32)), path, bool(job.get("with_forward", True)), bool(job.get("pretrained", False)),
-        )
-        for name, path in zip(job["architectures"], job["paths"], strict=True)
+        reference.parity_reference(name, job.input_shape, job.num_classes, job.seed, job.batch, path,
+                                   job.with_forward, job.pretrained)
+        for name, path in zip(job.architectures, job.paths, strict=True)
     ]}
 
 
-def parity_check_job(job: Job, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
-    backend = load_framework(job["framework"])
+def parity_check_job(job: ParityCheckJob, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
+    backend = load_framework(job.framework)
     return {"models": [
-        backend.parity_check(name, tuple(job["input_shape"]), int(job["num_classes"]), path)
-        for name, path in zip(job["architectures"], job["references"], strict=True)
+        backend.parity_check(name, job.input_shape, job.num_classes, path)
+        for name, path in zip(job.architectures, job.references, strict=True)
     ]}
 
 
-def minimal_job(job: Job, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
+def minimal_job(job: MinimalJob, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
     from bench.minimal_loops import LOOPS
 
-    spec = RunSpec.from_dict(job["spec"])
-    load_framework(spec.framework)  # a missing framework is reported like any other
-    return LOOPS[job["loop"]](spec, tuple(job["input_shape"]), int(job.get("num_classes", 10)), int(job["steps"]),
-                              int(job["warmup"]), training_threads(spec.threads))
+    load_framework(job.framework)  # a missing framework is reported like any other
+    return LOOPS[job.loop](job.spec, job.input_shape, job.num_classes, job.steps, job.warmup,
+                           training_threads(job.spec.threads))
 
 
-def steps_job(job: Job, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
-    return {"models": [train_steps(load_framework(job["framework"]), name, job) for name in job["architectures"]]}
+def steps_job(job: StepsJob, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
+    return {"models": [train_steps(load_framework(job.framework), name, job) for name in job.architectures]}
 
 
-def probe_job(job: Job, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
-    return load_framework(job["framework"]).probe_devices()
+def probe_job(job: ProbeJob, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
+    return load_framework(job.framework).probe_devices()
 
 
-def describe_job(job: Job, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
-    backend = load_framework(job["framework"])
-    return {"models": [
-        backend.describe_model(name, tuple(job["input_shape"]), int(job["num_classes"]), int(job.get("seed", 0)))
-        for name in job["architectures"]
-    ]}
+def describe_job(job: DescribeJob, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
+    backend = load_framework(job.framework)
+    return {"models": [backend.describe_model(name, job.input_shape, job.num_classes, job.seed)
+                       for name in job.architectures]}
 
 
-def bench_run_job(job: Job, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
+def bench_run_job(job: BenchJob, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
     """Steady-state speed on synthetic data (``bench``, mode trials, the zoo table)."""
     from core.models.registry import check_input_shape
     from core.train.loop import run_benchmark
 
-    spec = RunSpec.from_dict(job["spec"])
+    spec = job.spec
     backend = load_framework(spec.framework)
     with out_of_memory_as_memory_error(backend):
-        input_shape = tuple(job["input_shape"])
-        check_input_shape(spec.architecture, input_shape)
-        pool, classes = int(job.get("pool_batches", 8)), int(job.get("num_classes", 10))
-        images, labels = synthetic_inputs(input_shape, classes, pool * spec.batch_size, spec.seed)
-        trainer = backend.create_trainer(spec, input_shape, classes, labels, training_threads(spec.threads))
+        check_input_shape(spec.architecture, job.input_shape)
+        images, labels = synthetic_inputs(job.input_shape, job.num_classes, job.pool_batches * spec.batch_size, spec.seed)
+        trainer = backend.create_trainer(spec, job.input_shape, job.num_classes, labels, training_threads(spec.threads))
         events.emit("started", environment={**host_environment(), **trainer.environment()})
         trainer.load_training_images(images)
-        return run_benchmark(trainer, spec.batch_size, int(job["steps"]), int(job["warmup"]), pool, events.emit,
-                             should_stop=cancel.is_set)
+        return checked_result(run_benchmark(trainer, spec.batch_size, job.steps, job.warmup, job.pool_batches,
+                                            events.emit, should_stop=cancel.is_set)).as_dict()
 
 
-def train_job(job: Job, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
+def train_job(job: TrainJob, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
     """One run of a comparison on the prepared data."""
     from core.data.prepare import load_prepared
     from core.train.loop import run_training
 
-    spec = RunSpec.from_dict(job["spec"])
+    spec = job.spec
     backend = load_framework(spec.framework)
     with out_of_memory_as_memory_error(backend):
-        data = load_prepared(Path(job["data_path"]))
+        data = load_prepared(Path(job.data_path))
         trainer = backend.create_trainer(spec, data.input_shape, data.num_classes, data.y_train,
-                                         training_threads(spec.threads), init_weights=job.get("init_weights"))
+                                         training_threads(spec.threads), init_weights=job.init_weights)
         events.emit("started", environment={**host_environment(), **trainer.environment(),
                                             "startup_seconds": seconds_since_process_start(), **HOST_FIGURES})
-        return run_training(trainer, data, spec, events.emit, should_stop=cancel.is_set)
+        return checked_result(run_training(trainer, data, spec, events.emit, should_stop=cancel.is_set)).as_dict()
 
 
 @contextlib.contextmanager
@@ -184,26 +178,20 @@ def out_of_memory_as_memory_error(backend: Backend) -> Iterator[None]:
         raise
 
 
-JOB_HANDLERS: dict[str, Callable[[Job, EventWriter, threading.Event], dict[str, Any]]] = {
-    "train": train_job,
-    "bench": bench_run_job,
-    "minimal": minimal_job,
-    "steps": steps_job,
-    "describe": describe_job,
-    "probe": probe_job,
-    "parity_reference": parity_reference_job,
-    "parity_check": parity_check_job,
+Handler = Callable[[Any, EventWriter, threading.Event], dict[str, Any]]
+JOB_HANDLERS: dict[type[BaseModel], Handler] = {
+    TrainJob: train_job,
+    BenchJob: bench_run_job,
+    MinimalJob: minimal_job,
+    StepsJob: steps_job,
+    DescribeJob: describe_job,
+    ProbeJob: probe_job,
+    ParityReferenceJob: parity_reference_job,
+    ParityCheckJob: parity_check_job,
 }
 
 
-def run_job(job: Job, events: EventWriter, cancel: threading.Event) -> dict[str, Any]:
-    kind = job.get("kind", "train")
-    if kind not in JOB_HANDLERS:
-        raise BadInput(f"unknown job kind {kind!r}; known: {', '.join(JOB_HANDLERS)}")
-    return JOB_HANDLERS[kind](job, events, cancel)
-
-
-def execute(job: dict[str, Any], events: EventWriter) -> int:
+def execute(job: Job, events: EventWriter) -> int:
     """Run one job, reporting how it ended as the last event; returns the exit code."""
     from core.train.loop import Cancelled
 
@@ -214,7 +202,7 @@ def execute(job: dict[str, Any], events: EventWriter) -> int:
     # A run forked from a host starts with these blocked (see serve); from here on they cancel it.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     try:
-        result = run_job(job, events, cancel)
+        result = JOB_HANDLERS[type(job)](job, events, cancel)
     except Cancelled:
         events.emit("failed", kind="cancelled", message="the run was cancelled")
         return 1
@@ -285,7 +273,6 @@ def serve(framework: str, events: EventWriter) -> int:
     for line in sys.stdin:
         if not line.strip():
             continue
-        job = json.loads(line)
         FORKED_AT = time.time()
         # A cancel arriving while the child is being made waits until ``child`` names it.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
@@ -294,7 +281,7 @@ def serve(framework: str, events: EventWriter) -> int:
             os.setpgid(0, 0)
             code = 1
             try:
-                code = execute(job, events)
+                code = execute_text(line, events)
             finally:
                 with contextlib.suppress(Exception):  # the parent may be gone
                     events.stream.flush()
@@ -317,8 +304,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if len(args) != 1:
             raise BadInput("usage: python -m core.worker JOB.json | --host FRAMEWORK")
-        job = json.loads(Path(args[0]).read_text())
+        text = Path(args[0]).read_text()
     except (TwinbenchError, OSError, ValueError) as error:
+        events.emit("failed", kind="bad_input", message=str(error))
+        return 1
+    return execute_text(text, events)
+
+
+def execute_text(text: str, events: EventWriter) -> int:
+    """Run the job written as JSON in ``text``; a job that does not parse fails as bad input."""
+    try:
+        job = job_from_json(text)
+    except BadInput as error:
         events.emit("failed", kind="bad_input", message=str(error))
         return 1
     return execute(job, events)

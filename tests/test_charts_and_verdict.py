@@ -4,6 +4,7 @@ import pytest
 
 from core.charts import curves_figure, memory_figure, spread_bar_figure, step_time_figure, warmup_figure
 from core.frames import epochs_frame, results_frame, runs_frame, steps_frame
+from core.results import RunResult
 from core.verdict import findings, headline
 
 
@@ -11,12 +12,16 @@ def make_run(framework, repeat, speed, accuracy, memory, status="finished"):
     return {
         "id": f"{framework}{repeat}", "framework": framework, "repeat": repeat, "status": status, "spec": {"batch_size": 1},
         "error_kind": None if status == "finished" else "crashed", "error_message": None if status == "finished" else "boom",
-        "result": {"steady_images_per_second": speed, "test_accuracy": accuracy, "peak_host_rss_bytes": memory,
-                   "warmup_seconds": 0.5, "compile_seconds": 0.2, "peak_device_memory_bytes": None} if status == "finished" else None,
+        "result": RunResult(steady_images_per_second=speed, test_accuracy=accuracy, peak_host_rss_bytes=memory,
+                            warmup_seconds=0.5, compile_seconds=0.2) if status == "finished" else None,
         "epochs": [{"epoch": e, "train_loss": 1 / e, "train_accuracy": 0.5 + e / 10, "val_loss": 1.1 / e,
                     "val_accuracy": 0.5 + e / 11, "epoch_seconds": 2.0} for e in (1, 2, 3)],
         "step_samples": [{"epoch": 0, "step": i, "steps": 1, "milliseconds": 10.0 + i, "warmup": i < 2} for i in range(6)],
     }
+
+
+def update_result(run, **figures):
+    run["result"] = run["result"].model_copy(update=figures)
 
 
 def comparison(speeds_torch, speeds_tf, accuracy=(0.95, 0.95), memory=(100, 100)):
@@ -56,8 +61,8 @@ def test_every_chart_builds_from_frames_and_from_nothing():
 
 def steady(runs_comparison):
     for run in runs_comparison["runs"]:
-        speed = run["result"]["steady_images_per_second"]
-        run["result"].update(step_ms_median=1000.0 / speed, step_ms_p90=1100.0 / speed)
+        speed = run["result"].steady_images_per_second
+        update_result(run, step_ms_median=1000.0 / speed, step_ms_p90=1100.0 / speed)
     return runs_comparison
 
 
@@ -93,7 +98,7 @@ def test_decision_table_steadiness_and_interval(unsteady, separated, winner):
     speeds = ([150, 152, 151], [100, 101, 99]) if separated else ([100, 120, 110], [105, 110, 115])
     data = steady(comparison(*speeds))
     if unsteady:
-        data["runs"][4]["result"]["step_ms_p90"] = 40 * data["runs"][4]["result"]["step_ms_median"]
+        update_result(data["runs"][4], step_ms_p90=40 * data["runs"][4]["result"].step_ms_median)
     speed = {f.topic: f for f in findings(data)}["Training speed"]
     assert speed.winner == winner
     if unsteady:
@@ -103,7 +108,7 @@ def test_decision_table_steadiness_and_interval(unsteady, separated, winner):
 
 def test_unsteady_runs_leave_memory_and_accuracy_decisions_alone():
     data = steady(comparison([150, 152, 151], [100, 101, 99], accuracy=(0.95, 0.90), memory=(50, 100)))
-    data["runs"][0]["result"]["step_ms_p90"] = 40 * data["runs"][0]["result"]["step_ms_median"]
+    update_result(data["runs"][0], step_ms_p90=40 * data["runs"][0]["result"].step_ms_median)
     found = {f.topic: f for f in findings(data)}
     assert found["Training speed"].winner is None
     assert found["Memory"].winner == "pytorch"
@@ -113,7 +118,7 @@ def seeded(accuracies_torch, accuracies_tf):
     data = comparison([100] * len(accuracies_torch), [100] * len(accuracies_tf))
     for run in data["runs"]:
         run["spec"]["seed"] = run["repeat"]
-        run["result"]["test_accuracy"] = (accuracies_torch if run["framework"] == "pytorch" else accuracies_tf)[run["repeat"]]
+        update_result(run, test_accuracy=(accuracies_torch if run["framework"] == "pytorch" else accuracies_tf)[run["repeat"]])
     return data
 
 
@@ -133,14 +138,14 @@ def test_one_seed_is_decided_by_mcnemar_on_the_shared_test_images():
     keras_right = np.ones(400, dtype=bool)
     keras_right[:20] = False  # 20 images only PyTorch got right, none the other way
     for run, correct in zip(data["runs"], (torch_right, keras_right), strict=True):
-        run["result"].update(test_accuracy=correct.mean(), test_correct_bits=pack_correct(correct), test_images=400)
+        update_result(run, test_accuracy=correct.mean(), test_correct_bits=pack_correct(correct), test_images=400)
     decision = {f.topic: f for f in findings(data)}["Accuracy"]
     assert decision.winner == "pytorch" and decision.mcnemar.only_first == 20 and decision.mcnemar.p_value < 1e-5
     assert "exact McNemar p = " in decision.sentence and "one seed" in decision.sentence
     keras_right[20:23] = False
     torch_right[:20] = False  # now 3 against 0: chance alone explains that
     for run, correct in zip(data["runs"], (torch_right, keras_right), strict=True):
-        run["result"].update(test_accuracy=correct.mean(), test_correct_bits=pack_correct(correct))
+        update_result(run, test_accuracy=correct.mean(), test_correct_bits=pack_correct(correct))
     decision = {f.topic: f for f in findings(data)}["Accuracy"]
     assert decision.winner is None and decision.mcnemar.p_value == pytest.approx(0.25)
 
@@ -187,6 +192,6 @@ def test_the_baseline_can_be_any_framework_of_the_comparison():
 
 def test_only_timings_spoiled_by_a_busy_machine_are_marked_disturbed():
     data = steady(comparison([150, 152, 151], [100, 101, 99], memory=(50, 100)))
-    data["runs"][0]["result"]["step_ms_p90"] = 40 * data["runs"][0]["result"]["step_ms_median"]
+    update_result(data["runs"][0], step_ms_p90=40 * data["runs"][0]["result"].step_ms_median)
     found = {f.topic: f for f in findings(data)}
     assert found["Training speed"].disturbed and not found["Memory"].disturbed

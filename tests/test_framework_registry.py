@@ -54,7 +54,7 @@ def test_each_framework_labels_its_modes_and_offers_only_modes_it_has():
     spec = RunSpec()
     assert {name: run_mode_label(name, spec) for name in REGISTRY} == {
         "pytorch": "eager", "tensorflow": "tf.function", "jax": "jax.jit"}
-    compiled = dataclasses.replace(spec, compile="on", precision="bf16")
+    compiled = spec.replace(compile="on", precision="bf16")
     assert run_mode_label("jax", compiled) == "jax.jit, bf16"  # JAX always compiles
     assert [m.label("jax") for m in candidate_modes("jax")] == ["jax.jit", "jax.jit, bf16"]
     assert "torch.compile (reduce-overhead)" in [m.label("pytorch") for m in candidate_modes("pytorch", "cuda")]

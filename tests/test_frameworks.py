@@ -9,14 +9,15 @@ import pytest
 
 from core.frameworks import REFERENCE, REGISTRY
 from core.models.registry import ARCHITECTURES
-from core.runner import run_worker
+from core.runner import ProcessExecutor
+from core.work import DescribeJob
 
 pytestmark = pytest.mark.frameworks
 
 
 def describe(framework, input_shape, classes=10):
-    outcome = run_worker({"kind": "describe", "framework": framework, "architectures": list(ARCHITECTURES),
-                          "input_shape": list(input_shape), "num_classes": classes})
+    outcome = ProcessExecutor().run(DescribeJob(framework=framework, architectures=tuple(ARCHITECTURES),
+                                                input_shape=input_shape, num_classes=classes))
     assert outcome.status == "finished", outcome.error
     return {m["architecture"]: m for m in outcome.result["models"]}
 

@@ -1,6 +1,7 @@
 import datetime as dt
 
 from core.history import comparisons_frame, diff_comparisons, filter_comparisons
+from core.results import RunResult
 
 
 def summary(comparison_id, dataset, architecture, device, day):
@@ -24,7 +25,7 @@ def test_diff_flags_settings_that_differ_and_lines_up_results():
     def comparison(comparison_id, epochs, speed):
         return {"id": comparison_id, "frameworks": "pytorch,tensorflow",
                 "settings": {"epochs": epochs, "dataset": "digits"},
-                "runs": [{"framework": fw, "status": "finished", "result": {"steady_images_per_second": speed}}
+                "runs": [{"framework": fw, "status": "finished", "result": RunResult(steady_images_per_second=speed)}
                          for fw in ("pytorch", "tensorflow")]}
 
     settings, results = diff_comparisons(comparison("a", 5, 100.0), comparison("b", 10, 200.0))

@@ -1,9 +1,10 @@
 from core.report import METRICS, Spread, comparison_rows, format_value, render_table, summarize
+from core.results import RunResult
 from core.verdict import format_ratio
 
 
 def run(framework, status="finished", **result):
-    return {"framework": framework, "status": status, "result": result if status == "finished" else None,
+    return {"framework": framework, "status": status, "result": RunResult(**result) if status == "finished" else None,
             "repeat": 0, "error_kind": None if status == "finished" else "crashed", "error_message": "boom"}
 
 

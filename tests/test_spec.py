@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.errors import BadInput
 from core.spec import RunSpec
@@ -6,7 +8,7 @@ from core.spec import RunSpec
 
 def test_defaults_are_valid_and_round_trip_through_json():
     spec = RunSpec()
-    spec.validate()
+    spec.validate_names()
     assert RunSpec.from_json(spec.to_json()) == spec
     assert hash(spec) == hash(RunSpec.from_json(spec.to_json()))
 
@@ -56,3 +58,24 @@ def test_missing_dataset_path_is_refused(tmp_path):
     text_file.write_text("x")
     with pytest.raises(BadInput, match="folder or a .zip"):
         RunSpec.from_dict({"dataset": str(text_file)})
+
+
+ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
+                      st.text(max_size=12), st.sampled_from(["3", "0.5", "yes", "none", "native", "adam", "cuda", "bf16"]),
+                      st.lists(st.text(max_size=5), max_size=2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from([*RunSpec.model_fields, "epoch", "lr"]), ANY_VALUE, max_size=6))
+def test_any_settings_either_make_a_spec_or_are_refused_naming_a_field(values):
+    # Dataset and architecture names are drawn from the registries' own lists elsewhere; here
+    # they stay valid so that every other field gets exercised.
+    values.pop("dataset", None)
+    values.pop("architecture", None)
+    try:
+        spec = RunSpec.from_dict(values)
+    except BadInput as error:
+        assert error.field in values, str(error)
+        assert error.field in str(error) and "\n" not in str(error)
+        return
+    assert RunSpec.from_json(spec.to_json()) == spec

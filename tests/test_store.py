@@ -4,6 +4,7 @@ import sqlite3
 import pytest
 
 from core.errors import BadInput
+from core.results import RunResult
 from core.store import Store
 
 
@@ -15,7 +16,7 @@ def fill(store: Store) -> str:
     store.record_environment(first, {"framework_version": "1.0", "device_name": "cpu", "threads": 2, "cpu": "x"})
     store.add_epoch(first, {"epoch": 1, "train_loss": 0.5, "val_accuracy": 0.9, "epoch_seconds": 1.0,
                             "step_samples": [{"epoch": 0, "step": 0, "steps": 1, "milliseconds": 12.5, "warmup": True}]})
-    store.finish_run(first, {"test_accuracy": 0.91, "steady_images_per_second": 1000.0})
+    store.finish_run(first, RunResult(test_accuracy=0.91, steady_images_per_second=1000.0))
     store.mark_running(second)
     store.fail_run(second, "crashed", "the worker was killed by SIGKILL")
     return comparison_id
@@ -25,7 +26,7 @@ def test_runs_keep_results_errors_epochs_and_environment(tmp_path):
     store = Store(tmp_path / "runs.sqlite")
     comparison = store.comparison(fill(store))
     first, second = comparison["runs"]
-    assert first["status"] == "finished" and first["result"]["test_accuracy"] == 0.91
+    assert first["status"] == "finished" and first["result"].test_accuracy == 0.91
     assert first["epochs"][0]["train_loss"] == 0.5 and first["step_samples"][0]["milliseconds"] == 12.5
     assert first["environment"]["threads"] == 2
     assert store.list_comparisons()[0]["resolved_device"] is None  # the environment above names no device kind

@@ -12,7 +12,8 @@ from core.errors import BadInput
 from core.frameworks import REGISTRY
 from core.models.registry import ARCHITECTURES, check_input_shape, check_pretrained
 from core.parity import LOGIT_TOLERANCE, run_parity_many
-from core.runner import run_worker
+from core.runner import ProcessExecutor
+from core.work import StepsJob
 from tests.conftest import PROJECT_ROOT, read_json, run_cli
 
 ALL = list(ARCHITECTURES)
@@ -54,8 +55,8 @@ def test_parity_holds_for_every_architecture():
 @pytest.mark.frameworks
 @pytest.mark.parametrize("framework", list(REGISTRY))
 def test_one_training_step_runs_for_every_architecture(framework):
-    outcome = run_worker({"kind": "steps", "framework": framework, "architectures": ALL,
-                          "input_shape": [32, 32, 3], "num_classes": 10, "batch": 4, "device": "cpu"})
+    outcome = ProcessExecutor().run(StepsJob(framework=framework, architectures=tuple(ALL), input_shape=(32, 32, 3),
+                                             num_classes=10, batch=4, device="cpu"))
     assert outcome.status == "finished", outcome.error
     assert [m["architecture"] for m in outcome.result["models"]] == ALL
     assert all(m["finite"] for m in outcome.result["models"]), outcome.result

@@ -15,7 +15,8 @@ from core.errors import BadInput
 from core.frameworks import REGISTRY
 from core.models.registry import ARCHITECTURES, check_input_shape
 from core.paths import twinbench_home
-from core.runner import run_worker
+from core.runner import ProcessExecutor
+from core.work import DescribeJob
 
 
 def _code_version() -> str:
@@ -52,8 +53,8 @@ def describe_architectures(input_shape: tuple[int, int, int], num_classes: int =
         if not details.installed:
             answer["errors"][framework] = "not installed"
             continue
-        outcome = run_worker({"kind": "describe", "framework": framework, "architectures": accepted,
-                              "input_shape": list(input_shape), "num_classes": num_classes})
+        outcome = ProcessExecutor().run(DescribeJob(framework=framework, architectures=tuple(accepted),
+                                                    input_shape=input_shape, num_classes=num_classes))
         if outcome.status == "finished" and outcome.result:
             answer["frameworks"][framework] = {m["architecture"]: m for m in outcome.result["models"]}
         else:
