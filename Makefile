@@ -25,10 +25,12 @@ $(CHROMIUM):
 
 test: $(STAMP) $(CHROMIUM)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 compare: $(STAMP)
 	$(PY) -m core compare

@@ -141,9 +141,35 @@ def open_store(path: Path | None) -> Any:
     return Store(path or default_db_path())
 
 
+def check_output_path(path: Path, flag: str) -> None:
+    """Refuse an output file that cannot be written before any work is done, not after it."""
+    if path.is_dir():
+        raise BadInput(f"{flag} {path} is a folder; give a file name", flag)
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a"):
+            pass
+    except OSError as error:
+        raise BadInput(f"{flag} {path} cannot be written ({error.strerror or error})", flag) from None
+    if not existed:
+        path.unlink(missing_ok=True)
+
+
+def write_text_whole(path: Path, text: str) -> None:
+    """Write all of ``text`` or leave ``path`` as it was (a full disk must not leave half a file)."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(text)
+        partial.replace(path)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise TwinbenchError(f"could not write {path} ({error.strerror or error}); the results are kept in the store") from None
+
+
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True))
+    write_text_whole(path, json.dumps(payload, indent=2, sort_keys=True))
 
 
 def print_comparison(comparison: dict[str, Any]) -> None:
@@ -220,7 +246,7 @@ def parse_input_shape(text: str) -> tuple[int, int, int]:
         shape = ()
     if len(shape) != 3 or min(shape) < 1:
         raise BadInput(f"input_shape must look like 32x32x3 (height x width x channels), got {text!r}", "input_shape")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def _positive(name: str, text: str, minimum: int) -> int:
@@ -254,14 +280,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.against_minimal:
         return bench_against_minimal(args, spec, frameworks, input_shape, classes, steps, warmup)
     progress = RunProgress(enabled=not args.quiet)
-    runs = []
+    runs: list[dict[str, Any]] = []
     executor = ProcessExecutor()
     try:
         for framework in frameworks:
             run_spec = spec.replace(framework=framework, dataset="shapes", epochs=1)
             job = BenchJob(spec=run_spec, input_shape=input_shape, num_classes=classes, steps=steps, warmup=warmup)
             info = {"run_id": framework, "framework": framework, "repeat": 0}
-            outcome = executor.run(job, lambda event, info=info: progress.update(info, event))
+            outcome = executor.run(job, progress.callback(info))
             runs.append({
                 "framework": framework, "status": outcome.status, "spec": run_spec.to_dict(),
                 "result": RunResult.model_validate(outcome.result) if outcome.result else None,
@@ -375,8 +401,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.markdown:
         lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
         lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text("\n".join(lines) + "\n")
+        write_text_whole(args.markdown, "\n".join(lines) + "\n")
     failed_parity = any(report and not report["passed"] for report in audit.values())
     return EXIT_OK if not catalog["errors"] and not failed_parity else EXIT_RUN_FAILED
 
@@ -409,7 +434,7 @@ def bench_against_minimal(args: argparse.Namespace, spec: RunSpec, frameworks: l
             if not args.quiet:
                 print(f"{framework}: {which} ...", file=sys.stderr)
             outcome = executor.run(job)
-            if outcome.status != "finished":
+            if outcome.status != "finished" or outcome.result is None:
                 print(f"failed: {framework} {which}: {(outcome.error or {}).get('message')}", file=sys.stderr)
                 failed = True
                 break
@@ -476,11 +501,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return EXIT_OK
     path = Path(args.target)
     if args.action == "export":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix.lower() == ".csv":
-            path.write_text(store.export_csv())
-        else:
-            path.write_text(json.dumps(store.export_json(), indent=1, sort_keys=True))
+        text = store.export_csv() if path.suffix.lower() == ".csv" else json.dumps(store.export_json(), indent=1, sort_keys=True)
+        write_text_whole(path, text)
         print(f"Exported {len(store.list_comparisons())} comparisons to {path}.")
         return EXIT_OK
     try:
@@ -498,6 +520,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"compare": cmd_compare, "bench": cmd_bench, "parity": cmd_parity, "models": cmd_models, "runs": cmd_runs}
     try:
+        for flag in ("json", "markdown"):
+            if getattr(args, flag, None) is not None:
+                check_output_path(getattr(args, flag), f"--{flag}")
+        if args.command == "runs" and args.action == "export" and args.target:
+            check_output_path(Path(args.target), "export file")
         return handlers[args.command](args)
     except BadInput as error:
         print(f"error: {error}", file=sys.stderr)

@@ -17,7 +17,7 @@ from core.errors import BadInput
 from core.frameworks import REFERENCE, get
 from core.models.registry import check_input_shape, check_pretrained
 from core.results import RunResult
-from core.runner import Executor, WorkerHosts, WorkerOutcome
+from core.runner import EventCallback, Executor, WorkerHosts, WorkerOutcome
 from core.spec import RunSpec
 from core.store import Store
 from core.work import BenchJob, ParityReferenceJob, TrainJob
@@ -27,7 +27,7 @@ RunEventCallback = Callable[[dict[str, Any], dict[str, Any]], None]
 
 def plan_runs(frameworks: list[str], repeats: int) -> list[tuple[int, str]]:
     """(repeat, framework) in execution order, alternating which framework goes first."""
-    plan = []
+    plan: list[tuple[int, str]] = []
     for repeat in range(repeats):
         order = frameworks if repeat % 2 == 0 else list(reversed(frameworks))
         plan.extend((repeat, framework) for framework in order)
@@ -108,6 +108,11 @@ def _initial_weights(comparison: dict[str, Any], data_path: Path, seed: int, exe
     return str(path)
 
 
+def _with_info(on_event: RunEventCallback | None, info: dict[str, Any]) -> EventCallback | None:
+    """The worker's event callback for one run: the caller's, told which run each event is from."""
+    return (lambda event: on_event(info, event)) if on_event else None
+
+
 def choose_modes(
     store: Store, comparison: dict[str, Any], executor: Executor, on_event: RunEventCallback | None,
     should_cancel: Callable[[], bool],
@@ -131,7 +136,7 @@ def choose_modes(
                     "epochs": 1}
             outcome = executor.run(
                 BenchJob(spec=spec, input_shape=input_shape, num_classes=classes, steps=TRIAL_STEPS, warmup=TRIAL_WARMUP),
-                (lambda event, info=info: on_event(info, event)) if on_event else None, should_cancel,
+                _with_info(on_event, info), should_cancel,
             )
             result = RunResult.model_validate(outcome.result or {})
             trials.append({"mode": mode.label(framework), **mode.overrides(), "status": outcome.status,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from tqdm import tqdm
@@ -28,6 +29,10 @@ class RunProgress:
             )
         return self.bars[key]
 
+    def callback(self, info: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+        """The events of the one run ``info`` describes."""
+        return lambda event: self.update(info, event)
+
     def update(self, info: dict[str, Any], event: dict[str, Any]) -> None:
         bar = self._bar(info)
         kind = event["type"]
@@ -44,7 +49,8 @@ class RunProgress:
             if bar.total and info.get("epochs"):
                 bar.n = event["epoch"] * (bar.total // info["epochs"])
                 bar.refresh()
-            bar.set_postfix_str(f"epoch {event['epoch']} acc {100 * accuracy:.1f}%")
+            if accuracy is not None:
+                bar.set_postfix_str(f"epoch {event['epoch']} acc {100 * accuracy:.1f}%")
         elif kind == "finished":
             if bar.total:
                 bar.n = bar.total

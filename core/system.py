@@ -58,7 +58,10 @@ def probe_frameworks(executor: Executor | None = None) -> dict[str, dict[str, An
             answers[name] = {"error": f"not installed (needs {', '.join(framework.packages)})"}
             continue
         outcome = executor.run(ProbeJob(framework=name))
-        answers[name] = outcome.result if outcome.status == "finished" else {"error": (outcome.error or {}).get("message")}
+        if outcome.status == "finished" and outcome.result is not None:
+            answers[name] = outcome.result
+        else:
+            answers[name] = {"error": (outcome.error or {}).get("message")}
     return answers
 
 

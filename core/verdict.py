@@ -262,13 +262,13 @@ def _mcnemar(a: dict[str, Any], b: dict[str, Any]) -> McNemar | None:
 def memory_decision(runs: list[dict[str, Any]], first: str, second: str) -> Decision | None:
     for key, where in (("peak_device_memory_bytes", "peak device memory"), ("peak_host_rss_bytes", "peak host memory")):
         decision = ratio_decision(runs, first, second, "Memory", key, False, f"less {where} than", timing=False)
-        if decision is None:
+        if decision is None or decision.interval is None or decision.leader is None:
             continue
-        saving = 1 - 1 / decision.interval.estimate  # type: ignore[union-attr]
-        less = f"{label(decision.leader)} uses {100 * saving:.0f} % less {where} than {label(_other(decision))}"
         interval = decision.interval
-        if decision.winner:
-            low, high = 1 - 1 / interval.low, 1 - 1 / interval.high  # type: ignore[operator,union-attr]
+        saving = 1 - 1 / interval.estimate
+        less = f"{label(decision.leader)} uses {100 * saving:.0f} % less {where} than {label(_other(decision))}"
+        if decision.winner and interval.low is not None and interval.high is not None:
+            low, high = 1 - 1 / interval.low, 1 - 1 / interval.high
             sentence = f"Memory: {less} (95 % CI {100 * low:.0f}–{100 * high:.0f} %, {interval.samples} runs each)."
         else:
             sentence = f"Memory: inconclusive, {decision.reason} ({less})."

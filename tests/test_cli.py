@@ -157,11 +157,14 @@ def escaping_zip(folder: Path) -> Path:
         (["bench", "--architecture", "lenet5", "--input-shape", "8x8x1"], "at least 12x12"),
         (["bench", "--input-shape", "big"], "input_shape must look like 32x32x3"),
         (["bench", "--steps", "0"], "steps must be at least 1"),
+        (["compare", "--json", "/proc/twinbench.json"], "--json /proc/twinbench.json cannot be written"),
+        (["compare", "--json", "{folder}"], "is a folder"),
+        (["runs", "export", "/proc/no/export.json"], "export file /proc/no/export.json cannot be written"),
     ],
 )
 def test_bad_input_exits_2_with_a_message_and_trains_nothing(tmp_path, args, message):
     home = tmp_path / "home"
-    args = [a.format(corrupt=corrupt_zip(tmp_path), escaping=escaping_zip(tmp_path)) for a in args]
+    args = [a.format(corrupt=corrupt_zip(tmp_path), escaping=escaping_zip(tmp_path), folder=tmp_path) for a in args]
     completed = run_cli(args, home, timeout=120)
     assert completed.returncode == 2, completed.stderr
     assert message in completed.stderr
@@ -342,3 +345,25 @@ def test_a_cancel_while_the_frameworks_load_stops_waiting_at_once():
     finally:
         host.close()
     assert host.process.poll() is not None
+
+
+def test_a_full_disk_leaves_the_previous_output_whole_and_says_so(tmp_path):
+    # A file-size limit in a child process stands in for a full disk.
+    target = tmp_path / "out.json"
+    target.write_text("previous")
+    script = f"""
+import resource, signal
+from pathlib import Path
+from core.cli import write_json
+from core.errors import TwinbenchError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
+try:
+    write_json(Path({str(target)!r}), {{"runs": ["x" * 100] * 100}})
+except TwinbenchError as error:
+    print(error)
+"""
+    completed = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert "could not write" in completed.stdout and "kept in the store" in completed.stdout, completed.stderr
+    assert target.read_text() == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]

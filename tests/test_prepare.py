@@ -69,3 +69,14 @@ def test_augmentation_is_deterministic_and_flips_only_colour_images():
     grey[:, :, :4] = 1.0  # left half bright: a flip would move the bright half to the right
     shifted = augment_epoch(grey, 0, 0)
     assert (shifted[:, :, :3].mean() > shifted[:, :, 5:].mean())
+
+
+@pytest.mark.parametrize("limit", [20, 50, 400])
+def test_max_images_keeps_a_stratified_subset_of_images_and_labels(home, limit):
+    data = prepare_dataset("digits", seed=0, validation_fraction=0.1, max_images=limit)
+    sizes = (len(data.y_train), len(data.y_val), len(data.y_test))
+    assert sum(sizes) == limit
+    assert data.x_train.shape[1:] == (8, 8, 1) and data.y_train.ndim == 1
+    assert data.y_train.dtype.kind == "i" and set(np.unique(data.y_train)) <= set(range(10))
+    if limit >= 400:
+        assert len(np.unique(data.y_train)) == 10  # every class kept

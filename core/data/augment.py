@@ -17,7 +17,7 @@ def augment_epoch(images: np.ndarray, seed: int, epoch: int) -> np.ndarray:
     padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
     offsets_y = rng.integers(0, 2 * pad + 1, size=count)
     offsets_x = rng.integers(0, 2 * pad + 1, size=count)
-    flips = rng.random(count) < 0.5 if channels == 3 else np.zeros(count, dtype=bool)
+    flips = np.asarray(rng.random(count) < 0.5) if channels == 3 else np.zeros(count, dtype=bool)
     out = np.empty_like(images)
     for index in range(count):
         crop = padded[index, offsets_y[index] : offsets_y[index] + height, offsets_x[index] : offsets_x[index] + width]

@@ -168,7 +168,7 @@ def load_image_folder_raw(source: Path, image_size: int | None, cache_root: Path
             raise BadInput(f"{path.name} in class {path.parent.name!r} is not a readable image ({error})") from None
     grayscale = all(p.mode in ("1", "L", "I", "I;16", "F") for p in pictures)
     mode = "L" if grayscale else "RGB"
-    images = np.stack([np.asarray(p.convert(mode).resize((size, size), Image.BILINEAR)) for p in pictures])
+    images = np.stack([np.asarray(p.convert(mode).resize((size, size), Image.Resampling.BILINEAR)) for p in pictures])
     if grayscale:
         images = images[..., np.newaxis]
     if fingerprint is None:

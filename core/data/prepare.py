@@ -74,7 +74,7 @@ def _split(
 def _subsample(x: np.ndarray, y: np.ndarray, limit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     if len(y) <= limit:
         return x, y
-    kept, _, y_kept, _ = _split(x, y, 1 - limit / len(y), seed)
+    kept, y_kept, _, _ = _split(x, y, 1 - limit / len(y), seed)
     return kept, y_kept
 
 
@@ -86,7 +86,7 @@ def _resize(images: np.ndarray, size: int) -> np.ndarray:
     for image in images:
         plane = image[..., 0] if squeeze else image
         picture = Image.fromarray(plane.astype(np.float32) if squeeze else plane.astype(np.uint8))
-        resized.append(np.asarray(picture.resize((size, size), Image.BILINEAR)))
+        resized.append(np.asarray(picture.resize((size, size), Image.Resampling.BILINEAR)))
     out = np.stack(resized)
     return out[..., np.newaxis] if squeeze else out
 
