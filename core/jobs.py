@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -125,8 +124,7 @@ def claim_next(store: Store) -> dict[str, Any] | None:
         row = db.execute("SELECT * FROM jobs WHERE status='queued' ORDER BY created_at LIMIT 1").fetchone()
         if row is None:
             return None
-        db.execute("UPDATE jobs SET status='running', started_at=?, runner_pid=? WHERE id=?",
-                   (time.time(), os.getpid(), row["id"]))
+        db.execute("UPDATE jobs SET status='running', started_at=? WHERE id=?", (time.time(), row["id"]))
     return get_job(store, row["id"])
 
 

@@ -77,7 +77,6 @@ CREATE TABLE IF NOT EXISTS jobs (
     started_at REAL,
     finished_at REAL,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    runner_pid INTEGER,
     progress_json TEXT,
     message TEXT
 );
