@@ -42,11 +42,11 @@ class TrainJob(_Job):
 class _SyntheticRun(_Job):
     spec: RunSpec
     input_shape: InputShape
-    num_classes: int = Field(10, ge=2)
-    steps: int = Field(ge=1)
-    warmup: int = Field(ge=0)
+    steps: Annotated[int, Field(ge=1)]
+    warmup: Annotated[int, Field(ge=0)]
+    num_classes: Annotated[int, Field(ge=2)] = 10
     # Distinct batches cycled through: enough that no cache holds one batch, few enough to stay small.
-    pool_batches: int = Field(8, ge=1)
+    pool_batches: Annotated[int, Field(ge=1)] = 8
 
     @property
     def framework(self) -> str:
