@@ -1,12 +1,14 @@
 """``python -m core``: compare, bench and runs, without a browser.
 
-Exit codes: 0 every run finished, 1 a run failed, 2 bad input (nothing was trained).
+Exit codes: 0 every run finished, 1 a run failed, 2 bad input (nothing was trained), 130
+interrupted by Ctrl-C or SIGTERM (what finished is kept and printed). docs/errors.md lists them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import statistics
 import sys
 from pathlib import Path
@@ -19,6 +21,8 @@ from core.paths import default_db_path
 from core.spec import COMPILE_MODES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+# Ctrl-C or SIGTERM: the shell's convention for an interrupted command (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 DEFAULTS = RunSpec()
 
 # CLI flag -> RunSpec field, for the flags that map one to one.
@@ -204,10 +208,10 @@ def print_comparison(comparison: dict[str, Any]) -> None:
 def cmd_compare(args: argparse.Namespace) -> int:
     from core.compare import create_comparison, execute_comparison
     from core.frameworks import parse_frameworks
-    from core.jobs import device_lock
+    from core.jobs import device_lock, recover_abandoned
     from core.progress import RunProgress
     from core.report import comparison_json
-    from core.runner import WorkerHosts
+    from core.runner import WorkerHosts, WorkerOutcome
 
     spec = spec_from_args(args, SPEC_FLAGS)
     frameworks = parse_frameworks(args.frameworks)
@@ -216,25 +220,42 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"Preparing {spec.dataset} ...", file=sys.stderr)
     progress = RunProgress(enabled=not args.quiet)
     waiting = "Another comparison is training on this device; waiting for it to finish ..."
+    comparison_id: str | None = None
+    outcomes: list[WorkerOutcome] = []
+    interrupted = False
     try:
         with device_lock(wait=False) as device_free:
             if device_free:
+                recover_abandoned(store)
                 # The frameworks import while the data is prepared; nothing is measured before
                 # both are done, and nobody else trains meanwhile: the lock is ours.
                 with WorkerHosts(frameworks) as hosts:
                     comparison_id = create_comparison(store, spec, frameworks)
-                    execute_comparison(store, comparison_id, on_event=progress.update, hosts=hosts)
+                    outcomes = execute_comparison(store, comparison_id, on_event=progress.update, hosts=hosts)
         if not device_free:
             # Another comparison is measuring: prepare now, but import only once it is done.
             comparison_id = create_comparison(store, spec, frameworks)
             with device_lock(on_wait=lambda: print(waiting, file=sys.stderr)):
-                execute_comparison(store, comparison_id, on_event=progress.update)
+                recover_abandoned(store)
+                outcomes = execute_comparison(store, comparison_id, on_event=progress.update)
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM outside a run (a run in progress is cancelled by the runner and ends
+        # the comparison the same way): what has not finished is marked cancelled.
+        interrupted = True
+        if comparison_id is None:
+            progress.close()
+            print("interrupted before anything trained", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        store.fail_unfinished_runs(comparison_id, "cancelled", "the comparison was interrupted")
     finally:
         progress.close()
     comparison = store.comparison(comparison_id)
     print_comparison(comparison)
     if args.json:
         write_json(args.json, comparison_json(comparison))
+    if interrupted or any(outcome.interrupted for outcome in outcomes):
+        print("interrupted: the table shows what finished; the rest is marked cancelled", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return EXIT_OK if all(r["status"] == "finished" for r in comparison["runs"]) else EXIT_RUN_FAILED
 
 
@@ -516,6 +537,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (a service manager, `kill`) stops the command as cleanly as Ctrl-C does."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"compare": cmd_compare, "bench": cmd_bench, "parity": cmd_parity, "models": cmd_models, "runs": cmd_runs}
@@ -534,4 +564,4 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_RUN_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return EXIT_RUN_FAILED
+        return EXIT_INTERRUPTED

@@ -95,28 +95,31 @@ def request_cancel(store: Store, job_id: str) -> None:
             return
         db.execute("UPDATE jobs SET cancel_requested=1 WHERE id=?", (job_id,))
         if job["status"] == "queued":
-            _close_job(db, job_id, job["comparison_id"], "cancelled", "cancelled before it started")
+            _close_job(store, db, job_id, job["comparison_id"], "cancelled", "cancelled before it started")
 
 
-def _close_job(db: Any, job_id: str, comparison_id: str, status: str, message: str) -> None:
-    now = time.time()
-    db.execute("UPDATE jobs SET status=?, finished_at=?, message=? WHERE id=?", (status, now, message, job_id))
-    kind = "cancelled" if status == "cancelled" else "crashed"
-    db.execute(
-        "UPDATE runs SET status='failed', error_kind=?, error_message=?, finished_at=? "
-        "WHERE comparison_id=? AND status IN ('queued', 'running')",
-        (kind, message, now, comparison_id),
-    )
+def _close_job(store: Store, db: Any, job_id: str, comparison_id: str, status: str, message: str) -> None:
+    db.execute("UPDATE jobs SET status=?, finished_at=?, message=? WHERE id=?", (status, time.time(), message, job_id))
+    store.fail_unfinished_runs(comparison_id, "cancelled" if status == "cancelled" else "crashed", message, db)
 
 
 def recover_abandoned(store: Store) -> int:
-    """Fail jobs marked running by a runner that is gone (call only while holding the lock)."""
+    """Fail what a runner or a CLI that died left running; returns how many comparisons.
+
+    Call only while holding the device lock: whoever trained them is gone, since only the lock's
+    holder trains.
+    """
     with store.transaction() as db:
-        rows = db.execute("SELECT id, comparison_id FROM jobs WHERE status='running'").fetchall()
-        for row in rows:
-            _close_job(db, row["id"], row["comparison_id"], "failed",
+        jobs = db.execute("SELECT id, comparison_id FROM jobs WHERE status='running'").fetchall()
+        for row in jobs:
+            _close_job(store, db, row["id"], row["comparison_id"], "failed",
                        "the app stopped while this comparison was running; start it again")
-    return len(rows)
+        stranded = db.execute("SELECT DISTINCT comparison_id FROM runs WHERE status='running'").fetchall()
+        for row in stranded:
+            store.fail_unfinished_runs(row["comparison_id"], "crashed",
+                                       "the process training this comparison stopped before it ended (killed or "
+                                       "crashed); start it again", db)
+    return len(jobs) + len(stranded)
 
 
 def claim_next(store: Store) -> dict[str, Any] | None:
@@ -152,7 +155,7 @@ def execute_job(store: Store, job: dict[str, Any]) -> str:
                            should_cancel=lambda: cancel_requested(store, job["id"]))
     except Exception as error:  # the comparison could not even start (its data vanished, say)
         with store.transaction() as db:
-            _close_job(db, job["id"], job["comparison_id"], "failed", f"{type(error).__name__}: {error}")
+            _close_job(store, db, job["id"], job["comparison_id"], "failed", f"{type(error).__name__}: {error}")
         return "failed"
     runs = store.comparison(job["comparison_id"])["runs"]
     if cancel_requested(store, job["id"]):
@@ -162,7 +165,7 @@ def execute_job(store: Store, job: dict[str, Any]) -> str:
     else:
         status, message = "failed", f"{sum(r['status'] == 'failed' for r in runs)} of {len(runs)} runs failed"
     with store.transaction() as db:
-        _close_job(db, job["id"], job["comparison_id"], status, message)
+        _close_job(store, db, job["id"], job["comparison_id"], status, message)
     return status
 
 

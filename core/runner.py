@@ -32,6 +32,7 @@ CANCEL_GRACE_SECONDS = 10.0
 STDERR_TAIL_CHARS = 1500
 
 EventCallback = Callable[[dict[str, Any]], None]
+PARENT_VARIABLE = "TWINBENCH_PARENT_PID"
 
 
 @dataclass
@@ -175,6 +176,8 @@ def _follow(process: subprocess.Popen, on_event: EventCallback | None, should_ca
 
 def _worker_environment() -> dict[str, str]:
     environment = dict(os.environ)
+    # The worker ends itself if this process is gone before it could ask to be ended with it.
+    environment[PARENT_VARIABLE] = str(os.getpid())
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), environment.get("PYTHONPATH")]))
     return environment
 

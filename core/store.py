@@ -235,6 +235,17 @@ class Store:
                 (kind, message, time.time(), run_id),
             )
 
+    def fail_unfinished_runs(self, comparison_id: str, kind: str, message: str, db: Any = None) -> int:
+        """Fail every queued or running run of a comparison (inside ``db``'s transaction, if given)."""
+        if db is None:
+            with self.transaction() as db:
+                return self.fail_unfinished_runs(comparison_id, kind, message, db)
+        return int(db.execute(
+            "UPDATE runs SET status='failed', error_kind=?, error_message=?, finished_at=? "
+            "WHERE comparison_id=? AND status IN ('queued', 'running')",
+            (kind, message, time.time(), comparison_id),
+        ).rowcount)
+
     def delete_comparison(self, comparison_id: str) -> bool:
         with self.transaction() as db:
             return db.execute("DELETE FROM comparisons WHERE id=?", (comparison_id,)).rowcount > 0

@@ -9,6 +9,7 @@ worker that dies before writing either is marked failed by its parent.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import importlib
 import os
@@ -276,8 +277,10 @@ def serve(framework: str, events: EventWriter) -> int:
         FORKED_AT = time.time()
         # A cancel arriving while the child is being made waits until ``child`` names it.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        host = os.getpid()
         pid = os.fork()
         if pid == 0:
+            die_with_parent(host)
             os.setpgid(0, 0)
             code = 1
             try:
@@ -296,8 +299,22 @@ def serve(framework: str, events: EventWriter) -> int:
     return 0
 
 
+def die_with_parent(parent: int | None) -> None:
+    """Ask Linux to SIGKILL this process when its parent ends, so that no worker trains on for a
+    CLI or server that was killed (which had no chance to stop it); end now if it already has."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
+
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    parent = os.environ.get("TWINBENCH_PARENT_PID")
+    die_with_parent(int(parent) if parent and parent.isdigit() else None)
     events = EventWriter(claim_stdout_for_events())
     if len(args) == 2 and args[0] == "--host":
         return serve(args[1], events)
