@@ -1,12 +1,13 @@
-"""What every dashboard page shares: the results store and the background job runner.
+"""What every dashboard page shares: the app around the pages, the results store and the job runner.
 
-Kept beside streamlit_app.py rather than in core/, because it uses Streamlit's caching; the
-logic it calls lives in core/.
+Kept beside streamlit_app.py rather than in core/, because it uses Streamlit; the logic it calls
+lives in core/.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import streamlit as st
@@ -16,6 +17,49 @@ from core.jobs import JobRunner
 from core.paths import default_db_path
 from core.store import Store
 from core.verdict import Decision
+
+# The navigation, in order: (script, title, icon, url path). Home, without a path, is the default page (/).
+PAGES = (
+    ("pages/home.py", "Home", ":material/home:", None),
+    ("pages/train.py", "Train", ":material/play_circle:", "train"),
+    ("pages/compare.py", "Compare", ":material/compare_arrows:", "compare"),
+    ("pages/history.py", "History", ":material/history:", "history"),
+    ("pages/models.py", "Models", ":material/account_tree:", "models"),
+    ("pages/system.py", "System", ":material/memory:", "system"),
+)
+
+# Set while run_app runs the current page, in the thread that runs this session's script.
+_inside_app = threading.local()
+
+
+def run_app() -> None:
+    """The whole dashboard: page settings, the job runner, the navigation, then the chosen page."""
+    st.set_page_config(page_title="Twinbench", page_icon="⚖️", layout="wide")
+    ensure_job_runner()
+    page = st.navigation([st.Page(script, title=title, icon=icon, url_path=url_path, default=url_path is None)
+                          for script, title, icon, url_path in PAGES])
+    _inside_app.active = True
+    try:
+        page.run()
+    finally:
+        _inside_app.active = False
+
+
+def page_setup() -> None:
+    """First line of every page: run the page inside the whole app.
+
+    Normally streamlit_app.py has called ``run_app``, which runs this page, and there is nothing
+    to do. But until some session has called ``st.navigation``, Streamlit serves the ``pages/``
+    folder as a classic multipage app, so a first visit straight to /train after the server
+    started runs pages/train.py alone: no navigation, no job runner. Then run the app here; it
+    runs this page inside it, once, with this run's widget values, and ``st.stop`` ends the
+    outer copy. From then on Streamlit ignores ``pages/`` in every session (as ``st.navigation``
+    is documented to do), so later visits go through streamlit_app.py.
+    """
+    if getattr(_inside_app, "active", False):
+        return
+    run_app()
+    st.stop()
 
 
 def open_store() -> Store:
@@ -39,26 +83,6 @@ def ensure_job_runner() -> JobRunner | None:
     if os.environ.get("TWINBENCH_NO_RUNNER") == "1":
         return None
     return _runner(str(default_db_path()))
-
-
-def page_setup() -> None:
-    """First lines of every page.
-
-    Streamlit treats a folder named ``pages/`` as an old-style multipage app until the entry
-    script has called ``st.navigation`` in this server process; a first visit straight to
-    /train would then run pages/train.py alone, without streamlit_app.py (no navigation, no job
-    runner). On a session's first run, switch the process to ``st.navigation`` and rerun
-    through the entry script, which opens the same page. Later runs never rerun here, so no
-    click is lost.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    first_run = not st.session_state.get("_navigation_checked")
-    st.session_state["_navigation_checked"] = True
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        if first_run:
-            st.rerun()
 
 
 def show_decision(decision: Decision) -> None:

@@ -43,7 +43,8 @@ def describe(summary: dict) -> str:
 
 ids = [c["id"] for c in comparisons]
 wanted = st.query_params.get("comparison")
-chosen = st.selectbox("Comparison", comparisons, index=ids.index(wanted) if wanted in ids else 0, format_func=describe)
+chosen = st.selectbox("Comparison", comparisons, index=ids.index(wanted) if wanted in ids else 0, format_func=describe,
+                      key="comparison")
 st.query_params["comparison"] = chosen["id"]
 comparison = store.comparison(chosen["id"])
 settings = comparison["settings"]
@@ -68,7 +69,7 @@ baseline = frameworks[0]
 if len(frameworks) > 2:
     wanted_baseline = st.query_params.get("baseline")
     baseline = st.selectbox("Compare every framework against", frameworks, format_func=LABELS.get,
-                            index=frameworks.index(wanted_baseline) if wanted_baseline in frameworks else 0)
+                            index=frameworks.index(wanted_baseline) if wanted_baseline in frameworks else 0, key="baseline")
     st.query_params["baseline"] = baseline
 verdict = findings(comparison, baseline)
 if not verdict:
@@ -85,7 +86,7 @@ if rows:
 epochs = epochs_frame(comparison)
 results = results_frame(comparison)
 st.subheader("Learning curves")
-x_axis = st.radio("Against", ["epoch", "train_seconds"], horizontal=True,
+x_axis = st.radio("Against", ["epoch", "train_seconds"], horizontal=True, key="x_axis",
                   format_func=lambda x: "epoch" if x == "epoch" else "training time")
 left, right = st.columns(2)
 left.plotly_chart(curves_figure(epochs, "accuracy", x_axis), key="accuracy")
@@ -121,13 +122,13 @@ st.subheader("Memory")
 st.plotly_chart(memory_figure(results), key="memory")
 st.caption("Device memory comes from each framework's allocator and from NVML (GPU only); "
            "host memory is the worker process's peak resident set.")
-if any((run.get("result") or {}).get("nvml_memory_scope") == "device" for run in comparison["runs"]):
+if any(run["result"] and run["result"].nvml_memory_scope == "device" for run in comparison["runs"]):
     st.caption("NVML could not see the training processes here (containers often hide them), so its figure is "
                "the whole GPU's memory in use, other programs included.")
 
 st.subheader("Download")
 left, right = st.columns(2)
 left.download_button("Results as CSV", results.to_csv(index=False), file_name=f"twinbench-{comparison['id']}.csv",
-                     mime="text/csv")
+                     mime="text/csv", key="download_csv")
 right.download_button("Everything as JSON", json.dumps(comparison_json(comparison, baseline), indent=1),
-                      file_name=f"twinbench-{comparison['id']}.json", mime="application/json")
+                      file_name=f"twinbench-{comparison['id']}.json", mime="application/json", key="download_json")

@@ -20,11 +20,11 @@ with st.expander("Import or export", icon=":material/swap_vert:"):
     left, right = st.columns(2)
     # Built only when clicked (with a connection of its own): an export holds every step time.
     left.download_button("Export all as JSON", lambda: json.dumps(Store(default_db_path()).export_json(), indent=1),
-                         file_name="twinbench-export.json", mime="application/json", disabled=frame.empty)
+                         file_name="twinbench-export.json", mime="application/json", disabled=frame.empty, key="export_json")
     left.download_button("Export all as CSV (one row per run)", lambda: Store(default_db_path()).export_csv(),
-                         file_name="twinbench-runs.csv", mime="text/csv", disabled=frame.empty)
-    uploaded = right.file_uploader("Import a Twinbench JSON export", type=["json"])
-    if uploaded is not None and right.button("Import"):
+                         file_name="twinbench-runs.csv", mime="text/csv", disabled=frame.empty, key="export_csv")
+    uploaded = right.file_uploader("Import a Twinbench JSON export", type=["json"], key="import_file")
+    if uploaded is not None and right.button("Import", key="import"):
         try:
             imported, skipped = store.import_json(json.loads(uploaded.getvalue()))
         except (BadInput, ValueError, UnicodeDecodeError) as error:
@@ -38,11 +38,11 @@ if frame.empty:
     st.stop()
 
 a, b, c, d = st.columns(4)
-datasets = a.multiselect("Dataset", sorted(frame["dataset"].unique()))
-architectures = b.multiselect("Architecture", sorted(frame["architecture"].unique()))
-devices = c.multiselect("Device", sorted(frame["device"].unique()))
+datasets = a.multiselect("Dataset", sorted(frame["dataset"].unique()), key="datasets")
+architectures = b.multiselect("Architecture", sorted(frame["architecture"].unique()), key="architectures")
+devices = c.multiselect("Device", sorted(frame["device"].unique()), key="devices")
 first_day, last_day = frame["created"].min().date(), frame["created"].max().date()
-dates = d.date_input("Dates", value=(first_day, last_day), min_value=first_day, max_value=last_day)
+dates = d.date_input("Dates", value=(first_day, last_day), min_value=first_day, max_value=last_day, key="dates")
 since, until = (dates + (None, None))[:2] if isinstance(dates, tuple) else (dates, None)
 shown = filter_comparisons(frame, datasets, architectures, devices, since, until).reset_index(drop=True)
 
@@ -57,7 +57,7 @@ if len(selected) == 1:
 if len(selected) == 2:
     st.subheader(f"{selected[0]} versus {selected[1]}")
     settings, results = diff_comparisons(store.comparison(selected[0]), store.comparison(selected[1]))
-    only_differences = st.toggle("Only settings that differ", value=True)
+    only_differences = st.toggle("Only settings that differ", value=True, key="only_differences")
     st.dataframe(settings[settings["differs"]] if only_differences else settings, hide_index=True)
     st.dataframe(results, hide_index=True)
 elif len(selected) > 2:
@@ -66,7 +66,7 @@ elif len(selected) > 2:
 if selected:
     with st.popover(f"Delete {len(selected)} selected", icon=":material/delete:"):
         st.write("This removes the comparisons with all their runs, epochs and step times. It cannot be undone.")
-        if st.button("Yes, delete", type="primary"):
+        if st.button("Yes, delete", type="primary", key="delete"):
             for comparison_id in selected:
                 store.delete_comparison(comparison_id)
             st.toast(f"Deleted {len(selected)} comparison(s)")

@@ -24,7 +24,7 @@ st.write(
 
 store = open_store()
 default = RunSpec()
-if st.button("Start comparison", type="primary",
+if st.button("Start comparison", type="primary", key="start",
              help=f"{default.architecture} on {default.dataset}, {' and '.join(LABELS[n] for n in DEFAULT_NAMES)}, "
                   f"{default.epochs} epochs, "
                   f"{default.repeats} seeds each; takes well under a minute on a laptop CPU"):

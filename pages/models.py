@@ -18,13 +18,14 @@ st.title("Models")
 st.write(f"Every architecture is written once per framework with the same layers and the same initialisation "
          f"({INIT_SCHEME}). Building them needs the frameworks, so a worker process does it and the answer is cached.")
 
-shape_label = st.radio("Input", list(SHAPES), index=2, horizontal=True)
+shape_label = st.radio("Input", list(SHAPES), index=2, horizontal=True, key="input_shape")
 input_shape = SHAPES[shape_label]
 accepted, refused = accepted_architectures(input_shape)
 for name, reason in refused.items():
     st.caption(f"{name}: {reason}")
 
-refresh = st.button("Build again", help="ignore the cache and rebuild every model in both frameworks")
+refresh = st.button("Build again", help="ignore the cache and rebuild every model in both frameworks",
+                    key="build_again")
 with st.spinner("Building every model in PyTorch and in Keras (each in its own process) ..."):
     catalog = describe_architectures(input_shape, refresh=refresh)
 for framework, message in catalog["errors"].items():
@@ -47,7 +48,8 @@ st.subheader("Parity audit")
 st.write("PyTorch's initial weights are copied into the Keras model (kernel layouts, BatchNorm statistics, recurrent "
          "gates, attention projections) and one batch goes through both in float32. The same model gives the same "
          "logits (within 1e-4) and gradients.")
-if st.button("Run the parity audit", help="about half a minute: one worker process per framework"):
+if st.button("Run the parity audit", help="about half a minute: one worker process per framework",
+             key="parity_audit"):
     with st.spinner("Building every model in both frameworks and comparing outputs ..."):
         try:
             st.session_state[f"parity-{shape_label}"] = parity_results(input_shape)

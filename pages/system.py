@@ -38,7 +38,7 @@ st.dataframe(pd.DataFrame([{"package": k, "version": v or "not installed"} for k
 
 st.subheader("What each framework sees")
 st.caption("Each framework is asked in its own process, as during training (a few seconds each).")
-if st.button("Ask the frameworks"):
+if st.button("Ask the frameworks", key="ask_frameworks"):
     with st.spinner("Starting each framework ..."):
         st.session_state.probe = probe_frameworks()
 if "probe" in st.session_state:

@@ -20,7 +20,23 @@ from dashboard_state import open_store, page_setup
 page_setup()
 
 UPLOAD_CHOICE = "Upload an image-folder .zip"
-defaults = RunSpec()
+DEFAULTS = RunSpec()
+values = {}  # RunSpec field: what its widget holds
+errors = {}  # RunSpec field (or "frameworks"): where its error is shown
+
+
+def setting(widget, field: str, label: str, options=(), **kwargs) -> None:
+    """The widget for one RunSpec field, keyed by the field's name and starting at its default,
+    with a place for the field's error below it. For a field that may be unset, 0 means unset."""
+    default = getattr(DEFAULTS, field)
+    if options:
+        kwargs.update(options=options, index=list(options).index(default))
+    else:
+        kwargs["value"] = 0 if default is None else default
+    value = widget(label, key=field, **kwargs)
+    values[field] = (value or None) if default is None else value
+    errors[field] = st.empty()
+
 
 st.title("Train")
 st.caption(
@@ -31,92 +47,74 @@ st.caption(
 
 with st.form("comparison"):
     left, middle, right = st.columns(3)
-    errors = {}
     with left:
-        dataset = st.selectbox("Dataset", [*BUILTIN_DATASETS, UPLOAD_CHOICE],
-                               format_func=lambda d: f"{d} — {BUILTIN_DATASETS[d]}" if d in BUILTIN_DATASETS else d)
-        upload = st.file_uploader("Image-folder .zip (one subfolder per class)", type=["zip"])
-        errors["dataset"] = st.empty()
-        architecture = st.selectbox("Architecture", list(ARCHITECTURES),
-                                    index=list(ARCHITECTURES).index(defaults.architecture),
-                                    format_func=lambda a: f"{a} — {ARCHITECTURES[a].description}")
-        errors["architecture"] = st.empty()
-        frameworks = st.multiselect("Frameworks", list(REGISTRY), default=list(DEFAULT_NAMES),
+        setting(st.selectbox, "dataset", "Dataset", [*BUILTIN_DATASETS, UPLOAD_CHOICE],
+                format_func=lambda d: f"{d} — {BUILTIN_DATASETS[d]}" if d in BUILTIN_DATASETS else d)
+        upload = st.file_uploader("Image-folder .zip (one subfolder per class)", type=["zip"], key="dataset_upload")
+        setting(st.selectbox, "architecture", "Architecture", list(ARCHITECTURES),
+                format_func=lambda a: f"{a} — {ARCHITECTURES[a].description}")
+        frameworks = st.multiselect("Frameworks", list(REGISTRY), default=list(DEFAULT_NAMES), key="frameworks",
                                     format_func=lambda name: LABELS[name] + ("" if REGISTRY[name].installed
                                                                              else " (not installed)"))
         errors["frameworks"] = st.empty()
     with middle:
-        epochs = st.number_input("Epochs", value=defaults.epochs, step=1, help="1 to 1000")
-        errors["epochs"] = st.empty()
-        batch_size = st.number_input("Batch size", value=defaults.batch_size, step=1,
-                                     help="at most the training split; the last partial batch is dropped")
-        errors["batch_size"] = st.empty()
-        optimizer = st.selectbox("Optimiser", OPTIMIZERS, index=OPTIMIZERS.index(defaults.optimizer))
-        learning_rate = st.number_input("Learning rate", value=defaults.learning_rate, format="%.5f", step=1e-4,
-                                        help="greater than 0, at most 10")
-        errors["learning_rate"] = st.empty()
-        seed = st.number_input("Seed", value=defaults.seed, step=1)
-        errors["seed"] = st.empty()
+        setting(st.number_input, "epochs", "Epochs", step=1, help="1 to 1000")
+        setting(st.number_input, "batch_size", "Batch size", step=1,
+                help="at most the training split; the last partial batch is dropped")
+        setting(st.selectbox, "optimizer", "Optimiser", OPTIMIZERS)
+        setting(st.number_input, "learning_rate", "Learning rate", format="%.5f", step=1e-4,
+                help="greater than 0, at most 10")
+        setting(st.number_input, "seed", "Seed", step=1)
     with right:
-        device = st.selectbox("Device", DEVICES, help="auto takes the GPU when a framework sees one")
-        precision = st.selectbox("Precision", PRECISIONS, help="bf16: mixed precision, logits kept in float32")
-        compile_mode = st.selectbox("Compile", COMPILE_MODES, help="on: XLA for TensorFlow, torch.compile for PyTorch")
-        repeats = st.number_input("Repeats", value=defaults.repeats, step=1,
-                                  help="runs per framework, alternating which goes first; repeat i uses seed + i, "
-                                       "so each figure gets a spread and the verdict an interval")
-        best_of_each = st.checkbox("Best of each", value=False,
-                                   help="first try each framework's modes (compile, bf16, channels_last) briefly, "
-                                        "then train each in its fastest")
-        channels_last = st.checkbox("channels_last (PyTorch)", value=False,
-                                    help="NHWC memory order for PyTorch's images and convolutions")
-        data_pipeline = st.selectbox("Input pipeline", DATA_PIPELINES,
-                                     format_func={"device": "data on the device (not measured)",
-                                                  "native": "tf.data / DataLoader (measured)"}.get)
-        errors["repeats"] = st.empty()
+        setting(st.selectbox, "device", "Device", DEVICES, help="auto takes the GPU when a framework sees one")
+        setting(st.selectbox, "precision", "Precision", PRECISIONS, help="bf16: mixed precision, logits kept in float32")
+        setting(st.selectbox, "compile", "Compile", COMPILE_MODES, help="on: XLA for TensorFlow, torch.compile for PyTorch")
+        setting(st.number_input, "repeats", "Repeats", step=1,
+                help="runs per framework, alternating which goes first; repeat i uses seed + i, "
+                     "so each figure gets a spread and the verdict an interval")
+        setting(st.checkbox, "best_of_each", "Best of each",
+                help="first try each framework's modes (compile, bf16, channels_last) briefly, "
+                     "then train each in its fastest")
+        setting(st.checkbox, "channels_last", "channels_last (PyTorch)",
+                help="NHWC memory order for PyTorch's images and convolutions")
+        setting(st.selectbox, "data_pipeline", "Input pipeline", DATA_PIPELINES,
+                format_func={"device": "data on the device (not measured)",
+                             "native": "tf.data / DataLoader (measured)"}.get)
     with st.expander("More settings"):
         a, b, c = st.columns(3)
-        momentum = a.number_input("SGD momentum", value=defaults.momentum, format="%.3f")
-        weight_decay = a.number_input("Weight decay (decoupled)", value=defaults.weight_decay, format="%.5f")
-        validation_fraction = b.number_input("Validation fraction", value=defaults.validation_fraction, format="%.2f")
-        target_accuracy = b.number_input("Target validation accuracy", value=defaults.target_accuracy, format="%.2f",
-                                         help="for the time-to-target figure")
-        image_size = c.number_input("Image size (0 = as stored)", value=0, step=1,
-                                    help="resize images explicitly, e.g. 16 for lenet5 on 8x8 digits")
-        max_images = c.number_input("Max images (0 = all)", value=0, step=100)
-        augment = c.checkbox("Augment (random shifts; flips for colour)", value=False)
-        same_init = a.checkbox("Same initial weights", value=False,
-                               help="TensorFlow starts from PyTorch's initial weights, converted layer by layer")
-        pretrained = b.checkbox("ImageNet weights (mobilenetv2)", value=False,
-                                help="each library's ImageNet weights, frozen base, new dense head")
-        unfreeze_blocks = b.number_input("Also train the top blocks", value=0, step=1, help="with ImageNet weights: 0 to 19")
-        same_seed = a.checkbox("Same seed for every repeat", value=False,
-                               help="speed-only repeats: accuracy then has no spread to judge")
-        threads = c.number_input("CPU threads per framework (0 = all cores but one)", value=0, step=1,
-                                 help="one core is left to the dashboard and the browser, so watching does not "
-                                      "slow the runs; the same for both frameworks")
-        for field in ("momentum", "weight_decay", "validation_fraction", "target_accuracy", "image_size", "max_images",
-                      "pretrained", "unfreeze_blocks", "same_init", "same_seed", "threads"):
-            errors[field] = st.empty()
+        with a:
+            setting(st.number_input, "momentum", "SGD momentum", format="%.3f")
+            setting(st.number_input, "weight_decay", "Weight decay (decoupled)", format="%.5f")
+            setting(st.checkbox, "same_init", "Same initial weights",
+                    help="TensorFlow starts from PyTorch's initial weights, converted layer by layer")
+            setting(st.checkbox, "same_seed", "Same seed for every repeat",
+                    help="speed-only repeats: accuracy then has no spread to judge")
+        with b:
+            setting(st.number_input, "validation_fraction", "Validation fraction", format="%.2f")
+            setting(st.number_input, "target_accuracy", "Target validation accuracy", format="%.2f",
+                    help="for the time-to-target figure")
+            setting(st.checkbox, "pretrained", "ImageNet weights (mobilenetv2)",
+                    help="each library's ImageNet weights, frozen base, new dense head")
+            setting(st.number_input, "unfreeze_blocks", "Also train the top blocks", step=1,
+                    help="with ImageNet weights: 0 to 19")
+        with c:
+            setting(st.number_input, "image_size", "Image size (0 = as stored)", step=1,
+                    help="resize images explicitly, e.g. 16 for lenet5 on 8x8 digits")
+            setting(st.number_input, "max_images", "Max images (0 = all)", step=100)
+            setting(st.checkbox, "augment", "Augment (random shifts; flips for colour)")
+            setting(st.number_input, "threads", "CPU threads per framework (0 = all cores but one)", step=1,
+                    help="one core is left to the dashboard and the browser, so watching does not "
+                         "slow the runs; the same for both frameworks")
     general_error = st.empty()
-    submitted = st.form_submit_button("Start comparison", type="primary")
+    submitted = st.form_submit_button("Start comparison", type="primary", key="start")
 
 if submitted:
     store = open_store()
     try:
-        if dataset == UPLOAD_CHOICE:
+        if values["dataset"] == UPLOAD_CHOICE:
             if upload is None:
                 raise BadInput("choose a .zip to upload, or pick a built-in dataset", "dataset")
-            dataset = str(save_upload(upload.name, upload.getvalue()))
-        values = {
-            "dataset": dataset, "architecture": architecture, "epochs": epochs, "batch_size": batch_size,
-            "optimizer": optimizer, "learning_rate": learning_rate, "momentum": momentum, "weight_decay": weight_decay,
-            "seed": seed, "device": device, "precision": precision, "compile": compile_mode, "repeats": repeats,
-            "validation_fraction": validation_fraction, "target_accuracy": target_accuracy,
-            "image_size": image_size or None, "max_images": max_images or None, "augment": augment,
-            "same_init": same_init, "pretrained": pretrained, "unfreeze_blocks": unfreeze_blocks,
-            "best_of_each": best_of_each, "channels_last": channels_last, "data_pipeline": data_pipeline,
-            "same_seed": same_seed, "threads": threads or None,
-        }
+            values["dataset"] = str(save_upload(upload.name, upload.getvalue()))
         chosen = parse_frameworks(frameworks)
         with st.spinner("Preparing the data ..."):
             job_id = enqueue(store, RunSpec.from_dict(values), chosen)
@@ -198,7 +196,7 @@ def show_queue(charts: tuple, policy: WatchPolicy) -> None:
         fraction, caption = progress_of(run, job)
         label = LABELS[run["framework"]] + (f" #{run['repeat'] + 1}" if comparison["settings"]["repeats"] > 1 else "")
         st.progress(fraction, text=f"{label}: {caption}")
-    if job["status"] in ("queued", "running") and st.button("Cancel", key=f"cancel-{job['id']}"):
+    if job["status"] in ("queued", "running") and st.button("Cancel", key="cancel"):
         request_cancel(store, job["id"])
         st.rerun()
     show_curves(comparison, charts, policy.live_curves)

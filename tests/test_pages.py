@@ -1,19 +1,35 @@
 """Every page through Streamlit's AppTest: renders, validates, queues, follows a job to the end.
 
 The background runner is off here (TWINBENCH_NO_RUNNER=1); tests run the queue themselves with
-``run_pending``, which trains in real worker processes.
+``run_pending``, which trains in real worker processes. Widgets are found by their keys; the
+Train page keys each widget with the RunSpec field it sets.
+
+Each test opens a page as a first visit straight to its address would (a fresh session whose
+first run asks for that page). AppTest also forgets between runs that ``st.navigation`` has
+run, so every run here is such a first visit as far as Streamlit's routing goes.
 """
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+import dashboard_state
 from core.jobs import enqueue, get_job, run_pending
 from core.spec import RunSpec
 from core.store import Store
 from tests.conftest import PROJECT_ROOT
 
 APP = str(PROJECT_ROOT / "streamlit_app.py")
-PAGES = ["pages/home.py", "pages/train.py", "pages/compare.py", "pages/history.py", "pages/system.py", "pages/models.py"]
+# Every file in pages/, so that a page added there cannot go untested.
+PAGE_FILES = sorted(path.relative_to(PROJECT_ROOT).as_posix() for path in (PROJECT_ROOT / "pages").glob("*.py"))
+# The heading each page shows, and the navigation every page is shown in: (title, url path, icon).
+HEADINGS = {"pages/home.py": "Twinbench", "pages/train.py": "Train", "pages/compare.py": "Compare",
+            "pages/history.py": "History", "pages/models.py": "Models", "pages/system.py": "System"}
+NAVIGATION = [("Home", "", ":material/home:"), ("Train", "train", ":material/play_circle:"),
+              ("Compare", "compare", ":material/compare_arrows:"), ("History", "history", ":material/history:"),
+              ("Models", "models", ":material/account_tree:"), ("System", "system", ":material/memory:")]
+# Building every model starts a worker process per framework.
+SLOW_PAGES = {"pages/models.py"}
 
 
 @pytest.fixture
@@ -22,9 +38,28 @@ def app_home(home, monkeypatch):
     return home
 
 
-def open_page(page: str, query: dict | None = None) -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=120)
-    app.run()
+@pytest.fixture
+def app_frame(monkeypatch):
+    """What was set up around the page in each script run: the navigation shown, the runner started."""
+    seen = {"navigation": [], "runner_started": 0}
+    navigation, ensure_job_runner = st.navigation, dashboard_state.ensure_job_runner
+
+    def recording_navigation(pages, **options):
+        seen["navigation"].append([(page.title, page.url_path, page.icon) for page in pages])
+        return navigation(pages, **options)
+
+    def recording_ensure_job_runner():
+        seen["runner_started"] += 1
+        return ensure_job_runner()
+
+    monkeypatch.setattr(st, "navigation", recording_navigation)
+    monkeypatch.setattr(dashboard_state, "ensure_job_runner", recording_ensure_job_runner)
+    return seen
+
+
+def open_page(page: str, query: dict | None = None, timeout: float = 120) -> AppTest:
+    """A fresh session whose first run opens ``page``, as a browser opening its address."""
+    app = AppTest.from_file(APP, default_timeout=timeout)
     if query:
         app.query_params.update(query)
     return app.switch_page(page).run()
@@ -36,36 +71,70 @@ def text_of(app: AppTest) -> str:
     return "\n".join(str(p) for p in parts)
 
 
-@pytest.mark.parametrize("page", PAGES[:5])
-def test_every_page_renders_with_an_empty_store(app_home, page):
-    app = open_page(page)
+def widget_keys(app: AppTest) -> list[str]:
+    widgets = [*app.selectbox, *app.multiselect, *app.number_input, *app.checkbox, *app.radio, *app.toggle,
+               *app.text_input, *app.slider, *app.button]
+    return [widget.key for widget in widgets]
+
+
+def test_the_navigation_holds_every_file_in_pages():
+    assert [script for script, *_ in dashboard_state.PAGES] == list(HEADINGS)
+    assert sorted(HEADINGS) == PAGE_FILES
+
+
+@pytest.mark.parametrize("page", [pytest.param(page, marks=[pytest.mark.frameworks] if page in SLOW_PAGES else [])
+                                  for page in PAGE_FILES])
+def test_a_first_visit_to_any_page_shows_the_whole_app_with_an_empty_store(app_home, app_frame, page):
+    app = open_page(page, timeout=300 if page in SLOW_PAGES else 120)
     assert not app.exception, app.exception
+    assert app_frame["navigation"] == [NAVIGATION]
+    assert app_frame["runner_started"] == 1
+    assert [title.value for title in app.title] == [HEADINGS[page]]  # the page ran once, inside the app
+
+
+def test_every_setting_on_the_train_page_is_keyed_by_its_run_spec_field(app_home):
+    app = open_page("pages/train.py")
+    keys = widget_keys(app)
+    assert len(keys) == len(set(keys)), keys
+    fields = set(RunSpec().comparison_settings()) - {"notes"}  # notes say what was done to the data
+    assert fields <= set(keys), sorted(fields - set(keys))
+
+    app.number_input(key="epochs").set_value(2)
+    app.number_input(key="threads").set_value(2)
+    app.selectbox(key="optimizer").set_value("sgd")
+    app.checkbox(key="same_seed").check()
+    app.button(key="start").click().run()
+    assert not app.exception, app.exception
+    store = Store(app_home / "runs.sqlite")
+    comparison = store.comparison(get_job(store, app.query_params["job"])["comparison_id"])
+    wanted = RunSpec.from_dict({"epochs": 2, "threads": 2, "optimizer": "sgd", "same_seed": True})
+    assert comparison["settings"] == wanted.comparison_settings()
 
 
 def test_form_validation_is_shown_next_to_the_field(app_home):
     app = open_page("pages/train.py")
-    app.number_input[0].set_value(0)  # epochs
-    app.button[0].click().run()
+    app.number_input(key="epochs").set_value(0)
+    app.button(key="start").click().run()
     assert not app.exception
     assert any("epochs must be between 1 and 1000 (got 0)" in e.value for e in app.error)
     assert Store(app_home / "runs.sqlite").list_comparisons() == []
 
     app = open_page("pages/train.py")
-    app.number_input[1].set_value(5000)  # batch size larger than the 1,293 training images
-    app.button[0].click().run()
+    app.number_input(key="batch_size").set_value(5000)  # larger than the 1,293 training images
+    app.button(key="start").click().run()
     assert any("at most the training split's 1293 images" in e.value for e in app.error)
 
     app = open_page("pages/train.py")
-    app.selectbox[0].set_value("Upload an image-folder .zip")
-    app.button[0].click().run()
+    app.selectbox(key="dataset").set_value("Upload an image-folder .zip")
+    app.button(key="start").click().run()
     assert any("choose a .zip to upload" in e.value for e in app.error)
 
 
 @pytest.mark.frameworks
 def test_start_comparison_queues_a_job_and_the_queue_view_follows_it_to_the_end(app_home):
     app = open_page("pages/train.py")
-    app.number_input[0].set_value(2)  # epochs
-    app.button[0].click().run()
+    app.number_input(key="epochs").set_value(2)
+    app.button(key="start").click().run()
     assert not app.exception, app.exception
     job_id = app.query_params["job"]
     store = Store(app_home / "runs.sqlite")
@@ -79,8 +148,8 @@ def test_start_comparison_queues_a_job_and_the_queue_view_follows_it_to_the_end(
     assert "Finished." in text_of(app)
     assert all(p.proto.value == 100 for p in app.get("progress"))
 
-    for page in PAGES:
-        rendered = open_page(page)
+    for page in PAGE_FILES:
+        rendered = open_page(page, timeout=300 if page in SLOW_PAGES else 120)
         assert not rendered.exception, (page, rendered.exception)
     compare = open_page("pages/compare.py")
     assert "Training speed:" in text_of(compare)
@@ -92,8 +161,7 @@ def test_cancel_removes_a_queued_job(app_home):
     store = Store(app_home / "runs.sqlite")
     job_id = enqueue(store, RunSpec(epochs=1), ["pytorch", "tensorflow"])
     app = open_page("pages/train.py", {"job": job_id})
-    cancel = next(b for b in app.button if b.label == "Cancel")
-    cancel.click().run()
+    app.button(key="cancel").click().run()
     assert get_job(store, job_id)["status"] == "cancelled"
     runs = store.comparison(get_job(store, job_id)["comparison_id"])["runs"]
     assert {r["error_kind"] for r in runs} == {"cancelled"}
@@ -107,7 +175,7 @@ def test_an_unknown_job_in_the_address_is_explained(app_home):
 
 def test_home_start_button_queues_the_default_comparison(app_home):
     app = open_page("pages/home.py")
-    app.button[0].click().run()
+    app.button(key="start").click().run()
     assert not app.exception
     store = Store(app_home / "runs.sqlite")
     comparisons = store.list_comparisons()
