@@ -12,7 +12,7 @@ import signal
 import statistics
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from core.errors import BadInput, TwinbenchError
 from core.frameworks import DEFAULT_NAMES as DEFAULT_FRAMEWORKS
@@ -48,10 +48,19 @@ def _add_device_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", type=Path, default=None, help="results database (default $TWINBENCH_HOME/runs.sqlite)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--dry-run", dest="dry_run", action="store_true",
+                        help="check every setting (and prepare the data) but train nothing")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's refusals in the CLI's own one-line form (and exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core", description="Train the same model in TensorFlow and PyTorch and compare.")
+    parser = Parser(prog="python -m core", description="Train the same model in TensorFlow and PyTorch and compare.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     compare = commands.add_parser("compare", help="train each framework on the same data and compare")
@@ -205,6 +214,21 @@ def print_comparison(comparison: dict[str, Any]) -> None:
         print(f"failed: {line}", file=sys.stderr)
 
 
+def print_compare_plan(spec: RunSpec, frameworks: list[str]) -> int:
+    """--dry-run: everything a comparison checks, then what it would train; nothing trains or is stored."""
+    from core.compare import plan_comparison
+    from core.frameworks import label
+
+    spec, data, planned = plan_comparison(spec, frameworks)
+    print(f"Would train {len(planned)} runs ({', '.join(map(label, frameworks))}; {spec.repeats} repeats): "
+          f"{spec.architecture} on {spec.dataset}, input {'x'.join(map(str, data.input_shape))}, "
+          f"{len(data.y_train)} training / {len(data.y_val)} validation / {len(data.y_test)} test images, "
+          f"{spec.epochs} epochs of batch {spec.batch_size}.")
+    for note in spec.notes:
+        print(f"note: {note}")
+    return EXIT_OK
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from core.compare import create_comparison, execute_comparison
     from core.frameworks import parse_frameworks
@@ -215,6 +239,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     spec = spec_from_args(args, SPEC_FLAGS)
     frameworks = parse_frameworks(args.frameworks)
+    if args.dry_run:
+        return print_compare_plan(spec, frameworks)
     store = open_store(args.db)
     if not args.quiet:
         print(f"Preparing {spec.dataset} ...", file=sys.stderr)
@@ -298,6 +324,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     steps = _positive("steps", args.steps, 1)
     warmup = _positive("warmup", args.warmup, 0)
     classes = _positive("classes", args.classes, 2)
+    if args.dry_run:
+        print(f"Would time {warmup} warm-up + {steps} steps of {spec.architecture} (input {'x'.join(map(str, input_shape))}, "
+              f"{classes} classes, batch {spec.batch_size}) in {', '.join(frameworks)}.")
+        return EXIT_OK
     if args.against_minimal:
         return bench_against_minimal(args, spec, frameworks, input_shape, classes, steps, warmup)
     progress = RunProgress(enabled=not args.quiet)

@@ -72,11 +72,16 @@ def check_spec_against_frameworks(spec: RunSpec, frameworks: list[str]) -> None:
                            "use data_pipeline device, or leave it out", "data_pipeline")
 
 
-def create_comparison(store: Store, spec: RunSpec, frameworks: list[str]) -> str:
-    """Validate and prepare everything, then queue the runs. Raises BadInput before any write."""
+def plan_comparison(spec: RunSpec, frameworks: list[str]) -> tuple[RunSpec, PreparedData, list[tuple[int, str, dict[str, Any]]]]:
+    """Validate the settings against the frameworks and the prepared data; the runs to make."""
     check_spec_against_frameworks(spec, frameworks)
     spec, data = prepare_for(spec)
-    planned = run_specs(spec, frameworks)
+    return spec, data, run_specs(spec, frameworks)
+
+
+def create_comparison(store: Store, spec: RunSpec, frameworks: list[str]) -> str:
+    """Validate and prepare everything, then queue the runs. Raises BadInput before any write."""
+    spec, data, planned = plan_comparison(spec, frameworks)
     summary = {**data.summary(), "path": str(data.path)}
     comparison_id, _ = store.create_comparison(spec.comparison_settings(), frameworks, planned, summary)
     return comparison_id

@@ -1,5 +1,6 @@
 import json
 import sqlite3
+import time
 
 import pytest
 
@@ -133,3 +134,56 @@ def test_threads_opening_one_new_database_at_once_all_succeed(tmp_path):
         for thread in threads:
             thread.join()
     assert errors == []
+
+
+WRITER = """
+import sys
+from core.results import RunResult
+from core.store import Store
+
+store = Store(sys.argv[1])
+settings = {"dataset": "digits", "architecture": "cnn", "device": "cpu", "epochs": 3}
+while True:
+    planned = [(0, "pytorch", {"epochs": 3}), (0, "tensorflow", {"epochs": 3})]
+    _, runs = store.create_comparison(settings, ["pytorch", "tensorflow"], planned, {"train_images": 10})
+    for run in runs:
+        store.mark_running(run)
+        store.record_environment(run, {"threads": 1})
+        for epoch in (1, 2, 3):
+            store.add_epoch(run, {"epoch": epoch, "train_loss": 1.0 / epoch, "step_samples": [
+                {"epoch": epoch - 1, "step": step, "steps": 1, "milliseconds": 1.0, "warmup": False} for step in range(5)]})
+        store.finish_run(run, RunResult(test_accuracy=0.5, steady_images_per_second=100.0))
+    print("comparison", flush=True)
+"""
+
+
+def test_a_store_killed_at_random_moments_keeps_every_write_whole(tmp_path):
+    import random
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_ROOT
+
+    path = tmp_path / "runs.sqlite"
+    moments = random.Random(20261127)
+    for _ in range(6):
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], cwd=PROJECT_ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert writer.stdout is not None
+        writer.stdout.readline()  # it is writing
+        time.sleep(moments.uniform(0.0, 0.5))
+        writer.kill()
+        writer.communicate()
+        store = Store(path)
+        db = store.connection
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        # A comparison has both its runs or none; an epoch has all five step samples or none;
+        # a finished run has its result, and no run is finished before all its epochs are in.
+        assert db.execute("SELECT COUNT(*) FROM comparisons c WHERE (SELECT COUNT(*) FROM runs r "
+                          "WHERE r.comparison_id = c.id) != 2").fetchone()[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM epochs e WHERE (SELECT COUNT(*) FROM step_samples s "
+                          "WHERE s.run_id = e.run_id AND s.epoch = e.epoch - 1) != 5").fetchone()[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM runs WHERE status = 'finished' AND (result_json IS NULL OR "
+                          "(SELECT COUNT(*) FROM epochs e WHERE e.run_id = runs.id) != 3)").fetchone()[0] == 0
+        store.close()
+    assert Store(path).list_comparisons()
