@@ -1,8 +1,10 @@
-"""Whatever a user types, the CLI either accepts it or refuses it in one line with exit 2.
+"""Whatever a user types, in the CLI or the Train form, is accepted or refused in one line.
 
 Hypothesis generates settings for `compare --dry-run` and `bench --dry-run` (every check a run
 makes, with the data prepared, and nothing trained), covering each dataset × --max-images ×
---image-size × architecture input-size rule and the output paths.
+--image-size × architecture input-size rule and the output paths; and the values the Train
+form's widgets can hold, through what its Start button calls (the comparison is queued or
+refused with the field named, before anything is stored).
 """
 
 import pytest
@@ -10,7 +12,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from core.cli import main
+from core.errors import BadInput
+from core.frameworks import REGISTRY
+from core.jobs import enqueue
 from core.models.registry import ARCHITECTURES
+from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
+from core.store import Store
 
 # Mostly values that work, so that the rules that need the data (sizes, subsets) are reached too.
 WHOLE = st.one_of(st.integers(1, 64).map(str), st.integers(-3, 70).map(str),
@@ -108,3 +115,49 @@ BENCH = settings_of({
 @given(BENCH)
 def test_bench_settings_run_or_are_refused_in_one_line(capsys, tmp_path, values):
     assert_accepted_or_refused_in_one_line(["bench", "--dry-run", *flags(values)], capsys, tmp_path)
+
+
+# What the Train form's widgets can hold: numbers within the widgets' reach, choices from their lists.
+FORM = st.fixed_dictionaries({
+    "dataset": st.sampled_from(["digits", "shapes"]),
+    "architecture": st.sampled_from(["cnn", "mlp", *ARCHITECTURES]),
+    # Each mostly within range, sometimes at or past an edge the widget lets through.
+    "epochs": st.sampled_from([1, 1, 2, 2, 3, 0]),
+    "batch_size": st.sampled_from([8, 16, 32, 32, 64, 1, 0, 2000]),
+    "learning_rate": st.sampled_from([1e-3, 1e-3, 0.01, 0.1, 10.0, 0.0, 11.0]),
+    "momentum": st.sampled_from([0.9, 0.9, 0.0, 0.999, 1.0]),
+    "weight_decay": st.sampled_from([0.0, 0.0, 1e-4, 1.0, 1.5]),
+    "seed": st.sampled_from([0, 0, 7, 2**31 - 2, 2**31]),
+    "repeats": st.sampled_from([1, 1, 2, 3, 0, 51]),
+    "validation_fraction": st.sampled_from([0.1, 0.1, 0.0, 0.5, 0.6]),
+"optimizer": st.sampled_from(OPTIMIZERS),
+    "device": st.sampled_from(DEVICES),
+    "precision": st.sampled_from(PRECISIONS),
+    "compile": st.sampled_from(COMPILE_MODES),
+    "data_pipeline": st.sampled_from(DATA_PIPELINES),
+    "image_size": st.sampled_from([None, None, None, 2, 4, 12, 32, 600]),
+    "max_images": st.sampled_from([None, None, None, 5, 20, 60, 5000]),
+    "threads": st.sampled_from([None, None, 1, 2, 2000]),
+    **{switch: st.sampled_from([False, False, False, True])
+       for switch in ("augment", "pretrained", "same_init", "same_seed", "channels_last")},
+})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(FORM, st.lists(st.sampled_from(list(REGISTRY)), unique=True, max_size=3))
+def test_train_form_values_are_queued_or_refused_naming_their_field(home, values, frameworks):
+    store = Store(home / "form.sqlite")
+    try:
+        before = len(store.list_comparisons())
+        try:
+            job_id = enqueue(store, RunSpec.from_dict(values), frameworks)
+        except BadInput as error:
+            event(f"refused: {error.field}")
+            assert error.field in (*values, "frameworks", None), str(error)
+            assert "\n" not in str(error)
+            assert len(store.list_comparisons()) == before  # nothing stored for a refusal
+            return
+        event("queued")
+        assert job_id and len(store.list_comparisons()) == before + 1
+    finally:
+        store.close()
