@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from core.train.events import parse_event
 from core.work import Job
@@ -45,20 +45,48 @@ class WorkerOutcome:
     interrupted: bool = False  # the parent itself was interrupted (Ctrl-C)
 
 
-def describe_exit(returncode: int) -> str:
+def oom_kill_count() -> int | None:
+    """How many processes the kernel's OOM killer has stopped in this process's memory cgroup
+    (cgroup v2 ``memory.events`` or v1 ``memory.oom_control``); None where neither can be read."""
+    try:
+        groups = dict(line.split(":", 2)[1:] for line in Path("/proc/self/cgroup").read_text().splitlines())
+    except (OSError, ValueError):
+        return None
+    root = Path("/sys/fs/cgroup")
+    candidates = [root / groups.get("", "/").lstrip("/") / "memory.events", root / "memory.events",
+                  root / "memory" / groups.get("memory", "/").lstrip("/") / "memory.oom_control",
+                  root / "memory" / "memory.oom_control"]
+    for candidate in candidates:
+        try:
+            lines = candidate.read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            key, _, value = line.partition(" ")
+            if key == "oom_kill" and value.strip().isdigit():
+                return int(value)
+    return None
+
+
+def describe_exit(returncode: int, out_of_memory: bool = False) -> str:
+    """Why a worker ended without a word; "out of memory" only with the kernel's word for it."""
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name
         except ValueError:
             name = f"signal {-returncode}"
-        hint = " (the system may have run out of memory)" if -returncode == signal.SIGKILL else ""
-        return f"the worker was killed by {name}{hint}"
+        if out_of_memory:
+            return f"the worker was killed by {name}: out of memory (the kernel's OOM killer stopped it)"
+        return f"the worker was killed by {name} (signal {-returncode})"
     return f"the worker exited with code {returncode} without reporting a result"
 
 
-def _tail(path: Path) -> str:
+def _file_tail(file: IO[str], offset: int = 0) -> str:
+    """The end of what was written to ``file`` since ``offset``."""
     try:
-        text = path.read_text(errors="replace")
+        size = os.fstat(file.fileno()).st_size
+        start = max(offset, size - 64 * STDERR_TAIL_CHARS)
+        text = os.pread(file.fileno(), size - start, start).decode(errors="replace")
     except OSError:
         return ""
     lines = [line for line in text.strip().splitlines() if line.strip()]
@@ -78,7 +106,9 @@ class Executor(Protocol):
 
 
 class ProcessExecutor:
-    """Each job in a fresh ``python -m core.worker JOB.json``: the framework is imported per job.
+    """Each job in a fresh ``python -m core.worker -`` (the job on its standard input): the
+    framework is imported per job. Nothing is written under a name, so nothing is left behind
+    however this process ends.
 
     The worker gets its own process group so that a kill also reaches whatever it started
     (torch.compile's compiler processes), and so a Ctrl-C in the terminal reaches only us: we
@@ -91,21 +121,22 @@ class ProcessExecutor:
 
     def run(self, job: Job, on_event: EventCallback | None = None,
             should_cancel: Callable[[], bool] = lambda: False) -> WorkerOutcome:
-        with tempfile.TemporaryDirectory(prefix="twinbench-job-") as folder:
-            job_path = Path(folder) / "job.json"
-            job_path.write_text(job.to_json())
-            stderr_path = Path(folder) / "stderr.log"
-            with stderr_path.open("w") as stderr:
-                process = subprocess.Popen(
-                    [self.python, "-m", "core.worker", str(job_path)],
-                    stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
-                    text=True, cwd=PROJECT_ROOT, env=_worker_environment(), start_new_session=True,
-                )
-                if self.on_start:
-                    self.on_start(process.pid)
-                outcome = _follow(process, on_event, should_cancel)
-            _explain_failure(outcome, process.returncode, should_cancel, _tail(stderr_path))
-            return outcome
+        kills_before = oom_kill_count()
+        with tempfile.TemporaryFile("w+") as stderr:
+            process = subprocess.Popen(
+                [self.python, "-m", "core.worker", "-"],
+                stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.PIPE,
+                text=True, cwd=PROJECT_ROOT, env=_worker_environment(), start_new_session=True,
+            )
+            if self.on_start:
+                self.on_start(process.pid)
+            assert process.stdin is not None
+            with contextlib.suppress(BrokenPipeError, OSError):  # a worker that died at once says why below
+                process.stdin.write(job.to_json())
+                process.stdin.close()
+            outcome = _follow(process, on_event, should_cancel)
+            _explain_failure(outcome, process.returncode, should_cancel, _file_tail(stderr), kills_before)
+        return outcome
 
 
 def _cancel_requested(should_cancel: Callable[[], bool]) -> bool:
@@ -182,11 +213,13 @@ def _worker_environment() -> dict[str, str]:
     return environment
 
 
-def _explain_failure(outcome: WorkerOutcome, returncode: int, should_cancel: Callable[[], bool], tail: str) -> None:
+def _explain_failure(outcome: WorkerOutcome, returncode: int, should_cancel: Callable[[], bool], tail: str,
+                     kills_before: int | None) -> None:
     """Say why a run ended without a result of its own, if the worker could not."""
     if outcome.status == "finished" or outcome.error is not None:
         return
-    reason = describe_exit(returncode)
+    kills_after = oom_kill_count()
+    reason = describe_exit(returncode, kills_before is not None and kills_after is not None and kills_after > kills_before)
     if outcome.interrupted or _cancel_requested(should_cancel):
         outcome.error = {"kind": "cancelled", "message": f"the run was cancelled ({reason})"}
     else:
@@ -226,7 +259,7 @@ class WorkerHost:
             if line is None:
                 self.process.wait()
                 self.error = {"kind": "crashed", "message": f"{describe_exit(self.process.returncode)} while importing "
-                                                            f"{self.framework}; last output:\n{self._tail(0)}"}
+                                                            f"{self.framework}; last output:\n{_file_tail(self.stderr)}"}
                 break
             event = parse_event(line)
             if event and event["type"] == "ready":
@@ -239,17 +272,6 @@ class WorkerHost:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def _tail(self, offset: int) -> str:
-        """The end of what the host and its runs printed since ``offset``."""
-        try:
-            size = os.fstat(self.stderr.fileno()).st_size
-            start = max(offset, size - 64 * STDERR_TAIL_CHARS)
-            text = os.pread(self.stderr.fileno(), size - start, start).decode(errors="replace")
-        except OSError:
-            return ""
-        lines = [line for line in text.strip().splitlines() if line.strip()]
-        return "\n".join(lines)[-STDERR_TAIL_CHARS:]
-
     def run(self, job: Job, on_event: EventCallback | None = None,
             should_cancel: Callable[[], bool] = lambda: False) -> WorkerOutcome:
         """Run one job in a process forked from this host, and say how it ended."""
@@ -257,6 +279,7 @@ class WorkerHost:
         if error is not None:
             return WorkerOutcome(status="failed", error=error)
         offset = os.fstat(self.stderr.fileno()).st_size
+        kills_before = oom_kill_count()
         try:
             self.process.stdin.write(job.to_json() + "\n")  # type: ignore[union-attr]
             self.process.stdin.flush()  # type: ignore[union-attr]
@@ -265,7 +288,7 @@ class WorkerHost:
         outcome = _follow(self.process, on_event, should_cancel, self.lines, until="exited", kill=self._kill_all)
         returncode = outcome.returncode if outcome.returncode is not None else self.process.returncode
         _explain_failure(outcome, returncode if returncode is not None else -signal.SIGKILL, should_cancel,
-                         self._tail(offset))
+                         _file_tail(self.stderr, offset), kills_before)
         return outcome
 
     def _kill_all(self) -> None:

@@ -320,8 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve(args[1], events)
     try:
         if len(args) != 1:
-            raise BadInput("usage: python -m core.worker JOB.json | --host FRAMEWORK")
-        text = Path(args[0]).read_text()
+            raise BadInput("usage: python -m core.worker JOB.json | - (the job on standard input) | --host FRAMEWORK")
+        text = sys.stdin.read() if args[0] == "-" else Path(args[0]).read_text()
     except (TwinbenchError, OSError, ValueError) as error:
         events.emit("failed", kind="bad_input", message=str(error))
         return 1
