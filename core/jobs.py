@@ -8,47 +8,19 @@ left behind by a runner that died, and is marked failed rather than waited for f
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from core.compare import create_comparison, execute_comparison
-from core.paths import twinbench_home
+from core.device_lock import device_lock
 from core.spec import RunSpec
 from core.store import Store, new_id
 
 # A job is queued, running, finished, failed or cancelled.
 IDLE_POLL_SECONDS = 0.5
-
-
-def device_lock_path() -> Path:
-    return twinbench_home() / "device.lock"
-
-
-@contextlib.contextmanager
-def device_lock(wait: bool = True, on_wait: Callable[[], None] | None = None) -> Iterator[bool]:
-    """Hold the one-training-per-device lock; yields False if ``wait`` is off and it is taken."""
-    path = device_lock_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not wait:
-                yield False
-                return
-            if on_wait:
-                on_wait()
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def enqueue(store: Store, spec: RunSpec, frameworks: list[str]) -> str:

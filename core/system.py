@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 from typing import Any
 
+from core.device_lock import device_lock
 from core.frameworks import REGISTRY
 from core.runner import Executor, ProcessExecutor
 from core.train.measure import host_environment
@@ -49,9 +50,22 @@ def nvml_gpus() -> tuple[list[dict[str, Any]], str | None]:
         pynvml.nvmlShutdown()
 
 
+DEVICE_BUSY = "the device is busy with a comparison (or another probe); ask again when it has finished"
+
+
 def probe_frameworks(executor: Executor | None = None) -> dict[str, dict[str, Any]]:
-    """Ask each framework, in its own worker, which devices it sees."""
-    executor = executor or ProcessExecutor()
+    """Ask each framework, in its own worker, which devices it sees.
+
+    Under the device lock, like a comparison: a probe starts a framework on the device (and
+    takes memory), so it never runs beside a measured run, nor beside another visitor's probe.
+    """
+    with device_lock(wait=False) as free:
+        if not free:
+            return {name: {"error": DEVICE_BUSY} for name in REGISTRY}
+        return _probe_each(executor or ProcessExecutor())
+
+
+def _probe_each(executor: Executor) -> dict[str, dict[str, Any]]:
     answers: dict[str, dict[str, Any]] = {}
     for name, framework in REGISTRY.items():
         if not framework.installed:

@@ -22,3 +22,13 @@ def test_a_worker_killed_at_once_leaves_no_file_behind():
     assert outcome.status == "failed" and outcome.error["kind"] == "crashed"
     assert "killed by SIGKILL" in outcome.error["message"]
     assert set(Path(tempfile.gettempdir()).iterdir()) - before == set()
+
+
+def test_asking_the_frameworks_waits_its_turn_for_the_device(home):
+    from core.device_lock import device_lock
+    from core.system import DEVICE_BUSY, probe_frameworks
+
+    with device_lock(wait=False) as held:
+        assert held
+        answers = probe_frameworks()
+    assert answers and all(answer == {"error": DEVICE_BUSY} for answer in answers.values())
