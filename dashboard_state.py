@@ -12,8 +12,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.error_log import one_line, record
 from core.errors import BadInput
-from core.jobs import JobRunner
+from core.jobs import RETRY_SECONDS, JobRunner
 from core.paths import default_db_path
 from core.store import Store
 from core.verdict import Decision
@@ -35,12 +36,19 @@ _inside_app = threading.local()
 def run_app() -> None:
     """The whole dashboard: page settings, the job runner, the navigation, then the chosen page."""
     st.set_page_config(page_title="Twinbench", page_icon="⚖️", layout="wide")
-    ensure_job_runner()
+    runner = ensure_job_runner()
     page = st.navigation([st.Page(script, title=title, icon=icon, url_path=url_path, default=url_path is None)
                           for script, title, icon, url_path in PAGES])
+    if runner is not None and runner.last_error:
+        st.warning(f"Queued comparisons wait: the job runner cannot reach the results database and retries every "
+                   f"{RETRY_SECONDS:.0f} s. {runner.last_error}", icon=":material/sync_problem:")
     _inside_app.active = True
     try:
         page.run()
+    except Exception as error:  # one page's failure is a banner, not a broken app
+        log = record(error, f"page {page.title}")
+        st.error(f"This page could not be shown: {one_line(error)}" + (f" Details: {log}" if log else ""),
+                 icon=":material/error:")
     finally:
         _inside_app.active = False
 
@@ -68,6 +76,9 @@ def open_store() -> Store:
         return Store(default_db_path())
     except BadInput as error:
         st.error(f"The results database cannot be opened: {error}")
+        st.stop()
+    except Exception as error:  # unreachable or damaged: say so, keep the navigation
+        st.error(f"The results database cannot be opened: {one_line(error)}")
         st.stop()
 
 

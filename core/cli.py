@@ -133,9 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--json", type=Path, default=None)
     models.add_argument("--markdown", type=Path, default=None, help="write the table as Markdown (for docs/models.md)")
 
-    runs = commands.add_parser("runs", help="stored comparisons: list, show, export, import, delete")
-    runs.add_argument("action", choices=("list", "show", "export", "import", "delete"))
-    runs.add_argument("target", nargs="?", help="a comparison id (or unique prefix), or a file for export/import")
+    runs = commands.add_parser("runs", help="stored comparisons: list, show, export, import, delete, check, recover")
+    runs.add_argument("action", choices=("list", "show", "export", "import", "delete", "check", "recover"))
+    runs.add_argument("target", nargs="?", help="a comparison id (or unique prefix), a file for export/import, "
+                                                "or the new database for recover")
     runs.add_argument("--db", type=Path, default=None)
     runs.add_argument("--json", type=Path, default=None, help="with show: write the comparison as JSON")
     runs.add_argument("--yes", action="store_true", help="with delete: do not ask")
@@ -514,11 +515,44 @@ def bench_against_minimal(args: argparse.Namespace, spec: RunSpec, frameworks: l
     return EXIT_RUN_FAILED if failed else EXIT_OK
 
 
+def check_or_recover(args: argparse.Namespace) -> int:
+    """`runs check`: is the database whole? `runs recover NEW`: copy what is readable into NEW."""
+    from core.recovery import recover
+    from core.store import Store
+
+    path = args.db or default_db_path()
+    if args.action == "check":
+        store = Store.read_only(path)
+        report = store.check()
+        store.close()
+        counts = ", ".join(f"{count if count is not None else 'unreadable'} {table}" for table, count in report["counts"].items())
+        print(f"{path}: schema {report['schema_version']}; {counts}")
+        for problem in report["problems"]:
+            print(f"problem: {problem}")
+        if report["ok"]:
+            print("integrity check: ok")
+            return EXIT_OK
+        print(f"damaged: `python -m core runs recover NEW.sqlite{' --db ' + str(args.db) if args.db else ''}` copies every "
+              "readable comparison into a new file; this one is left as it is")
+        return EXIT_RUN_FAILED
+    if not args.target:
+        raise BadInput("`runs recover` needs the path of a new database to copy into")
+    recovery = recover(Path(path), Path(args.target))
+    print(f"Copied {len(recovery.copied)} comparisons from {path} into {args.target}; {path} is unchanged.")
+    for what, why in recovery.lost.items():
+        print(f"lost: {what}: {why}", file=sys.stderr)
+    if recovery.lost:
+        print(f"To use the copy: move {path} aside and put {args.target} in its place (or pass --db {args.target}).")
+    return EXIT_OK if not recovery.lost else EXIT_RUN_FAILED
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from core.report import comparison_json, render_table
 
+    if args.action in ("check", "recover"):
+        return check_or_recover(args)
     store = open_store(args.db)
     if args.action == "list":
         rows = []
@@ -595,3 +629,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as error:  # the one boundary: a line for the person, the traceback in the log
+        from core.error_log import one_line, record
+
+        log = record(error, f"python -m core {args.command}")
+        print(f"error: {one_line(error)}" + (f" (details in {log})" if log else ""), file=sys.stderr)
+        return EXIT_RUN_FAILED

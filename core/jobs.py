@@ -16,11 +16,14 @@ from typing import Any
 
 from core.compare import create_comparison, execute_comparison
 from core.device_lock import device_lock
+from core.errors import BadInput
 from core.spec import RunSpec
 from core.store import Store, new_id
 
 # A job is queued, running, finished, failed or cancelled.
 IDLE_POLL_SECONDS = 0.5
+# After a store error (a damaged or unreachable database), the runner tries again this often.
+RETRY_SECONDS = 5.0
 
 
 def enqueue(store: Store, spec: RunSpec, frameworks: list[str]) -> str:
@@ -168,12 +171,21 @@ class JobRunner(threading.Thread):
         self.last_error: str | None = None
 
     def run(self) -> None:
-        store = Store(self.db_path)
+        store: Store | None = None
         while not self.stopping.is_set():
             try:
+                store = store or Store(self.db_path)
                 ran = run_pending(store)
-            except Exception as error:  # keep serving the queue; the page shows the error
-                self.last_error = f"{type(error).__name__}: {error}"
-                ran = 0
+                self.last_error = None
+            except Exception as error:  # keep serving the queue: retry, and let the pages say why it waits
+                from core.error_log import one_line, record
+
+                if self.last_error is None:
+                    record(error, "job runner")
+                self.last_error = one_line(error) if not isinstance(error, BadInput) else str(error)
+                if store is not None:
+                    store.close()
+                store, ran = None, 0
+                self.stopping.wait(RETRY_SECONDS)
             if not ran:
                 self.stopping.wait(IDLE_POLL_SECONDS)

@@ -115,7 +115,11 @@ def new_id() -> str:
 class Store:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise BadInput(f"the folder for {self.path} cannot be made ({error.strerror or error}); "
+                           "set TWINBENCH_HOME (or --db) to a folder you can write") from None
         try:
             self.connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
             self.connection.row_factory = sqlite3.Row
@@ -124,6 +128,8 @@ class Store:
             version = self.connection.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise BadInput(f"{self.path} was written by a newer Twinbench (schema {version})")
+            if 0 < version < SCHEMA_VERSION:
+                self.backup(self.path.with_name(f"{self.path.name}.schema-{version}.bak"))
             if version < SCHEMA_VERSION:
                 # IMMEDIATE takes the write lock up front, so a second process or thread opening
                 # the same new file waits its turn (busy timeout) instead of failing on upgrade.
@@ -131,6 +137,43 @@ class Store:
                 self.connection.executescript(f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
         except sqlite3.DatabaseError as error:
             raise BadInput(f"{self.path} is not a usable Twinbench database ({error})") from None
+
+    @classmethod
+    def read_only(cls, path: Path | str) -> Store:
+        """The file as it is, for checking or rescuing it: no schema upgrade, no write."""
+        store = cls.__new__(cls)
+        store.path = Path(path)
+        if not store.path.is_file():
+            raise BadInput(f"{store.path} does not exist")
+        store.connection = sqlite3.connect(f"{store.path.resolve().as_uri()}?mode=ro", uri=True,
+                                           timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
+        store.connection.row_factory = sqlite3.Row
+        return store
+
+    def backup(self, target: Path) -> None:
+        """A consistent copy of the whole database (SQLite's online backup), taken before an upgrade."""
+        with sqlite3.connect(target) as copy:
+            self.connection.backup(copy)
+        copy.close()
+
+    def check(self) -> dict[str, Any]:
+        """What ``runs check`` reports: SQLite's integrity check, the schema version, rows per table."""
+        report: dict[str, Any] = {"path": str(self.path), "counts": {}}
+        try:
+            report["schema_version"] = self.connection.execute("PRAGMA user_version").fetchone()[0]
+            problems = [row[0] for row in self.connection.execute("PRAGMA integrity_check(20)")]
+        except sqlite3.DatabaseError as error:
+            problems = [str(error)]
+            report.setdefault("schema_version", None)
+        report["problems"] = [] if problems == ["ok"] else problems
+        for table in ("comparisons", "runs", "epochs", "step_samples", "environments", "jobs"):
+            try:
+                report["counts"][table] = self.connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            except sqlite3.DatabaseError as error:
+                report["counts"][table] = None
+                report["problems"].append(f"{table}: {error}")
+        report["ok"] = not report["problems"]
+        return report
 
     def _enable_write_ahead_log(self) -> None:
         # Switching a new file to WAL needs an exclusive lock, and SQLite answers "database is
