@@ -80,3 +80,29 @@ def test_max_images_keeps_a_stratified_subset_of_images_and_labels(home, limit):
     assert data.y_train.dtype.kind == "i" and set(np.unique(data.y_train)) <= set(range(10))
     if limit >= 400:
         assert len(np.unique(data.y_train)) == 10  # every class kept
+
+
+def test_a_full_disk_while_caching_leaves_no_partial_file_and_says_so(tmp_path):
+    # A file-size limit in a child process stands in for a full disk.
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_ROOT
+
+    script = """
+import resource, signal
+from core.data.prepare import prepare_dataset
+from core.errors import TwinbenchError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
+try:
+    prepare_dataset("digits", seed=0, validation_fraction=0.1)
+except TwinbenchError as error:
+    print(error)
+"""
+    home = tmp_path / "home"
+    completed = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                               timeout=120, env={**os.environ, "TWINBENCH_HOME": str(home)})
+    assert "could not cache the prepared data" in completed.stdout, completed.stderr
+    assert not list((home / "prepared").iterdir())

@@ -18,7 +18,7 @@ import numpy as np
 
 from core.data.raw import RawDataset
 from core.data.registry import load_raw
-from core.errors import BadInput
+from core.errors import BadInput, TwinbenchError
 from core.paths import prepared_dir
 
 PREPARE_VERSION = 1
@@ -147,12 +147,17 @@ def save_prepared(data: PreparedData, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = json.dumps({"class_names": data.class_names, "notes": data.notes})
     temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(
-        temporary,
-        x_train=data.x_train, y_train=data.y_train, x_val=data.x_val, y_val=data.y_val,
-        x_test=data.x_test, y_test=data.y_test, mean=data.mean, std=data.std, meta=np.array(meta),
-    )
-    temporary.replace(path)
+    try:
+        np.savez(
+            temporary,
+            x_train=data.x_train, y_train=data.y_train, x_val=data.x_val, y_val=data.y_val,
+            x_test=data.x_test, y_test=data.y_test, mean=data.mean, std=data.std, meta=np.array(meta),
+        )
+        temporary.replace(path)
+    except OSError as error:  # a full disk, most likely: leave nothing half-written behind
+        temporary.unlink(missing_ok=True)
+        raise TwinbenchError(f"could not cache the prepared data in {path.parent} ({error.strerror or error}); "
+                             "free some space there or set TWINBENCH_HOME elsewhere") from None
     data.path = path
 
 
