@@ -614,7 +614,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"compare": cmd_compare, "bench": cmd_bench, "parity": cmd_parity, "models": cmd_models, "runs": cmd_runs}
     try:
-        for flag in ("json", "markdown"):
+        # Outputs (the database included) are checked before any work; `runs check` and
+        # `runs recover` only read the database, which may sit on read-only media.
+        reads_only = args.command == "runs" and args.action in ("check", "recover")
+        for flag in ("json", "markdown") if reads_only else ("json", "markdown", "db"):
             if getattr(args, flag, None) is not None:
                 check_output_path(getattr(args, flag), f"--{flag}")
         if args.command == "runs" and args.action == "export" and args.target:

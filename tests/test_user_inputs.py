@@ -59,7 +59,7 @@ def assert_accepted_or_refused_in_one_line(arguments, capsys, tmp_path):
     else:
         assert out.startswith("Would "), (arguments, out)
     assert "Traceback" not in out + err
-    assert not (tmp_path / "out.json").exists()  # a dry run writes nothing
+    assert not (tmp_path / "out.json").exists() and not (tmp_path / "runs.sqlite").exists()  # a dry run writes nothing
 
 
 COMPARE = settings_of({
@@ -82,6 +82,7 @@ COMPARE = settings_of({
     "--data-pipeline": st.sampled_from(["device", "native", "disk"]),
     "--threads": WHOLE,
     "--json": st.sampled_from(["{tmp}/out.json", "{tmp}", "/proc/out.json", "{tmp}/new/deeper/out.json"]),
+    "--db": st.sampled_from(["{tmp}/runs.sqlite", "{tmp}", "/proc/runs.sqlite", "{tmp}/new/runs.sqlite"]),
 })
 SWITCHES = st.lists(st.sampled_from(["--augment", "--pretrained", "--same-init", "--same-seed", "--channels-last",
                                      "--best-of-each"]), unique=True, max_size=3)
