@@ -35,8 +35,3 @@ def batch_norm(name: str | None = None) -> keras.layers.BatchNormalization:
 
 def layer_norm(name: str | None = None) -> keras.layers.LayerNormalization:
     return keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name=name)
-
-
-def torch_name(module_path: str) -> str:
-    """The Keras layer name for a PyTorch module path, so weights can be matched by name."""
-    return module_path.replace(".", "__")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import keras
 
-from core.models.keras_layers import INIT, batch_norm, classifier, torch_name
+from core.models.convert import keras_name
+from core.models.keras_layers import INIT, batch_norm, classifier
 
 STAGES = ((64, 1), (128, 2), (256, 2), (512, 2))
 
@@ -20,14 +21,14 @@ def conv(filters: int, kernel_size: int, stride: int, name: str) -> keras.layers
 
 def basic_block(x: keras.KerasTensor, in_channels: int, channels: int, stride: int, prefix: str) -> keras.KerasTensor:
     out = keras.layers.ZeroPadding2D(1)(x)
-    out = conv(channels, 3, stride, torch_name(f"{prefix}.conv1"))(out)
-    out = keras.layers.ReLU()(batch_norm(torch_name(f"{prefix}.bn1"))(out))
+    out = conv(channels, 3, stride, keras_name(f"{prefix}.conv1"))(out)
+    out = keras.layers.ReLU()(batch_norm(keras_name(f"{prefix}.bn1"))(out))
     out = keras.layers.ZeroPadding2D(1)(out)
-    out = batch_norm(torch_name(f"{prefix}.bn2"))(conv(channels, 3, 1, torch_name(f"{prefix}.conv2"))(out))
+    out = batch_norm(keras_name(f"{prefix}.bn2"))(conv(channels, 3, 1, keras_name(f"{prefix}.conv2"))(out))
     shortcut = x
     if stride != 1 or in_channels != channels:
-        shortcut = conv(channels, 1, stride, torch_name(f"{prefix}.shortcut_conv"))(x)
-        shortcut = batch_norm(torch_name(f"{prefix}.shortcut_bn"))(shortcut)
+        shortcut = conv(channels, 1, stride, keras_name(f"{prefix}.shortcut_conv"))(x)
+        shortcut = batch_norm(keras_name(f"{prefix}.shortcut_bn"))(shortcut)
     return keras.layers.ReLU()(keras.layers.Add()([out, shortcut]))
 
 

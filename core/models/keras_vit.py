@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import keras
 from keras import ops
 
-from core.models.keras_layers import INIT, classifier, dense, layer_norm, torch_name
+from core.models.convert import keras_name
+from core.models.keras_layers import INIT, classifier, dense, layer_norm
 
 PATCH, DIM, DEPTH, HEADS, MLP_DIM = 4, 64, 4, 4, 128
 POSITION_STD = 0.02
@@ -16,11 +18,11 @@ POSITION_STD = 0.02
 class ClassTokenAndPositions(keras.layers.Layer):
     """Prepends the learned class token and adds the learned position embedding."""
 
-    def __init__(self, tokens: int, dim: int, **kwargs) -> None:
+    def __init__(self, tokens: int, dim: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.tokens, self.dim = tokens, dim
 
-    def build(self, input_shape: tuple) -> None:
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
         self.cls_token = self.add_weight(shape=(1, 1, self.dim), initializer="zeros", name="cls_token")
         self.pos_embed = self.add_weight(shape=(1, self.tokens + 1, self.dim),
                                          initializer=keras.initializers.TruncatedNormal(stddev=POSITION_STD),
@@ -56,10 +58,10 @@ def build(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
     x = ClassTokenAndPositions(tokens, DIM, name="tokens")(x)
     for index in range(DEPTH):
         prefix = f"blocks.{index}"
-        y = layer_norm(torch_name(f"{prefix}.norm1"))(x)
-        x = keras.layers.Add()([x, attention(torch_name(f"{prefix}.attn"))(y, y)])
-        y = layer_norm(torch_name(f"{prefix}.norm2"))(x)
-        y = dense(MLP_DIM, activation="gelu", name=torch_name(f"{prefix}.fc1"))(y)
-        x = keras.layers.Add()([x, dense(DIM, activation=None, name=torch_name(f"{prefix}.fc2"))(y)])
+        y = layer_norm(keras_name(f"{prefix}.norm1"))(x)
+        x = keras.layers.Add()([x, attention(keras_name(f"{prefix}.attn"))(y, y)])
+        y = layer_norm(keras_name(f"{prefix}.norm2"))(x)
+        y = dense(MLP_DIM, activation="gelu", name=keras_name(f"{prefix}.fc1"))(y)
+        x = keras.layers.Add()([x, dense(DIM, activation=None, name=keras_name(f"{prefix}.fc2"))(y)])
     x = ClassTokenOutput()(layer_norm("norm")(x))
     return keras.Model(inputs, classifier(num_classes, name="head")(x), name="vit")

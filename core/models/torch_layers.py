@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from typing import TypeVar
 
 import torch
 from torch import nn
 
+Layer = TypeVar("Layer", bound=nn.Conv2d | nn.Linear)
 
-def he_uniform_(layer: nn.Module) -> nn.Module:
+
+def he_uniform_(layer: Layer) -> Layer:
     """U(-sqrt(6/fan_in), sqrt(6/fan_in)) weights and zero bias: Keras' HeUniform exactly."""
     nn.init.kaiming_uniform_(layer.weight, a=0.0, mode="fan_in", nonlinearity="relu")
     if layer.bias is not None:

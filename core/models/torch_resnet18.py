@@ -23,7 +23,9 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        shortcut = self.shortcut_bn(self.shortcut_conv(x)) if self.shortcut_conv is not None else x
+        shortcut = x
+        if self.shortcut_conv is not None and self.shortcut_bn is not None:
+            shortcut = self.shortcut_bn(self.shortcut_conv(x))
         return torch.relu(out + shortcut)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.models.torch_layers import glorot_uniform_, layer_norm, linear
+from core.models.torch_layers import glorot_uniform_, he_uniform_, layer_norm, linear
 
 PATCH, DIM, DEPTH, HEADS, MLP_DIM = 4, 64, 4, 4, 128
 POSITION_STD = 0.02
@@ -43,9 +43,7 @@ class VisionTransformer(nn.Module):
         super().__init__()
         height, width, channels = input_shape
         tokens = (height // PATCH) * (width // PATCH)
-        self.patch_embed = nn.Conv2d(channels, DIM, PATCH, stride=PATCH)
-        nn.init.kaiming_uniform_(self.patch_embed.weight, a=0.0, mode="fan_in", nonlinearity="relu")
-        nn.init.zeros_(self.patch_embed.bias)
+        self.patch_embed = he_uniform_(nn.Conv2d(channels, DIM, PATCH, stride=PATCH))
         self.cls_token = nn.Parameter(torch.zeros(1, 1, DIM))
         self.pos_embed = nn.Parameter(torch.empty(1, tokens + 1, DIM))
         # Truncated at two standard deviations, as Keras' TruncatedNormal does.

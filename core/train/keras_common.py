@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 
 from core.models.flops import attention_flops, conv_flops, dense_flops, elements, recurrent_flops
 from core.models.registry import build_model
+from core.train.loop import TrainerBase
 from core.train.optim import OptimizerSettings
+
+if TYPE_CHECKING:
+    from core.spec import RunSpec
 
 # (model, images, labels) -> (logits in inference mode, loss and gradients in training mode).
 GradientFunction = Callable[[keras.Model, np.ndarray, np.ndarray], tuple[np.ndarray, float, list[np.ndarray]]]
@@ -42,7 +46,7 @@ def make_optimizer(settings: OptimizerSettings) -> keras.optimizers.Optimizer:
 
 def all_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """Every layer, with nested models (MobileNetV2's feature extractor) opened up."""
-    layers = []
+    layers: list[keras.layers.Layer] = []
     for layer in model.layers:
         layers.extend(all_layers(layer) if isinstance(layer, keras.Model) else [layer])
     return layers
@@ -76,14 +80,21 @@ def parameter_counts(model: keras.Model) -> tuple[int, int]:
     return trainable, frozen
 
 
-class KerasTrainerParts:
-    """What a Keras trainer reports the same way on every backend (mixed into each backend's trainer)."""
+class KerasTrainerParts(TrainerBase):
+    """What a Keras trainer builds and reports the same way on every backend (the base of each backend's trainer)."""
 
     model: keras.Model
-    mode: str
-    bf16: bool
     optimizer: keras.optimizers.Optimizer
-    settings: OptimizerSettings
+
+    def build_model_and_optimizer(self, spec: RunSpec, num_classes: int, init_weights: str | None) -> None:
+        """The model (from the reference framework's initial weights, for same-init) and its
+        built optimiser; call within the backend's device scope."""
+        self.model = build_model(self.framework, spec.architecture, self.input_shape, num_classes,
+                                 pretrained=spec.pretrained, unfreeze_blocks=spec.unfreeze_blocks)
+        if init_weights:
+            load_initial_weights(self.model, init_weights)
+        self.optimizer = make_optimizer(self.settings)
+        self.optimizer.build(self.model.trainable_variables)
 
     def parameter_counts(self) -> tuple[int, int]:
         return parameter_counts(self.model)
@@ -91,15 +102,9 @@ class KerasTrainerParts:
     def flops_per_image(self) -> int | None:
         return count_flops(self.model)
 
-    def keras_environment(self) -> dict[str, Any]:
-        return {
-            "keras_version": keras.__version__,
-            "keras_backend": keras.backend.backend(),
-            "mode": self.mode,
-            "precision": "bf16" if self.bf16 else "fp32",
-            "optimizer": type(self.optimizer).__name__,
-            "optimizer_settings": self.settings.as_dict(),
-        }
+    def describe_environment(self, framework_version: str, device_name: str, **details: Any) -> dict[str, Any]:
+        return super().describe_environment(framework_version, device_name, **details,
+                                            keras_version=keras.__version__, keras_backend=keras.backend.backend())
 
 
 def describe_model(framework: str, framework_version: str, architecture: str, input_shape: tuple[int, int, int],

@@ -11,7 +11,7 @@ the loop's timing windows close only after the device has finished.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -20,14 +20,19 @@ import numpy as np
 
 from core import frameworks
 from core.errors import FrameworkUnavailable
-from core.models.registry import build_model
-from core.modes import run_mode_label
 from core.train import keras_common
-from core.train.keras_common import load_initial_weights, make_optimizer
+from core.train.loop import EvaluationCache, batch_grid, mean_loss_and_hits
 from core.train.measure import cpu_name, usable_cpu_count
-from core.train.optim import OptimizerSettings
+
+if TYPE_CHECKING:
+    from core.spec import RunSpec
 
 FRAMEWORK = frameworks.JAX.name
+
+# Keras' stateless API passes variables as lists of arrays: trainable, non-trainable, optimiser.
+Weights = list[jax.Array]
+# The training state a step takes and returns: the three lists, then the epoch's loss sum and hits.
+State = tuple[Weights, Weights, Weights, jax.Array, jax.Array]
 
 
 def configure_jax(threads: int, precision: str, seed: int) -> list[Any]:
@@ -54,7 +59,7 @@ def configure_jax(threads: int, precision: str, seed: int) -> list[Any]:
 class JaxTrainer(keras_common.KerasTrainerParts):
     framework = FRAMEWORK
 
-    def __init__(self, spec: Any, input_shape: tuple[int, int, int], num_classes: int,
+    def __init__(self, spec: RunSpec, input_shape: tuple[int, int, int], num_classes: int,
                  train_labels: np.ndarray, threads: int, init_weights: str | None = None) -> None:
         if spec.data_pipeline == "native":
             raise FrameworkUnavailable("JAX has no native input pipeline here; use data_pipeline device")
@@ -65,23 +70,14 @@ class JaxTrainer(keras_common.KerasTrainerParts):
         self.threads = threads
         self.device = gpus[0] if gpus and spec.device != "cpu" else jax.devices("cpu")[0]
         self.device_kind = "cuda" if self.device.platform == "gpu" else "cpu"
-        self.bf16 = spec.precision == "bf16"
-        self.input_shape = input_shape
-        self.batch_size = spec.batch_size
-        self.mode = run_mode_label(FRAMEWORK, spec)
-        self.settings = OptimizerSettings.from_spec(spec)
+        super().__init__(spec, input_shape)
         with jax.default_device(self.device):
-            self.model = build_model(FRAMEWORK, spec.architecture, input_shape, num_classes,
-                                     pretrained=spec.pretrained, unfreeze_blocks=spec.unfreeze_blocks)
-            if init_weights:
-                load_initial_weights(self.model, init_weights)
-            self.optimizer = make_optimizer(self.settings)
-            self.optimizer.build(self.model.trainable_variables)
+            self.build_model_and_optimizer(spec, num_classes, init_weights)
             self.y_train = jax.device_put(train_labels.astype(np.int32), self.device)
         self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         # Placed on the device explicitly, as the step's outputs are: an argument placed otherwise
         # would make jit compile the step again on the second call and after every reset.
-        self.state = jax.device_put((
+        self.state: State = jax.device_put((
             [v.value for v in self.model.trainable_variables],
             [v.value for v in self.model.non_trainable_variables],
             [v.value for v in self.optimizer.variables],
@@ -89,8 +85,7 @@ class JaxTrainer(keras_common.KerasTrainerParts):
         ), self.device)
         self.x_train: jax.Array | None = None
         self.batches: list[jax.Array] = []
-        self.seen = 0
-        self._eval_cache: dict[int, list[tuple[jax.Array, jax.Array]]] = {}
+        self._evaluation_batches = EvaluationCache(self._put_evaluation_batches)
         # Donating the state lets XLA update the weights in place, as the other frameworks do.
         self._train_step = jax.jit(self._train_step_pure, donate_argnums=0)
         self._eval_step = jax.jit(self._eval_step_pure)
@@ -99,12 +94,13 @@ class JaxTrainer(keras_common.KerasTrainerParts):
     def _zero_metrics(self) -> tuple[jax.Array, jax.Array]:
         return jax.device_put((np.zeros((), np.float32), np.zeros((), np.int32)), self.device)
 
-    def _loss_and_updates(self, trainable: list, non_trainable: list, x: jax.Array, y: jax.Array) -> tuple:
+    def _loss_and_updates(self, trainable: Weights, non_trainable: Weights, x: jax.Array,
+                          y: jax.Array) -> tuple[jax.Array, tuple[jax.Array, Weights]]:
         logits, non_trainable = self.model.stateless_call(trainable, non_trainable, x, training=True)
         logits = logits.astype(jnp.float32)
         return self.loss_fn(y, logits), (logits, non_trainable)
 
-    def _train_step_pure(self, state: tuple, images: jax.Array, labels: jax.Array, indices: jax.Array) -> tuple:
+    def _train_step_pure(self, state: State, images: jax.Array, labels: jax.Array, indices: jax.Array) -> State:
         trainable, non_trainable, optimizer_variables, loss_sum, correct = state
         x, y = jnp.take(images, indices, axis=0), jnp.take(labels, indices, axis=0)
         gradient_of = jax.value_and_grad(self._loss_and_updates, has_aux=True)
@@ -113,28 +109,26 @@ class JaxTrainer(keras_common.KerasTrainerParts):
         hits = jnp.sum(jnp.argmax(logits, axis=1).astype(jnp.int32) == y)
         return trainable, non_trainable, optimizer_variables, loss_sum + loss * y.shape[0], correct + hits
 
-    def _eval_step_pure(self, trainable: list, non_trainable: list, x: jax.Array, y: jax.Array) -> tuple:
+    def _eval_step_pure(self, trainable: Weights, non_trainable: Weights, x: jax.Array,
+                        y: jax.Array) -> tuple[jax.Array, jax.Array]:
         logits, _ = self.model.stateless_call(trainable, non_trainable, x, training=False)
         logits = logits.astype(jnp.float32)
         losses = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
         return jnp.sum(losses), jnp.argmax(logits, axis=1).astype(jnp.int32) == y
 
-    def _predict_pure(self, trainable: list, non_trainable: list, x: jax.Array) -> jax.Array:
+    def _predict_pure(self, trainable: Weights, non_trainable: Weights, x: jax.Array) -> jax.Array:
         return self.model.stateless_call(trainable, non_trainable, x, training=False)[0]
 
     def environment(self) -> dict[str, Any]:
         import jaxlib
 
-        return {
-            "framework": FRAMEWORK,
-            "framework_version": jax.__version__,
-            "jaxlib_version": jaxlib.__version__,
-            "device": self.device_kind,
-            "device_name": self.device.device_kind if self.device_kind == "cuda" else cpu_name(),
+        return self.describe_environment(
+            jax.__version__,
+            self.device.device_kind if self.device_kind == "cuda" else cpu_name(),
+            jaxlib_version=jaxlib.__version__,
             # XLA sizes its own pools; the process is confined to this many cores (one: no pool).
-            "threads": self.threads,
-            **self.keras_environment(),
-        }
+            threads=self.threads,
+        )
 
     def load_training_images(self, images: np.ndarray) -> None:
         self.x_train = jax.device_put(images, self.device)
@@ -142,9 +136,7 @@ class JaxTrainer(keras_common.KerasTrainerParts):
     def start_epoch(self, order: np.ndarray) -> None:
         # Each step's indices as an array of its own on the device, made once per epoch. Slicing
         # one device array with the step number instead would compile a new slice for every step.
-        steps = len(order) // self.batch_size
-        grid = order[: steps * self.batch_size].astype(np.int32).reshape(steps, self.batch_size)
-        self.batches = jax.device_put(list(grid), self.device)
+        self.batches = jax.device_put(list(batch_grid(order, self.batch_size)), self.device)
 
     def train_step(self, step: int) -> None:
         self.state = self._train_step(self.state, self.x_train, self.y_train, self.batches[step])
@@ -154,30 +146,21 @@ class JaxTrainer(keras_common.KerasTrainerParts):
         jax.block_until_ready(self.state)
 
     def take_epoch_metrics(self) -> tuple[float, float]:
-        seen = max(self.seen, 1)
         trainable, non_trainable, optimizer_variables, loss_sum, correct = self.state
-        loss, hits = float(loss_sum) / seen, int(correct) / seen
+        means = self.epoch_means(float(loss_sum), int(correct))
         self.state = (trainable, non_trainable, optimizer_variables, *self._zero_metrics())
-        self.seen = 0
-        return loss, hits
+        return means
 
-    def _on_device(self, images: np.ndarray, labels: np.ndarray) -> list[tuple[jax.Array, jax.Array]]:
+    def _put_evaluation_batches(self, images: np.ndarray, labels: np.ndarray) -> list[tuple[jax.Array, jax.Array]]:
         """The evaluation batches on the device, split on the host once (see start_epoch)."""
-        key = id(images)
-        if key not in self._eval_cache:
-            starts = range(0, len(labels), self.batch_size)
-            batches = [(images[s: s + self.batch_size], labels[s: s + self.batch_size].astype(np.int32)) for s in starts]
-            self._eval_cache[key] = jax.device_put(batches, self.device)
-        return self._eval_cache[key]
+        size = self.batch_size
+        batches = [(images[s : s + size], labels[s : s + size].astype(np.int32)) for s in range(0, len(labels), size)]
+        return jax.device_put(batches, self.device)
 
     def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
         trainable, non_trainable = self.state[0], self.state[1]
-        total_loss, hits = 0.0, []
-        for x, y in self._on_device(images, labels):
-            loss, correct = self._eval_step(trainable, non_trainable, x, y)
-            total_loss += float(loss)
-            hits.append(np.asarray(correct))
-        return total_loss / max(len(labels), 1), np.concatenate(hits) if hits else np.zeros(0, dtype=bool)
+        steps = (self._eval_step(trainable, non_trainable, x, y) for x, y in self._evaluation_batches(images, labels))
+        return mean_loss_and_hits(steps, len(labels))
 
     def prepare_inference(self, images: np.ndarray) -> jax.Array:
         return jax.device_put(images, self.device)
@@ -214,7 +197,7 @@ def gradients(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> tup
     non_trainable = [v.value for v in model.non_trainable_variables]
     logits_eval = np.asarray(model.stateless_call(trainable, non_trainable, images, training=False)[0])
 
-    def loss_of(weights: list) -> jax.Array:
+    def loss_of(weights: Weights) -> jax.Array:
         logits, _ = model.stateless_call(weights, non_trainable, images, training=True)
         return loss_fn(labels, logits)
 
@@ -240,6 +223,6 @@ def preload() -> None:
     """Nothing beyond the module's own imports; JAX starts its backend only when first used, in the run."""
 
 
-def create_trainer(spec: Any, input_shape: tuple[int, int, int], num_classes: int,
+def create_trainer(spec: RunSpec, input_shape: tuple[int, int, int], num_classes: int,
                    train_labels: np.ndarray, threads: int, init_weights: str | None = None) -> JaxTrainer:
     return JaxTrainer(spec, input_shape, num_classes, train_labels, threads, init_weights)

@@ -1,8 +1,10 @@
-"""The training and benchmark loops, written once for both frameworks.
+"""The training and benchmark loops, written once for every framework.
 
 A framework module supplies a ``Trainer`` (device transfers, one training step, evaluation,
 synchronisation, memory counters); everything that decides *what* is measured and *when* the
-clock runs lives here, so the two frameworks are timed by the very same code.
+clock runs lives here, so the frameworks are timed by the very same code. What the trainers
+would otherwise each repeat (the settings they take from the spec, the epoch's means, the
+environment they report, the batch grid, the evaluation cache) is here too: ``TrainerBase``.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -20,7 +22,12 @@ from core.correctness import pack_correct
 from core.data.augment import augment_epoch
 from core.data.order import epoch_order, steps_per_epoch, warmup_steps
 from core.data.prepare import PreparedData
+from core.modes import run_mode_label
 from core.train.measure import NvmlSampler, peak_rss_bytes, percentile
+from core.train.optim import OptimizerSettings
+
+if TYPE_CHECKING:
+    from core.spec import RunSpec
 
 Clock = Callable[[], float]
 Emit = Callable[..., None]
@@ -55,6 +62,82 @@ class Trainer(Protocol):
     def infer(self, batch: Any) -> None: ...
     def reset_peak_memory(self) -> None: ...
     def device_memory(self) -> tuple[int | None, int | None]: ...
+
+
+class TrainerBase:
+    """What every framework's trainer keeps and reports alike; each backend's trainer derives from it.
+
+    The loss sum and the count of right predictions stay on the device during an epoch (reading
+    them would synchronise every step); ``seen`` counts the images, and ``epoch_means`` turns the
+    sums, once read, into the epoch's figures.
+    """
+
+    framework: str
+    device_kind: str
+    optimizer: Any  # the framework's optimiser: only its class name is read here
+
+    def __init__(self, spec: RunSpec, input_shape: tuple[int, int, int]) -> None:
+        self.input_shape = input_shape
+        self.batch_size = spec.batch_size
+        self.bf16 = spec.precision == "bf16"
+        self.mode = run_mode_label(self.framework, spec)
+        self.settings = OptimizerSettings.from_spec(spec)
+        self.seen = 0
+
+    def epoch_means(self, loss_sum: float, correct: int) -> tuple[float, float]:
+        """Mean training loss and accuracy of the epoch from its sums; the next epoch counts from zero."""
+        seen = max(self.seen, 1)
+        self.seen = 0
+        return loss_sum / seen, correct / seen
+
+    def describe_environment(self, framework_version: str, device_name: str, **details: Any) -> dict[str, Any]:
+        """The ``environment`` a run records: the framework and device, the backend's ``details``
+        (CUDA, threads and the like), then how the run executes."""
+        return {
+            "framework": self.framework,
+            "framework_version": framework_version,
+            "device": self.device_kind,
+            "device_name": device_name,
+            **details,
+            "mode": self.mode,
+            "precision": "bf16" if self.bf16 else "fp32",
+            "optimizer": type(self.optimizer).__name__,
+            "optimizer_settings": self.settings.as_dict(),
+        }
+
+
+def batch_grid(order: np.ndarray, batch_size: int) -> np.ndarray:
+    """The epoch's order as one row of int32 indices per step, full batches only (see steps_per_epoch)."""
+    steps = steps_per_epoch(len(order), batch_size)
+    return order[: steps * batch_size].astype(np.int32).reshape(steps, batch_size)
+
+
+DeviceArrays = TypeVar("DeviceArrays")
+
+
+class EvaluationCache(Generic[DeviceArrays]):
+    """Evaluation images and labels put on the device once: the loop evaluates the same
+    validation set after every epoch. Keyed by the numpy array, which lives for the whole run."""
+
+    def __init__(self, put: Callable[[np.ndarray, np.ndarray], DeviceArrays]) -> None:
+        self._put = put
+        self._entries: dict[int, DeviceArrays] = {}
+
+    def __call__(self, images: np.ndarray, labels: np.ndarray) -> DeviceArrays:
+        key = id(images)
+        if key not in self._entries:
+            self._entries[key] = self._put(images, labels)
+        return self._entries[key]
+
+
+def mean_loss_and_hits(batches: Iterable[tuple[Any, Any]], count: int) -> tuple[float, np.ndarray]:
+    """Mean loss over ``count`` images and, per image, whether it was right, from each batch's
+    summed loss and hits (read back batch by batch, added up on the host)."""
+    total_loss, hits = 0.0, []
+    for loss, correct in batches:
+        total_loss += float(loss)
+        hits.append(np.asarray(correct))
+    return total_loss / max(count, 1), np.concatenate(hits) if hits else np.zeros(0, dtype=bool)
 
 
 @dataclass
@@ -150,7 +233,7 @@ def time_inference(trainer: Trainer, images: np.ndarray, batch_size: int, clock:
 def run_training(
     trainer: Trainer,
     data: PreparedData,
-    spec: Any,
+    spec: RunSpec,
     emit: Emit,
     clock: Clock = time.perf_counter,
     should_stop: Callable[[], bool] = lambda: False,

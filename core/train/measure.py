@@ -103,9 +103,10 @@ class NvmlSampler:
             return
         try:
             if nvml is None:
-                import pynvml as nvml
+                import pynvml
 
-                nvml.nvmlInit()
+                pynvml.nvmlInit()
+                nvml = pynvml
             self._nvml = nvml
             self._handle = nvml_handle_for_cuda_device(nvml, os.environ.get("CUDA_VISIBLE_DEVICES"))
         except Exception:  # no NVIDIA driver: NVML figures are simply absent

@@ -11,7 +11,10 @@ after, so the two agree exactly only while sqrt(v) is much larger than epsilon.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.spec import RunSpec
 
 ADAM_BETA_1 = 0.9
 ADAM_BETA_2 = 0.999
@@ -30,7 +33,7 @@ class OptimizerSettings:
     nesterov: bool = False
 
     @classmethod
-    def from_spec(cls, spec: Any) -> OptimizerSettings:
+    def from_spec(cls, spec: RunSpec) -> OptimizerSettings:
         return cls(spec.optimizer, spec.learning_rate, spec.weight_decay, spec.momentum)
 
     def as_dict(self) -> dict[str, Any]:

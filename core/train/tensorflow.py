@@ -8,7 +8,8 @@ the PyTorch side gathers with ``index_select``: neither side measures an input p
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -18,12 +19,13 @@ import tensorflow as tf  # noqa: E402
 
 from core import frameworks  # noqa: E402
 from core.errors import FrameworkUnavailable  # noqa: E402
-from core.models.registry import build_model  # noqa: E402
-from core.modes import run_mode_label  # noqa: E402
 from core.train import keras_common  # noqa: E402
-from core.train.keras_common import load_initial_weights, make_optimizer  # noqa: E402
+from core.train.keras_common import make_optimizer as make_optimizer  # noqa: E402  (bench/minimal_loops.py)
+from core.train.loop import EvaluationCache, batch_grid, mean_loss_and_hits  # noqa: E402
 from core.train.measure import cpu_name  # noqa: E402
-from core.train.optim import OptimizerSettings  # noqa: E402
+
+if TYPE_CHECKING:
+    from core.spec import RunSpec
 
 FRAMEWORK = frameworks.TENSORFLOW.name
 
@@ -48,7 +50,7 @@ def configure_tensorflow(threads: int, precision: str, seed: int) -> list[Any]:
 class KerasTrainer(keras_common.KerasTrainerParts):
     framework = FRAMEWORK
 
-    def __init__(self, spec: Any, input_shape: tuple[int, int, int], num_classes: int,
+    def __init__(self, spec: RunSpec, input_shape: tuple[int, int, int], num_classes: int,
                  train_labels: np.ndarray, threads: int, init_weights: str | None = None) -> None:
         gpus = configure_tensorflow(threads, spec.precision, spec.seed)
         if spec.device == "cuda" and not gpus:
@@ -58,27 +60,17 @@ class KerasTrainer(keras_common.KerasTrainerParts):
             )
         self.device_kind = "cuda" if gpus and spec.device != "cpu" else "cpu"
         self.device_name = "/GPU:0" if self.device_kind == "cuda" else "/CPU:0"
-        self.bf16 = spec.precision == "bf16"
-        self.input_shape = input_shape
-        self.batch_size = spec.batch_size
+        super().__init__(spec, input_shape)
         self.jit = spec.compile != "off"
-        self.mode = run_mode_label(FRAMEWORK, spec)
-        self.settings = OptimizerSettings.from_spec(spec)
         with tf.device(self.device_name):
-            self.model = build_model(FRAMEWORK, spec.architecture, input_shape, num_classes,
-                                     pretrained=spec.pretrained, unfreeze_blocks=spec.unfreeze_blocks)
-            if init_weights:
-                load_initial_weights(self.model, init_weights)
-            self.optimizer = make_optimizer(self.settings)
-            self.optimizer.build(self.model.trainable_variables)
+            self.build_model_and_optimizer(spec, num_classes, init_weights)
             self.y_train = tf.constant(train_labels.astype(np.int32))
             self.loss_sum = tf.Variable(0.0, dtype=tf.float32, trainable=False)
             self.correct = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         self.x_train: tf.Tensor | None = None
         self.batches: list[tf.Tensor] = []
-        self.seen = 0
-        self._eval_cache: dict[int, tuple[tf.Tensor, tf.Tensor]] = {}
+        self._evaluation_arrays = EvaluationCache(self._put_evaluation_arrays)
         self._train_step = tf.function(self._train_step_graph, jit_compile=self.jit)
         self._train_batch = tf.function(self._fit_batch, jit_compile=self.jit)
         self.native_pipeline = spec.data_pipeline == "native"
@@ -110,17 +102,14 @@ class KerasTrainer(keras_common.KerasTrainerParts):
         if self.device_kind == "cuda":
             details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
             device_name = details.get("device_name", "GPU")
-        return {
-            "framework": FRAMEWORK,
-            "framework_version": tf.__version__,
-            "device": self.device_kind,
-            "device_name": device_name,
-            "cuda_version": build.get("cuda_version"),
-            "cudnn_version": build.get("cudnn_version"),
-            "threads": tf.config.threading.get_intra_op_parallelism_threads(),
-            "interop_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-            **self.keras_environment(),
-        }
+        return self.describe_environment(
+            tf.__version__,
+            device_name,
+            cuda_version=build.get("cuda_version"),
+            cudnn_version=build.get("cudnn_version"),
+            threads=tf.config.threading.get_intra_op_parallelism_threads(),
+            interop_threads=tf.config.threading.get_inter_op_parallelism_threads(),
+        )
 
     def load_training_images(self, images: np.ndarray) -> None:
         if self.native_pipeline:
@@ -130,9 +119,8 @@ class KerasTrainer(keras_common.KerasTrainerParts):
         with tf.device(self.device_name):
             self.x_train = tf.constant(images)
 
-    def _native_batches(self, order: np.ndarray) -> Any:
-        steps = len(order) // self.batch_size
-        grid = order[: steps * self.batch_size].astype(np.int32).reshape(steps, self.batch_size)
+    def _native_batches(self, order: np.ndarray) -> Iterator[tuple[tf.Tensor, tf.Tensor]]:
+        grid = batch_grid(order, self.batch_size)
         images, labels = self.x_train, tf.cast(self.y_train, tf.int32)
         with tf.device("/CPU:0"):
             dataset = (tf.data.Dataset.from_tensor_slices(grid)
@@ -146,10 +134,8 @@ class KerasTrainer(keras_common.KerasTrainerParts):
             return
         # Each step's indices as its own tensor, made once per epoch. Passing a step number
         # instead would make XLA treat the slice start as a constant and compile every step anew.
-        steps = len(order) // self.batch_size
         with tf.device(self.device_name):
-            grid = tf.constant(order[: steps * self.batch_size].astype(np.int32).reshape(steps, self.batch_size))
-            self.batches = tf.unstack(grid)
+            self.batches = tf.unstack(tf.constant(batch_grid(order, self.batch_size)))
 
     def train_step(self, step: int) -> None:
         if self.native_pipeline:
@@ -162,29 +148,20 @@ class KerasTrainer(keras_common.KerasTrainerParts):
         tf.test.experimental.sync_devices()
 
     def take_epoch_metrics(self) -> tuple[float, float]:
-        seen = max(self.seen, 1)
-        loss, correct = float(self.loss_sum.numpy()) / seen, int(self.correct.numpy()) / seen
+        means = self.epoch_means(float(self.loss_sum.numpy()), int(self.correct.numpy()))
         self.loss_sum.assign(0.0)
         self.correct.assign(0)
-        self.seen = 0
-        return loss, correct
+        return means
 
-    def _on_device(self, images: np.ndarray, labels: np.ndarray) -> tuple[tf.Tensor, tf.Tensor]:
-        key = id(images)
-        if key not in self._eval_cache:
-            with tf.device(self.device_name):
-                self._eval_cache[key] = (tf.constant(images), tf.constant(labels.astype(np.int32)))
-        return self._eval_cache[key]
+    def _put_evaluation_arrays(self, images: np.ndarray, labels: np.ndarray) -> tuple[tf.Tensor, tf.Tensor]:
+        with tf.device(self.device_name):
+            return tf.constant(images), tf.constant(labels.astype(np.int32))
 
     def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
-        x_all, y_all = self._on_device(images, labels)
-        total_loss, hits = 0.0, []
-        count = int(y_all.shape[0])
-        for start in range(0, count, self.batch_size):
-            loss, correct = self._eval_step(x_all[start : start + self.batch_size], y_all[start : start + self.batch_size])
-            total_loss += float(loss)
-            hits.append(correct.numpy())
-        return total_loss / max(count, 1), np.concatenate(hits) if hits else np.zeros(0, dtype=bool)
+        x_all, y_all = self._evaluation_arrays(images, labels)
+        count, size = int(y_all.shape[0]), self.batch_size
+        steps = (self._eval_step(x_all[start : start + size], y_all[start : start + size]) for start in range(0, count, size))
+        return mean_loss_and_hits(steps, count)
 
     def prepare_inference(self, images: np.ndarray) -> tf.Tensor:
         with tf.device(self.device_name):
@@ -241,6 +218,6 @@ def preload() -> None:
     """Nothing beyond the module's own imports: building a Keras trainer imports no more."""
 
 
-def create_trainer(spec: Any, input_shape: tuple[int, int, int], num_classes: int,
+def create_trainer(spec: RunSpec, input_shape: tuple[int, int, int], num_classes: int,
                    train_labels: np.ndarray, threads: int, init_weights: str | None = None) -> KerasTrainer:
     return KerasTrainer(spec, input_shape, num_classes, train_labels, threads, init_weights)
