@@ -70,26 +70,25 @@ class MinimalJob(_SyntheticRun):
         return cls(**bench.model_dump(exclude={"kind"}), loop=loop)
 
 
-class StepsJob(_Job):
-    """Two training steps of each architecture on synthetic data: does it train at all?"""
-
-    kind: Literal["steps"] = "steps"
+class _EachArchitecture(_Job):
     framework: str
     architectures: tuple[str, ...]
     input_shape: InputShape
     num_classes: int = 10
+
+
+class StepsJob(_EachArchitecture):
+    """Two training steps of each architecture on synthetic data: does it train at all?"""
+
+    kind: Literal["steps"] = "steps"
     batch: int = 4
     device: Device = "auto"
 
 
-class DescribeJob(_Job):
+class DescribeJob(_EachArchitecture):
     """Each architecture's layers, parameter counts and FLOPs as this framework builds them."""
 
     kind: Literal["describe"] = "describe"
-    framework: str
-    architectures: tuple[str, ...]
-    input_shape: InputShape
-    num_classes: int = 10
     seed: int = 0
 
 
