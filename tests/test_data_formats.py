@@ -2,18 +2,24 @@
 
 import hashlib
 import http.server
+import io
 import pickle
 import socket
+import struct
 import tarfile
 import threading
+import zipfile
+import zlib
 from functools import partial
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from core.data.cifar import read_cifar_batch, write_cifar_batch
 from core.data.download import RemoteFile, download
 from core.data.idx import parse_idx, read_idx, write_idx
+from core.data.image_folder import load_image_folder_raw
 from core.data.standard import CIFAR10, CIFAR100, MNIST, load_cifar_dataset, load_idx_dataset
 from core.errors import BadInput, DataUnavailable
 
@@ -156,3 +162,91 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path):
     path.write_bytes(pickle.dumps({b"data": Exploit(), b"labels": [1]}))
     with pytest.raises(BadInput, match="refusing to load builtins.print"):
         read_cifar_batch(path)
+
+
+# ---- PNG and JPEG in an image-folder zip: every mode Pillow opens them in ----------------------
+
+def _encoded(picture, fmt="PNG", **options):
+    buffer = io.BytesIO()
+    picture.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def _png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def sixteen_bit_rgb_png(width, height, rgb):
+    """A 16-bit-per-channel RGB PNG, written by hand (Pillow writes none)."""
+    rows = (b"\0" + struct.pack(">HHH", *rgb) * width) * height
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(rows))
+            + _png_chunk(b"IEND", b""))
+
+
+def load_zip_of(tmp_path, files, size=8):
+    """Load {"class/name.png": bytes} as an uploaded zip would be; pixel [row 4, column 4] per image."""
+    archive = tmp_path / "images.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for name, data in files.items():
+            bundle.writestr(name, data)
+    raw = load_image_folder_raw(archive, size, tmp_path / "uploads")
+    return raw, raw.x_train[:, 4, 4, :]
+
+
+@pytest.mark.parametrize("byte_order", ["<u2", ">u2"])
+def test_sixteen_bit_grey_pngs_are_scaled_to_eight_bits_not_clipped(tmp_path, byte_order):
+    levels = {"dark/0.png": 0, "dark/1.png": 257 * 40, "light/0.png": 257 * 100, "light/1.png": 65535}
+    files = {name: _encoded(Image.fromarray(np.full((6, 5), level, dtype=byte_order))) for name, level in levels.items()}
+    assert Image.open(io.BytesIO(files["light/1.png"])).mode.startswith("I;16")
+    raw, centre = load_zip_of(tmp_path, files)
+    assert raw.x_train.shape == (4, 8, 8, 1)
+    assert list(centre[:, 0]) == [0, 40, 100, 255]  # clipping would give 0, 255, 255, 255
+
+
+def test_a_sixteen_bit_gradient_keeps_its_shades(tmp_path):
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (64, 1))
+    files = {"a/0.png": _encoded(Image.fromarray(ramp)), "a/1.png": _encoded(Image.fromarray(ramp[:, ::-1].copy())),
+             "b/0.png": _encoded(Image.fromarray(ramp)), "b/1.png": _encoded(Image.fromarray(ramp))}
+    raw, _ = load_zip_of(tmp_path, files, size=16)
+    row = raw.x_train[0, 8, :, 0].astype(int)
+    assert row[0] < 20 and row[-1] > 235 and (np.diff(row) > 0).all()  # a ramp, not a wall at 255
+
+
+def test_sixteen_bit_colour_and_grey_mix_into_rgb(tmp_path):
+    files = {
+        "colour/0.png": sixteen_bit_rgb_png(5, 4, (257 * 10, 257 * 128, 65535)),
+        "colour/1.png": sixteen_bit_rgb_png(5, 4, (0, 65535, 257 * 3)),
+        "grey/0.png": _encoded(Image.fromarray(np.full((4, 5), 257 * 200, dtype=np.uint16))),
+        "grey/1.png": _encoded(Image.new("L", (5, 4), 77)),
+    }
+    raw, centre = load_zip_of(tmp_path, files)
+    assert raw.x_train.shape == (4, 8, 8, 3)
+    assert [list(p) for p in centre] == [[10, 128, 255], [0, 255, 3], [200, 200, 200], [77, 77, 77]]
+
+
+def test_every_png_and_jpeg_mode_loads(tmp_path):
+    palette = Image.new("P", (9, 7))
+    palette.putpalette([0, 0, 0, 200, 30, 60] + [0] * 762)
+    palette.paste(1, (0, 0, 9, 7))
+    cmyk = Image.new("CMYK", (9, 7), (0, 255, 255, 0))  # red in CMYK
+    files = {
+        "a/palette.png": _encoded(palette),
+        "a/rgba.png": _encoded(Image.new("RGBA", (9, 7), (200, 30, 60, 128))),
+        "a/grey-alpha.png": _encoded(Image.new("LA", (9, 7), (90, 255))),
+        "a/bilevel.png": _encoded(Image.new("1", (9, 7), 1)),
+        "b/cmyk.jpg": _encoded(cmyk, "JPEG"),
+        "b/grey.jpeg": _encoded(Image.new("L", (9, 7), 90), "JPEG"),
+        "b/progressive.jpg": _encoded(Image.new("RGB", (9, 7), (200, 30, 60)), "JPEG", progressive=True, quality=95),
+        "b/large.jpg": _encoded(Image.new("RGB", (2000, 1500), (200, 30, 60)), "JPEG", quality=95),
+    }
+    raw, centre = load_zip_of(tmp_path, files)
+    assert raw.x_train.shape == (8, 8, 8, 3) and raw.class_names == ["a", "b"]
+    names = sorted(files)
+    got = {name: tuple(int(v) for v in pixel) for name, pixel in zip(names, centre, strict=True)}
+    assert got["a/palette.png"] == got["a/rgba.png"] == (200, 30, 60)
+    assert got["a/grey-alpha.png"] == (90, 90, 90) and got["a/bilevel.png"] == (255, 255, 255)
+    for name in ("b/progressive.jpg", "b/large.jpg"):  # the large one decoded at 1/8 scale
+        assert np.abs(np.array(got[name]) - (200, 30, 60)).max() <= 4, name
+    assert got["b/cmyk.jpg"][0] > 200 and max(got["b/cmyk.jpg"][1:]) < 40
+    assert np.abs(np.array(got["b/grey.jpeg"]) - 90).max() <= 2

@@ -1,184 +1,504 @@
 """Image-folder datasets (one subfolder per class), given as a folder or an uploaded ``.zip``.
 
-Archives come from users, so extraction trusts nothing in them: every entry is checked before a
-byte is written, sizes are counted as they are inflated rather than taken from the headers, and
-everything lands in a private folder of the cache that is renamed into place only when complete.
+Uploads come from strangers, so nothing in them is trusted and nothing is decoded before it has
+been measured. In order, each step refusing with one line (a ``BadInput``) that names its rule:
+
+1. the zip's end record gives its entry count and directory size before Python builds an object
+   for every entry;
+2. every entry is checked (path, link, encryption, compression, file type, inflated size, all
+   from the directory) and then the layout (classes, images per class, number of images);
+3. every image's header is read (``Image.open`` reads no pixels): its pixel count and mode are
+   checked, then the total pixel count and the size of the decoded array at the training size;
+4. only then are the images decoded, one at a time and straight from the archive, each shrunk
+   into one preallocated array, so at most one image is ever held at full size.
+
+Nothing is extracted, so a refusal leaves nothing on disk, and an upload stored by
+``core.data.uploads`` that turns out to be unusable is removed as well. The limits and the
+reasons for them are in ``Limits``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import shutil
+import lzma
+import os
 import stat
+import struct
 import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
 from core.data.raw import RawDataset
 from core.errors import BadInput
 
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
-DEFAULT_MAX_ARCHIVE_BYTES = 1 << 30  # inflated size
-DEFAULT_MAX_ENTRIES = 200_000
+IMAGE_FORMATS = ("PNG", "JPEG")
 DEFAULT_IMAGE_SIZE = 32
-COPY_CHUNK_BYTES = 1 << 16
+# Bumped when the same archive decodes to different arrays, so old prepared caches are not reused.
+LOADER_VERSION = 2
+MiB = 1 << 20
+
+# Modes Pillow opens PNG and JPEG files in. 16-bit grey PNGs open as I;16 (older Pillow: I).
+SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
+GREY_MODES = frozenset({"1", "L", "LA"}) | SIXTEEN_BIT_MODES
+COLOUR_MODES = frozenset({"P", "PA", "RGB", "RGBA", "CMYK"})
+ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "lzma"}
+IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What an image folder may hold. Every figure is checked before any pixel is decoded.
+
+    The dashboard server must stay within a few hundred MB of its idle memory for any upload
+    these allow (``bench/upload_memory.py`` measures it; docs/benchmarks.md has the figures):
+
+    - ``max_decoded_bytes`` binds the most: preparing the split, normalised float32 arrays
+      takes about 12 times the decoded uint8 array (measured), so 24 MiB of decoded images
+      (8,192 RGB images at 32x32, 24,576 grey ones) peak near 300 MB.
+    - ``max_image_pixels`` bounds the one image held at full size: 4096x4096 (16.8 MP, above a
+      12 MP phone photo) is 64 MiB as RGBA, plus 48 MiB for its RGB copy. The 9000x9000 PNGs
+      of the bug report (243 MB each decoded) are refused; Pillow's own limit let them through.
+    - ``max_file_bytes`` (64 MiB, the raw size of an RGBA image at the pixel limit) bounds what
+      Pillow may read into memory from one file's metadata chunks.
+    - ``max_total_pixels`` bounds the decoding time: 500 MP is about 20 s on one core.
+    - ``max_entries`` and ``max_directory_bytes`` bound the objects ``zipfile`` builds for the
+      archive's directory (about 100 bytes each, measured) before any rule can be checked.
+    - ``max_total_bytes`` bounds what is inflated; PNG and JPEG barely compress, so a real
+      dataset inflates to about its upload size (at most 100 MiB, core/data/uploads.py).
+    - Two classes, and two images per class so that a class can be both trained and tested.
+    """
+
+    max_entries: int = 60_000
+    max_directory_bytes: int = 16 * MiB
+    max_images: int = 50_000
+    max_classes: int = 1_000
+    min_images_per_class: int = 2
+    max_file_bytes: int = 64 * MiB
+    max_total_bytes: int = 512 * MiB
+    max_image_pixels: int = 4096 * 4096
+    max_total_pixels: int = 500_000_000
+    max_decoded_bytes: int = 24 * MiB
+
+
+LIMITS = Limits()
+
+
+class DecodedTooLarge(BadInput):
+    """The images would not fit at the requested image size; the archive itself is fine."""
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """One image of the folder: its path inside the folder or archive, its size and an opener."""
+
+    path: PurePosixPath
+    size: int
+    open: Callable[[], IO[bytes]]
+
+
+@dataclass(frozen=True)
+class Header:
+    width: int
+    height: int
+    mode: str
+
+
+def _shown(text: str) -> str:
+    """A name from an archive, safe to put in a one-line message."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _mib(count: int) -> str:
+    return f"{count / MiB:,.1f} MiB"
 
 
 def _is_ignorable(relative: PurePosixPath) -> bool:
-    """Files that archivers and desktops add on their own: macOS resource forks, .DS_Store."""
-    return any(part.startswith(".") or part == "__MACOSX" for part in relative.parts)
+    """Files that archivers and desktops add on their own: macOS resource forks, .DS_Store, Thumbs.db."""
+    return any(part.startswith(".") or part in IGNORED_NAMES for part in relative.parts)
 
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
+        for chunk in iter(lambda: handle.read(MiB), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
 
+# ---- the archive's directory -------------------------------------------------------------------
+
+def zip_directory_size(handle: IO[bytes]) -> tuple[int, int] | None:
+    """(entries, bytes) of a zip's central directory, read from its end record (zip64 too);
+    None when there is no end record, that is, when the file is not a zip archive."""
+    handle.seek(0, os.SEEK_END)
+    end = handle.tell()
+    start = max(0, end - (22 + 0xFFFF))  # the end record and the longest comment
+    handle.seek(start)
+    tail = handle.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22:
+        return None
+    entries, directory = struct.unpack("<HL", tail[at + 10:at + 16])
+    if entries == 0xFFFF or directory == 0xFFFFFFFF:
+        handle.seek(max(0, start + at - 20))
+        locator = handle.read(20)
+        if len(locator) == 20 and locator[:4] == b"PK\x06\x07":
+            handle.seek(struct.unpack("<Q", locator[8:16])[0])
+            record = handle.read(56)
+            if len(record) == 56 and record[:4] == b"PK\x06\x06":
+                entries, directory = struct.unpack("<QQ", record[32:48])
+    return entries, directory
+
+
+@contextmanager
+def open_archive(source: Path | IO[bytes], name: str, limits: Limits) -> Iterator[zipfile.ZipFile]:
+    """The zip, once its directory is known to be of a size that may be read."""
+    name = _shown(name)
+    with source.open("rb") if isinstance(source, Path) else _borrowed(source) as handle:
+        sizes = zip_directory_size(handle)
+        if sizes is None:
+            raise BadInput(f"{name} is not a zip archive (the file may be damaged)", "dataset")
+        entries, directory = sizes
+        if entries > limits.max_entries:
+            raise BadInput(f"{name} has {entries:,} entries; the limit is {limits.max_entries:,}", "dataset")
+        if directory > limits.max_directory_bytes:
+            raise BadInput(f"{name}'s list of entries takes {_mib(directory)}; the limit is "
+                           f"{_mib(limits.max_directory_bytes)}", "dataset")
+        handle.seek(0)
+        try:
+            bundle = zipfile.ZipFile(handle)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, struct.error) as error:
+            raise BadInput(f"{name} is a damaged zip archive ({_shown(str(error))})", "dataset") from None
+        with bundle:
+            yield bundle
+
+
+@contextmanager
+def _borrowed(handle: IO[bytes]) -> Iterator[IO[bytes]]:
+    yield handle
+
+
 def _check_entry(info: zipfile.ZipInfo) -> PurePosixPath:
     name = info.filename
+    shown = repr(name)
     relative = PurePosixPath(name)
     if name.startswith(("/", "\\")) or "\\" in name or (len(name) > 1 and name[1] == ":"):
-        raise BadInput(f"archive entry {name!r} has an absolute path; refusing the archive")
+        raise BadInput(f"archive entry {shown} has an absolute path; refusing the archive", "dataset")
     if ".." in relative.parts:
-        raise BadInput(f"archive entry {name!r} points outside the archive's folder; refusing the archive")
+        raise BadInput(f"archive entry {shown} points outside the archive's folder; refusing the archive", "dataset")
     if stat.S_ISLNK(info.external_attr >> 16):
-        raise BadInput(f"archive entry {name!r} is a symbolic link; refusing the archive")
+        raise BadInput(f"archive entry {shown} is a symbolic link; refusing the archive", "dataset")
     return relative
 
 
-def extract_zip_safely(
-    archive: Path,
-    cache_root: Path,
-    max_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
-    max_entries: int = DEFAULT_MAX_ENTRIES,
-) -> Path:
-    """Extract ``archive`` under ``cache_root`` (once per archive content) and return the folder."""
-    if not zipfile.is_zipfile(archive):
-        raise BadInput(f"{archive.name} is not a zip archive")
-    digest = sha256_of(archive)
-    target = cache_root / digest[:20]
-    if (target / ".complete").exists():
-        return target
-    cache_root.mkdir(parents=True, exist_ok=True)
-    staging = cache_root / f".staging-{digest[:20]}"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        with zipfile.ZipFile(archive) as bundle:
-            entries = bundle.infolist()
-            if len(entries) > max_entries:
-                raise BadInput(f"{archive.name} has {len(entries)} entries; the limit is {max_entries}")
-            checked = [(info, _check_entry(info)) for info in entries]
-            inflated = 0
-            for info, relative in checked:
-                if info.is_dir() or _is_ignorable(relative):
-                    continue
-                if relative.suffix.lower() not in IMAGE_SUFFIXES:
-                    raise BadInput(f"archive entry {info.filename!r} is not a PNG or JPEG image")
-                destination = staging.joinpath(*relative.parts)
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                with bundle.open(info) as source, destination.open("wb") as out:
-                    for chunk in iter(lambda: source.read(COPY_CHUNK_BYTES), b""):
-                        inflated += len(chunk)
-                        if inflated > max_bytes:
-                            raise BadInput(
-                                f"{archive.name} inflates past {max_bytes // (1 << 20)} MiB; refusing the archive"
-                            )
-                        out.write(chunk)
-    except zipfile.BadZipFile as error:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise BadInput(f"{archive.name} is a damaged zip archive ({error})") from None
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    (staging / ".complete").write_text(archive.name)
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
-    return target
-
-
-def _class_root(folder: Path) -> Path:
-    """Archives often wrap the class folders in one top folder: look inside it."""
-    visible = [p for p in folder.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
-    if len(visible) == 1 and visible[0].is_dir() and not visible[0].is_symlink():
-        inner = [p for p in visible[0].iterdir() if p.is_dir()]
-        if len(inner) >= 2:
-            return visible[0]
-    return folder
-
-
-def list_image_folder(folder: Path) -> tuple[list[str], list[tuple[Path, int]]]:
-    """Class names and (file, class index) pairs; refuses links, stray files and lone classes."""
-    if not folder.is_dir():
-        raise BadInput(f"{folder} is not a folder")
-    root = _class_root(folder)
-    class_dirs = []
-    for entry in sorted(root.iterdir()):
-        if entry.name.startswith(".") or entry.name == "__MACOSX":
+def archive_images(bundle: zipfile.ZipFile, name: str, limits: Limits = LIMITS) -> tuple[list[str], list[tuple[ImageFile, int]]]:
+    """Class names and (image, class index) pairs of a zip, checked from its directory alone."""
+    name = _shown(name)
+    entries = bundle.infolist()
+    if len(entries) > limits.max_entries:  # its end record undercounted them
+        raise BadInput(f"{name} has {len(entries):,} entries; the limit is {limits.max_entries:,}", "dataset")
+    checked = [(info, _check_entry(info)) for info in entries]
+    files: list[ImageFile] = []
+    folders: set[PurePosixPath] = set()
+    total = 0
+    for info, relative in checked:
+        if _is_ignorable(relative) or not relative.parts:
             continue
-        if entry.is_symlink():
-            raise BadInput(f"{entry} is a symbolic link; image folders may not contain links")
-        if entry.is_dir():
-            class_dirs.append(entry)
-        else:
-            raise BadInput(f"{entry.name} sits beside the class folders; put every image in its class's folder")
-    if len(class_dirs) < 2:
-        raise BadInput(f"{folder} needs at least two class folders (found {len(class_dirs)})")
-    files = []
-    for index, class_dir in enumerate(class_dirs):
-        count = 0
-        for path in sorted(class_dir.rglob("*")):
-            relative = PurePosixPath(path.relative_to(class_dir).as_posix())
+        if info.is_dir():
+            folders.add(relative)
+            continue
+        shown = repr(info.filename)
+        if relative.suffix.lower() not in IMAGE_SUFFIXES:
+            raise BadInput(f"archive entry {shown} is not a PNG or JPEG image", "dataset")
+        if info.flag_bits & 0x1:
+            raise BadInput(f"archive entry {shown} is encrypted; upload a zip without a password", "dataset")
+        if info.compress_type not in ZIP_METHODS:
+            raise BadInput(f"archive entry {shown} uses zip compression method {info.compress_type}; "
+                           f"use one of {', '.join(ZIP_METHODS.values())}", "dataset")
+        if info.file_size > limits.max_file_bytes:
+            raise BadInput(f"archive entry {shown} inflates to {_mib(info.file_size)}; the limit for one image file "
+                           f"is {_mib(limits.max_file_bytes)}", "dataset")
+        total += info.file_size
+        if total > limits.max_total_bytes:
+            raise BadInput(f"{name} inflates past {_mib(limits.max_total_bytes)}, the limit for all its images; "
+                           "refusing the archive", "dataset")
+        files.append(ImageFile(relative, info.file_size, partial(bundle.open, info)))
+    if not files:
+        raise BadInput(f"{name} holds no images; zip a folder with one subfolder of PNG or JPEG images per class",
+                       "dataset")
+    return _arrange(files, folders, name, limits)
+
+
+def check_archive(source: Path | IO[bytes], name: str, limits: Limits = LIMITS) -> tuple[list[str], int]:
+    """Check a zip's layout from its directory alone (nothing is inflated): class names, image count."""
+    with open_archive(source, name, limits) as bundle:
+        classes, files = archive_images(bundle, name, limits)
+    return classes, len(files)
+
+
+# ---- the layout: classes and images per class ---------------------------------------------------
+
+def _arrange(
+    files: list[ImageFile], folders: set[PurePosixPath], name: str, limits: Limits
+) -> tuple[list[str], list[tuple[ImageFile, int]]]:
+    """Apply the image-folder layout: one folder per class, images anywhere below it.
+
+    A folder that wraps everything (``flowers/red``, ``flowers/blue``) is looked through."""
+    paths = [image.path.parts for image in files]
+    tree = {folder.parts for folder in folders}
+    for parts in paths:
+        tree.update(parts[:end] for end in range(1, len(parts)))
+    prefix: tuple[str, ...] = ()
+    while True:
+        depth = len(prefix)
+        below = {p[depth] for p in (*tree, *paths) if len(p) > depth and p[:depth] == prefix}
+        if len(below) != 1:
+            break
+        only = (*prefix, next(iter(below)))
+        if not any(len(p) == depth + 2 and p[:depth + 1] == only for p in tree):
+            break  # its contents are files: it is a class folder, not a wrapper
+        prefix = only
+    depth = len(prefix)
+    where = "/".join(prefix) or name
+    classes: dict[str, list[ImageFile]] = {}
+    for folder in sorted(tree):
+        if len(folder) == depth + 1 and folder[:depth] == prefix:
+            classes[folder[depth]] = []
+    for image in sorted(files, key=lambda f: f.path.parts):
+        if len(image.path.parts) == depth + 1:
+            raise BadInput(f"{_shown(image.path.name)} sits beside the class folders; put every image in its class's folder",
+                           "dataset")
+        classes[image.path.parts[depth]].append(image)
+    if len(classes) < 2:
+        raise BadInput(f"{_shown(where)} needs at least two class folders (found {len(classes)})", "dataset")
+    if len(classes) > limits.max_classes:
+        raise BadInput(f"{_shown(where)} has {len(classes):,} class folders; the limit is {limits.max_classes:,}", "dataset")
+    names = sorted(classes)
+    for class_name in names:
+        count = len(classes[class_name])
+        if count == 0:
+            raise BadInput(f"class folder {_shown(class_name)!r} has no images", "dataset")
+        if count < limits.min_images_per_class:
+            raise BadInput(f"class folder {_shown(class_name)!r} has {count} image{'s' if count > 1 else ''}; each class needs at least "
+                           f"{limits.min_images_per_class}, so that it can be both trained on and tested", "dataset")
+    pairs = [(image, index) for index, class_name in enumerate(names) for image in classes[class_name]]
+    if len(pairs) > limits.max_images:
+        raise BadInput(f"{_shown(where)} has {len(pairs):,} images; the limit is {limits.max_images:,}", "dataset")
+    return names, pairs
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    return path.open("rb")
+
+
+def folder_images(folder: Path, limits: Limits = LIMITS) -> tuple[list[str], list[tuple[ImageFile, int]]]:
+    """Class names and (image, class index) pairs of a folder on disk; refuses links and stray files."""
+    if not folder.is_dir():
+        raise BadInput(f"{folder} is not a folder", "dataset")
+    files: list[ImageFile] = []
+    folders: set[PurePosixPath] = set()
+    total = 0
+    for current, subfolders, names in os.walk(folder):
+        here = Path(current)
+        for entry in [*subfolders, *names]:
+            path = here / entry
+            relative = PurePosixPath(path.relative_to(folder).as_posix())
             if _is_ignorable(relative):
                 continue
             if path.is_symlink():
-                raise BadInput(f"{path} is a symbolic link; image folders may not contain links")
-            if path.is_dir():
+                raise BadInput(f"{path} is a symbolic link; image folders may not contain links", "dataset")
+            if entry in subfolders:
+                folders.add(relative)
                 continue
-            if path.suffix.lower() not in IMAGE_SUFFIXES:
-                raise BadInput(f"{path.relative_to(root)} is not a PNG or JPEG image")
-            files.append((path, index))
-            count += 1
-        if count == 0:
-            raise BadInput(f"class folder {class_dir.name!r} has no images")
-    return [d.name for d in class_dirs], files
+            if relative.suffix.lower() not in IMAGE_SUFFIXES:
+                raise BadInput(f"{relative} is not a PNG or JPEG image", "dataset")
+            size = path.stat().st_size
+            if size > limits.max_file_bytes:
+                raise BadInput(f"{relative} is {_mib(size)}; the limit for one image file is {_mib(limits.max_file_bytes)}",
+                               "dataset")
+            total += size
+            if total > limits.max_total_bytes:
+                raise BadInput(f"{folder}'s images take more than {_mib(limits.max_total_bytes)}, the limit", "dataset")
+            files.append(ImageFile(relative, size, partial(_open_binary, path)))
+        subfolders[:] = [s for s in subfolders if not _is_ignorable(PurePosixPath(s)) and not (here / s).is_symlink()]
+    if not files:
+        raise BadInput(f"{folder} holds no images; give a folder with one subfolder of PNG or JPEG images per class",
+                       "dataset")
+    return _arrange(files, folders, str(folder), limits)
 
 
-def load_image_folder_raw(source: Path, image_size: int | None, cache_root: Path) -> RawDataset:
-    from PIL import Image, UnidentifiedImageError
+def list_image_folder(folder: Path, limits: Limits = LIMITS) -> tuple[list[str], list[tuple[Path, int]]]:
+    """Class names and (file, class index) pairs; refuses links, stray files and lone classes."""
+    names, pairs = folder_images(folder, limits)
+    return names, [(folder.joinpath(*image.path.parts), label) for image, label in pairs]
 
-    size = image_size or DEFAULT_IMAGE_SIZE
-    if source.suffix.lower() == ".zip":
-        folder = extract_zip_safely(source, cache_root)
-        fingerprint = f"zip-{folder.name}-{size}"
+
+# ---- headers, then pixels ----------------------------------------------------------------------
+
+_UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error, lzma.LZMAError,
+               zipfile.BadZipFile, NotImplementedError, RuntimeError)
+
+
+def _where(image: ImageFile) -> str:
+    parent = image.path.parent.name
+    return f"{_shown(image.path.name)} in class {_shown(parent)!r}" if parent else _shown(str(image.path))
+
+
+def _unreadable(image: ImageFile, error: BaseException) -> BadInput:
+    from PIL import UnidentifiedImageError
+
+    if isinstance(error, UnidentifiedImageError):
+        detail = "its contents are neither PNG nor JPEG"
     else:
-        folder = source
-        fingerprint = None
-    class_names, files = list_image_folder(folder)
-    pictures = []
-    for path, _ in files:
-        try:
-            with Image.open(path) as picture:
-                picture.load()
-                pictures.append(picture.copy())
-        except (UnidentifiedImageError, OSError, SyntaxError) as error:
-            raise BadInput(f"{path.name} in class {path.parent.name!r} is not a readable image ({error})") from None
-    grayscale = all(p.mode in ("1", "L", "I", "I;16", "F") for p in pictures)
-    mode = "L" if grayscale else "RGB"
-    images = np.stack([np.asarray(p.convert(mode).resize((size, size), Image.Resampling.BILINEAR)) for p in pictures])
-    if grayscale:
-        images = images[..., np.newaxis]
-    if fingerprint is None:
-        listing = "|".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p, _ in files)
-        fingerprint = f"folder-{hashlib.sha256(listing.encode()).hexdigest()[:20]}-{size}"
+        detail = " ".join(str(error).split()) or type(error).__name__
+    return BadInput(f"{_where(image)} is not a readable image ({_shown(detail)})", "dataset")
+
+
+def _check_size(image: ImageFile, width: int, height: int, limits: Limits) -> None:
+    if width * height > limits.max_image_pixels:
+        side = int(limits.max_image_pixels ** 0.5)
+        raise BadInput(f"{_where(image)} is {width}x{height} ({width * height:,} pixels); the limit for one image is "
+                       f"{limits.max_image_pixels:,} pixels ({side}x{side})", "dataset")
+    if width < 1 or height < 1:
+        raise BadInput(f"{_where(image)} is {width}x{height}, an image without pixels", "dataset")
+
+
+def read_header(image: ImageFile, limits: Limits = LIMITS) -> Header:
+    """Size and mode from the image's header; no pixel is decoded."""
+    from PIL import Image
+
+    try:
+        with image.open() as stream, Image.open(stream, formats=IMAGE_FORMATS) as picture:
+            header = Header(picture.size[0], picture.size[1], picture.mode)
+    except Image.DecompressionBombError:
+        raise BadInput(f"{_where(image)} is larger than {limits.max_image_pixels:,} pixels, the limit for one image",
+                       "dataset") from None
+    except _UNREADABLE as error:
+        raise _unreadable(image, error) from None
+    _check_size(image, header.width, header.height, limits)
+    if header.mode not in GREY_MODES | COLOUR_MODES:
+        raise BadInput(f"{_where(image)} has pixel mode {header.mode}; images must be grey, RGB, RGBA or palette",
+                       "dataset")
+    return header
+
+
+def _eight_bit(picture: PILImage, target: str, size: int) -> np.ndarray:
+    """``picture`` at ``size`` x ``size`` in ``target`` ("L" or "RGB"), as uint8 HWC."""
+    from PIL import Image
+
+    if picture.mode in SIXTEEN_BIT_MODES:
+        # Shrink at full precision, then scale 0..65535 to 0..255 (Pillow's convert would clip at 255).
+        values = np.asarray(picture.resize((size, size), Image.Resampling.BILINEAR)).astype(np.int64)
+        plane = ((np.clip(values, 0, 65535) * 255 + 32767) // 65535).astype(np.uint8)[..., np.newaxis]
+        return np.repeat(plane, 3, axis=2) if target == "RGB" else plane
+    converted = picture if picture.mode == target else picture.convert(target)
+    pixels = np.asarray(converted.resize((size, size), Image.Resampling.BILINEAR))
+    return pixels[..., np.newaxis] if target == "L" else pixels
+
+
+def decode_image(image: ImageFile, target: str, size: int, limits: Limits = LIMITS) -> np.ndarray:
+    """Decode one image and shrink it; a JPEG is decoded at a reduced scale where that suffices."""
+    from PIL import Image
+
+    try:
+        with image.open() as stream, Image.open(stream, formats=IMAGE_FORMATS) as picture:
+            _check_size(image, *picture.size, limits)
+            if picture.format in ("JPEG", "MPO"):
+                picture.draft(None, (size, size))
+            picture.load()
+            return _eight_bit(picture, target, size)
+    except Image.DecompressionBombError:
+        raise BadInput(f"{_where(image)} is larger than {limits.max_image_pixels:,} pixels, the limit for one image",
+                       "dataset") from None
+    except _UNREADABLE as error:
+        raise _unreadable(image, error) from None
+
+
+def plan_decoding(pairs: list[tuple[ImageFile, int]], limits: Limits = LIMITS) -> str:
+    """Read every header and check the totals; the mode to decode into ("L" when all are grey)."""
+    pixels = 0
+    grey = True
+    for image, _ in pairs:
+        header = read_header(image, limits)
+        pixels += header.width * header.height
+        if pixels > limits.max_total_pixels:
+            raise BadInput(f"the images hold more than {limits.max_total_pixels:,} pixels in all, the limit "
+                           "(decoding them would take too long); upload fewer or smaller images", "dataset")
+        grey = grey and header.mode in GREY_MODES
+    return "L" if grey else "RGB"
+
+
+def decode_images(pairs: list[tuple[ImageFile, int]], target: str, size: int, limits: Limits = LIMITS) -> np.ndarray:
+    """All images at ``size``, decoded one at a time into one preallocated uint8 array."""
+    channels = 1 if target == "L" else 3
+    needed = len(pairs) * size * size * channels
+    if needed > limits.max_decoded_bytes:
+        raise DecodedTooLarge(
+            f"{len(pairs):,} images at {size}x{size}x{channels} take {_mib(needed)} once decoded; the limit is "
+            f"{_mib(limits.max_decoded_bytes)}: choose a smaller image size, or upload fewer images", "dataset")
+    images = np.empty((len(pairs), size, size, channels), dtype=np.uint8)
+    for index, (image, _) in enumerate(pairs):
+        images[index] = decode_image(image, target, size, limits)
+    return images
+
+
+# ---- the loader --------------------------------------------------------------------------------
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve().parent == folder.resolve()
+    except OSError:
+        return False
+
+
+def _raw(name: str, class_names: list[str], pairs: list[tuple[ImageFile, int]], images: np.ndarray, fingerprint: str) -> RawDataset:
     return RawDataset(
-        name=source.name,
-        x_train=images.astype(np.uint8),
-        y_train=np.array([label for _, label in files], dtype=np.int64),
+        name=name,
+        x_train=images,
+        y_train=np.array([label for _, label in pairs], dtype=np.int64),
         class_names=class_names,
         fingerprint=fingerprint,
         sized_by_loader=True,
     )
+
+
+def load_image_folder_raw(source: Path, image_size: int | None, cache_root: Path, limits: Limits | None = None) -> RawDataset:
+    """Load a folder or ``.zip`` of class folders at ``image_size`` (default 32).
+
+    ``cache_root`` holds the uploads ``core.data.uploads`` stored: one found unusable there is
+    removed, so a refusal leaves nothing behind (except for a refusal that depends on the image
+    size asked for: the same upload may still be used at a smaller size)."""
+    limits = limits or LIMITS
+    size = image_size or DEFAULT_IMAGE_SIZE
+    if source.suffix.lower() != ".zip":
+        class_names, pairs = folder_images(source, limits)
+        images = decode_images(pairs, plan_decoding(pairs, limits), size, limits)
+        listing = "|".join(f"{image.path}:{image.size}:{(source / image.path).stat().st_mtime_ns}" for image, _ in pairs)
+        fingerprint = f"folder-{hashlib.sha256(listing.encode()).hexdigest()[:20]}-{size}-v{LOADER_VERSION}"
+        return _raw(source.name, class_names, pairs, images, fingerprint)
+    try:
+        if not source.is_file():
+            raise BadInput(f"{source} is not a file", "dataset")
+        digest = sha256_of(source)
+        with open_archive(source, source.name, limits) as bundle:
+            class_names, pairs = archive_images(bundle, source.name, limits)
+            images = decode_images(pairs, plan_decoding(pairs, limits), size, limits)
+    except DecodedTooLarge:
+        raise
+    except BadInput:
+        if _inside(source, cache_root):
+            source.unlink(missing_ok=True)  # an unusable upload: keep none of its bytes
+        raise
+    return _raw(source.name, class_names, pairs, images, f"zip-{digest[:20]}-{size}-v{LOADER_VERSION}")
+

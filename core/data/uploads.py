@@ -1,16 +1,45 @@
-"""Files people upload through the dashboard, kept in the cache under their content hash."""
+"""Files people upload through the dashboard, kept in the cache under their content hash.
+
+An upload is checked from its zip directory while it is still in memory (entries, paths, file
+types, inflated sizes, classes and images per class; see core/data/image_folder.py), so an
+archive refused there never touches the disk. What only decoding can show (image sizes and
+modes from the headers, damaged pixels) is checked when the dataset is prepared, and an upload
+refused then is removed again.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 import re
-import zipfile
+import secrets
+import shutil
 from pathlib import Path
 
+from core.data.image_folder import LIMITS, check_archive
 from core.errors import BadInput
 from core.paths import data_dir
 
-MAX_UPLOAD_BYTES = 1 << 30
+# Streamlit's uploader holds the whole file in the server's memory, so this bounds what one
+# upload costs the server before any check can run; set server.maxUploadSize to match.
+MAX_UPLOAD_BYTES = 100 << 20
+
+# What earlier versions extracted next to the uploads (one folder per archive, kept forever).
+_OLD_EXTRACTION = re.compile(r"^(\.staging-)?[0-9a-f]{20}$")
+
+
+def uploads_dir() -> Path:
+    return data_dir() / "uploads"
+
+
+def remove_old_extractions(folder: Path) -> None:
+    """Uploads are no longer extracted: drop the folders earlier versions left (up to 1 GiB each)."""
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if _OLD_EXTRACTION.match(entry.name) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def save_upload(name: str, payload: bytes) -> Path:
@@ -19,16 +48,19 @@ def save_upload(name: str, payload: bytes) -> Path:
         raise BadInput(f"{name} is not a .zip file; upload a zip of an image folder (one subfolder per class)", "dataset")
     if len(payload) > MAX_UPLOAD_BYTES:
         raise BadInput(f"{name} is larger than {MAX_UPLOAD_BYTES >> 20} MiB", "dataset")
+    check_archive(io.BytesIO(payload), name, LIMITS)
     digest = hashlib.sha256(payload).hexdigest()[:16]
     safe_name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name)[:80]
-    folder = data_dir() / "uploads"
+    folder = uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)
+    remove_old_extractions(folder)
     path = folder / f"{digest}-{safe_name}"
     if not path.exists():
-        temporary = path.with_name(path.name + ".part")
-        temporary.write_bytes(payload)
-        if not zipfile.is_zipfile(temporary):
-            temporary.unlink()
-            raise BadInput(f"{name} is not a zip archive (the file may be damaged)", "dataset")
-        temporary.replace(path)
+        temporary = folder / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.part"
+        try:
+            temporary.write_bytes(payload)
+            temporary.replace(path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
     return path
