@@ -1,5 +1,7 @@
 # `make app` and `make test` do all set-up on a fresh machine: they create .venv from
-# requirements.txt when it is missing or older than requirements.txt.
+# requirements-dev.txt (the full runtime profile, requirements.txt, plus the test and lint tools)
+# when it is missing or older than either file. Streamlit Community Cloud installs
+# cloud/requirements.txt instead (docs/deploy.md).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,9 +12,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: app test lint compare clean
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
 app: $(STAMP)

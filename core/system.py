@@ -21,10 +21,14 @@ def installed_versions() -> dict[str, str | None]:
     """Versions from package metadata: no framework is imported to learn them."""
     versions: dict[str, str | None] = {}
     for name in PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
+        versions[name] = None
+        # A hosted profile installs CPU-only builds, some published as "<name>-cpu".
+        for distribution in (name, f"{name}-cpu"):
+            try:
+                versions[name] = importlib.metadata.version(distribution)
+                break
+            except importlib.metadata.PackageNotFoundError:
+                continue
     return versions
 
 
