@@ -17,6 +17,7 @@ from core.errors import BadInput
 from core.jobs import RETRY_SECONDS, JobRunner
 from core.paths import default_db_path
 from core.store import Store
+from core.text import plain
 from core.verdict import Decision
 
 # The navigation, in order: (script, title, icon, url path). Home, without a path, is the default page (/).
@@ -40,14 +41,14 @@ def run_app() -> None:
     page = st.navigation([st.Page(script, title=title, icon=icon, url_path=url_path, default=url_path is None)
                           for script, title, icon, url_path in PAGES])
     if runner is not None and runner.last_error:
-        st.warning(f"Queued comparisons wait: the job runner cannot reach the results database and retries every "
-                   f"{RETRY_SECONDS:.0f} s. {runner.last_error}", icon=":material/sync_problem:")
+        st.warning(plain(f"Queued comparisons wait: the job runner cannot reach the results database and retries every "
+                         f"{RETRY_SECONDS:.0f} s. {runner.last_error}"), icon=":material/sync_problem:")
     _inside_app.active = True
     try:
         page.run()
     except Exception as error:  # one page's failure is a banner, not a broken app
         log = record(error, f"page {page.title}")
-        st.error(f"This page could not be shown: {one_line(error)}" + (f" Details: {log}" if log else ""),
+        st.error(plain(f"This page could not be shown: {one_line(error)}" + (f" Details: {log}" if log else "")),
                  icon=":material/error:")
     finally:
         _inside_app.active = False
@@ -75,10 +76,10 @@ def open_store() -> Store:
     try:
         return Store(default_db_path())
     except BadInput as error:
-        st.error(f"The results database cannot be opened: {error}")
+        st.error(plain(f"The results database cannot be opened: {error}"))
         st.stop()
     except Exception as error:  # unreachable or damaged: say so, keep the navigation
-        st.error(f"The results database cannot be opened: {one_line(error)}")
+        st.error(plain(f"The results database cannot be opened: {one_line(error)}"))
         st.stop()
 
 
@@ -97,9 +98,13 @@ def ensure_job_runner() -> JobRunner | None:
 
 
 def show_decision(decision: Decision) -> None:
-    """One sentence of the verdict: a winner, an inconclusive answer, or a disturbed run (in amber)."""
+    """One sentence of the verdict: a winner, an inconclusive answer, or a disturbed run (in amber).
+
+    The sentence names the stored comparison's frameworks, so it is shown as plain text."""
+    from core.text import plain
+
     if decision.disturbed:
-        st.warning(decision.sentence, icon=":material/warning:")
+        st.warning(plain(decision.sentence), icon=":material/warning:")
         return
     icon = ":material/arrow_forward:" if decision.winner else ":material/drag_handle:"
-    st.markdown(f"{icon} {decision.sentence}")
+    st.markdown(f"{icon} {plain(decision.sentence)}")

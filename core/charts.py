@@ -33,6 +33,8 @@ def curves_figure(epochs: pd.DataFrame, metric: str = "accuracy", x: str = "epoc
         id_vars=["framework", "repeat", "epoch", "train_seconds"],
         value_vars=[f"train_{metric}", f"val_{metric}"], var_name="split", value_name=metric,
     ).dropna(subset=[metric])
+    if long.empty:
+        return _empty(title, f"No {metric} recorded")
     long["split"] = long["split"].str.split("_").str[0].map({"train": "train", "val": "validation"})
     long["line"] = long["framework"] + " " + long["split"] + long["repeat"].map(lambda r: f" #{r}" if r > 1 else "")
     figure = px.line(

@@ -590,13 +590,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         write_text_whole(path, text)
         print(f"Exported {len(store.list_comparisons())} comparisons to {path}.")
         return EXIT_OK
-    try:
-        payload = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise BadInput(f"{path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise BadInput(f"{path} is not a JSON export ({error})") from None
-    imported, skipped = store.import_json(payload)
+    from core.export_format import load_export
+
+    imported, skipped = store.import_json(load_export(path))
     print(f"Imported {imported} comparisons" + (f"; {skipped} were already present." if skipped else "."))
     return EXIT_OK
 

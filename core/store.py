@@ -357,14 +357,21 @@ class Store:
     # --- export and import -------------------------------------------------------------------
 
     def export_json(self, comparison_ids: list[str] | None = None) -> dict[str, Any]:
-        """Every table's rows, nested by comparison: ``import_json`` rebuilds them exactly."""
+        """Every table's rows, nested by comparison: ``import_json`` rebuilds them exactly.
+
+        Settings and specs stored with fewer than all RunSpec fields are written out complete
+        (the missing ones at their defaults, as the app reads them), as ``import_json`` stores them."""
+        from core.export_format import complete_settings, complete_spec
+
         ids = comparison_ids or [c["id"] for c in reversed(self.list_comparisons())]
         comparisons = []
         for comparison_id in ids:
             row = dict(self.connection.execute("SELECT * FROM comparisons WHERE id=?", (comparison_id,)).fetchone())
+            row["settings_json"] = complete_settings(row["settings_json"])
             runs = []
             for run in self.connection.execute("SELECT * FROM runs WHERE comparison_id=? ORDER BY position", (comparison_id,)):
                 run = dict(run)
+                run["spec_json"] = complete_spec(run["spec_json"], run["framework"])
                 run["epochs"] = [dict(r) for r in self.connection.execute(
                     "SELECT * FROM epochs WHERE run_id=? ORDER BY epoch", (run["id"],))]
                 run["step_samples"] = [dict(r) for r in self.connection.execute(
@@ -377,45 +384,68 @@ class Store:
         return {"format": EXPORT_FORMAT, "schema_version": SCHEMA_VERSION, "comparisons": comparisons}
 
     def import_json(self, payload: dict[str, Any]) -> tuple[int, int]:
-        """Insert exported comparisons in one transaction; returns (imported, already present)."""
-        if not isinstance(payload, dict) or payload.get("format") != EXPORT_FORMAT:
-            raise BadInput("not a Twinbench export (missing format marker)")
-        if payload.get("schema_version", 0) > SCHEMA_VERSION:
-            raise BadInput("this export comes from a newer Twinbench; upgrade to import it")
+        """Insert exported comparisons in one transaction; returns (imported, already present).
+
+        Every comparison is checked first (core/export_format.py), and against this database
+        (a run id it already holds under another comparison): if any is refused, nothing is
+        written and the BadInput says why in one line per refused comparison."""
+        from core.export_format import check_export, comparison_label
+
+        checked, refused = check_export(payload)
         imported = skipped = 0
-        try:
-            with self.transaction() as db:
-                for comparison in payload.get("comparisons", []):
-                    if db.execute("SELECT 1 FROM comparisons WHERE id=?", (comparison["id"],)).fetchone():
-                        skipped += 1
-                        continue
-                    db.execute(
-                        f"INSERT INTO comparisons ({', '.join(COMPARISON_COLUMNS)}) VALUES ({', '.join('?' * len(COMPARISON_COLUMNS))})",
-                        tuple(comparison[c] for c in COMPARISON_COLUMNS),
-                    )
-                    for run in comparison["runs"]:
-                        db.execute(
-                            f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
-                            tuple(run[c] for c in RUN_COLUMNS),
-                        )
-                        for epoch in run["epochs"]:
-                            db.execute(
-                                f"INSERT INTO epochs (run_id, {', '.join(EPOCH_COLUMNS)}) VALUES (?, {', '.join('?' * len(EPOCH_COLUMNS))})",
-                                (run["id"], *(epoch[c] for c in EPOCH_COLUMNS)),
-                            )
-                        db.executemany(
-                            "INSERT INTO step_samples VALUES (?, ?, ?, ?, ?, ?)",
-                            [(run["id"], *(s[c] for c in STEP_COLUMNS)) for s in run["step_samples"]],
-                        )
-                        if run.get("environment"):
-                            db.execute(
-                                "INSERT INTO environments VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                (run["id"], *(run["environment"][c] for c in ENVIRONMENT_COLUMNS)),
-                            )
+        with self.transaction() as db:
+            fresh = []
+            for index, comparison in checked.items():
+                if db.execute("SELECT 1 FROM comparisons WHERE id=?", (comparison.id,)).fetchone():
+                    skipped += 1
+                    continue
+                for run in comparison.runs:
+                    owner = db.execute("SELECT comparison_id FROM runs WHERE id=?", (run.id,)).fetchone()
+                    if owner:
+                        refused[index] = (f"{comparison_label(index, {'id': comparison.id})}: run {run.id} is already "
+                                          f"in this database, in comparison {owner[0]}")
+                        break
+                else:
+                    fresh.append(comparison)
+            if refused:
+                total = len(payload["comparisons"])
+                lines = [refused[index] for index in sorted(refused)]
+                raise BadInput(f"nothing was imported: {len(refused)} of {total} comparison{'s' * (total != 1)} "
+                               "refused\n" + "\n".join(lines))
+            try:
+                for comparison in fresh:
+                    self._insert_exported(db, comparison)
                     imported += 1
-        except (KeyError, TypeError, sqlite3.IntegrityError) as error:
-            raise BadInput(f"the export is incomplete or damaged ({type(error).__name__}: {error}); nothing was imported") from None
+            except sqlite3.IntegrityError as error:  # what the checks above should already have refused
+                raise BadInput(f"nothing was imported: the export does not fit this database ({error})") from None
         return imported, skipped
+
+    @staticmethod
+    def _insert_exported(db: sqlite3.Connection, comparison: Any) -> None:
+        """One checked comparison (an export_format.ComparisonRow) and its runs' rows, as exported."""
+        db.execute(
+            f"INSERT INTO comparisons ({', '.join(COMPARISON_COLUMNS)}) VALUES ({', '.join('?' * len(COMPARISON_COLUMNS))})",
+            tuple(getattr(comparison, c) for c in COMPARISON_COLUMNS),
+        )
+        for run in comparison.runs:
+            db.execute(
+                f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
+                tuple(getattr(run, c) for c in RUN_COLUMNS),
+            )
+            db.executemany(
+                f"INSERT INTO epochs (run_id, {', '.join(EPOCH_COLUMNS)}) VALUES (?, {', '.join('?' * len(EPOCH_COLUMNS))})",
+                [(run.id, *(getattr(epoch, c) for c in EPOCH_COLUMNS)) for epoch in run.epochs],
+            )
+            db.executemany(
+                f"INSERT INTO step_samples (run_id, {', '.join(STEP_COLUMNS)}) VALUES (?, {', '.join('?' * len(STEP_COLUMNS))})",
+                [(run.id, *(getattr(sample, c) for c in STEP_COLUMNS)) for sample in run.step_samples],
+            )
+            if run.environment is not None:
+                db.execute(
+                    f"INSERT INTO environments (run_id, {', '.join(ENVIRONMENT_COLUMNS)}) "
+                    f"VALUES (?, {', '.join('?' * len(ENVIRONMENT_COLUMNS))})",
+                    (run.id, *(getattr(run.environment, c) for c in ENVIRONMENT_COLUMNS)),
+                )
 
     def export_csv(self) -> str:
         """One row per run: settings, status, error and every result figure as columns."""

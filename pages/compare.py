@@ -11,6 +11,7 @@ from core.frames import epochs_frame, results_frame, runs_frame, steps_frame
 from core.frameworks import LABELS
 from core.modes import NEAR_EQUAL_FRACTION
 from core.report import comparison_json, comparison_rows
+from core.text import plain
 from core.verdict import comparison_frameworks, findings
 from dashboard_state import open_store, page_setup, show_decision
 
@@ -42,25 +43,31 @@ def describe(summary: dict) -> str:
 
 
 ids = [c["id"] for c in comparisons]
-wanted = st.query_params.get("comparison")
+# The address names the comparison (?comparison=ID, or ?id=ID); one that is not here is said so.
+wanted = st.query_params.get("comparison") or st.query_params.get("id")
+if wanted and wanted not in ids:
+    st.warning(f"No comparison with id {plain(wanted)} in this database; showing the latest.")
 chosen = st.selectbox("Comparison", comparisons, index=ids.index(wanted) if wanted in ids else 0, format_func=describe,
                       key="comparison")
 st.query_params["comparison"] = chosen["id"]
+if "id" in st.query_params:
+    del st.query_params["id"]
 comparison = store.comparison(chosen["id"])
 settings = comparison["settings"]
-st.caption(
+st.caption(plain(
     f"{settings['epochs']} epochs · batch {settings['batch_size']} · {settings['optimizer']} lr {settings['learning_rate']:g} · "
     f"{settings['precision']} · compile {settings['compile']} · {settings['repeats']} repeat(s) · seed {settings['seed']}"
     + "".join(f" · {note}" for note in settings.get("notes") or [])
     + (" · best of each: every framework in its fastest mode (see below)" if settings.get("best_of_each") else "")
     + threads_note(comparison)
-)
+))
 
 runs = runs_frame(comparison)
 if (runs["status"] != "finished").any():
     unfinished = runs[runs["status"] != "finished"]
     st.warning("Not every run finished:\n\n" + "\n".join(
-        f"- {row.framework} #{row.repeat}: {row.status}{' — ' + row.error if row.error else ''}" for row in unfinished.itertuples()
+        f"- {plain(row.framework)} #{row.repeat}: {plain(row.status)}{' — ' + plain(row.error) if row.error else ''}"
+        for row in unfinished.itertuples()
     ))
 
 st.subheader("Verdict")
@@ -110,7 +117,7 @@ if choices:
                "as just as fast, so the simplest of those is chosen.")
     for framework, choice in choices.items():
         payoff = choice["chosen"].get("compile_payoff_step")
-        st.markdown(f"**{LABELS[framework]}** trained in **{choice['chosen']['mode']}**"
+        st.markdown(f"**{plain(LABELS.get(framework, framework))}** trained in **{plain(choice['chosen']['mode'])}**"
                     + (f"; compiling pays for itself after step {payoff:,}" if payoff else ""))
         st.dataframe(pd.DataFrame(choice["trials"])[["mode", "steady_images_per_second", "step_ms_median",
                                                      "compile_seconds", "status"]], hide_index=True,

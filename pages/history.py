@@ -5,9 +5,11 @@ import json
 import streamlit as st
 
 from core.errors import BadInput
+from core.export_format import parse_export
 from core.history import comparisons_frame, diff_comparisons, filter_comparisons
 from core.paths import default_db_path
 from core.store import Store
+from core.text import plain, plain_lines
 from dashboard_state import open_store, page_setup
 
 page_setup()
@@ -26,9 +28,10 @@ with st.expander("Import or export", icon=":material/swap_vert:"):
     uploaded = right.file_uploader("Import a Twinbench JSON export", type=["json"], key="import_file")
     if uploaded is not None and right.button("Import", key="import"):
         try:
-            imported, skipped = store.import_json(json.loads(uploaded.getvalue()))
-        except (BadInput, ValueError, UnicodeDecodeError) as error:
-            right.error(f"Nothing was imported: {error}")
+            imported, skipped = store.import_json(parse_export(uploaded.getvalue(), uploaded.name))
+        except BadInput as error:
+            message = str(error) if str(error).startswith("nothing was imported") else f"nothing was imported: {error}"
+            right.error(plain_lines(message[0].upper() + message[1:]))
         else:
             right.success(f"Imported {imported} comparison(s)" + (f"; {skipped} were already here." if skipped else "."))
             frame = comparisons_frame(store.list_comparisons())
@@ -52,10 +55,10 @@ selection = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mo
 selected = [shown.loc[i, "id"] for i in selection.selection.rows if i < len(shown)]
 
 if len(selected) == 1:
-    st.page_link("pages/compare.py", label=f"Open {selected[0]} on the Compare page", icon=":material/compare_arrows:",
+    st.page_link("pages/compare.py", label=f"Open {plain(selected[0])} on the Compare page", icon=":material/compare_arrows:",
                  query_params={"comparison": selected[0]})
 if len(selected) == 2:
-    st.subheader(f"{selected[0]} versus {selected[1]}")
+    st.subheader(f"{plain(selected[0])} versus {plain(selected[1])}")
     settings, results = diff_comparisons(store.comparison(selected[0]), store.comparison(selected[1]))
     only_differences = st.toggle("Only settings that differ", value=True, key="only_differences")
     st.dataframe(settings[settings["differs"]] if only_differences else settings, hide_index=True)

@@ -10,6 +10,7 @@ from core.frameworks import DEFAULT_NAMES, LABELS
 from core.jobs import enqueue
 from core.report import comparison_rows
 from core.spec import RunSpec
+from core.text import plain
 from core.verdict import findings
 from dashboard_state import open_store, page_setup, show_decision
 
@@ -31,7 +32,7 @@ if st.button("Start comparison", type="primary", key="start",
     try:
         job_id = enqueue(store, default, list(DEFAULT_NAMES))
     except BadInput as error:
-        st.error(str(error))
+        st.error(plain(error))
     else:
         st.switch_page("pages/train.py", query_params={"job": job_id})
 
@@ -43,8 +44,8 @@ else:
     settings = comparison["settings"]
     when = dt.datetime.fromtimestamp(comparison["created_at"]).strftime("%Y-%m-%d %H:%M")
     st.subheader("Latest comparison")
-    st.caption(f"{settings['architecture']} on {settings['dataset']}, {settings['epochs']} epochs, "
-               f"batch {settings['batch_size']}, device {settings['device']} · {when} · id {latest_id}")
+    st.caption(plain(f"{settings['architecture']} on {settings['dataset']}, {settings['epochs']} epochs, "
+                     f"batch {settings['batch_size']}, device {settings['device']} · {when} · id {latest_id}"))
     verdict = findings(comparison)
     if verdict:
         for decision in verdict[:3]:

@@ -8,6 +8,7 @@ from core.frameworks import REGISTRY
 from core.models.catalog import accepted_architectures, describe_architectures, parity_results
 from core.models.registry import ARCHITECTURES, INIT_SCHEME
 from core.report import format_value
+from core.text import plain
 from dashboard_state import page_setup
 
 page_setup()
@@ -29,7 +30,7 @@ refresh = st.button("Build again", help="ignore the cache and rebuild every mode
 with st.spinner("Building every model in PyTorch and in Keras (each in its own process) ..."):
     catalog = describe_architectures(input_shape, refresh=refresh)
 for framework, message in catalog["errors"].items():
-    st.error(f"{framework}: {message}")
+    st.error(plain(f"{framework}: {message}"))
 
 overview = []
 for name in accepted:
@@ -54,7 +55,7 @@ if st.button("Run the parity audit", help="about half a minute: one worker proce
         try:
             st.session_state[f"parity-{shape_label}"] = parity_results(input_shape)
         except TwinbenchError as error:
-            st.error(str(error))
+            st.error(plain(error))
 audit = st.session_state.get(f"parity-{shape_label}", {})
 for row in overview:
     report = audit.get(row["architecture"])
@@ -68,7 +69,7 @@ for name in accepted:
     with st.expander(f"{name}: layers in both frameworks"):
         for column, framework in zip(st.columns(len(REGISTRY)), REGISTRY.values(), strict=True):
             model = catalog["frameworks"].get(framework.name, {}).get(name)
-            column.markdown(f"**{framework.label}**" + (f" {model.get('framework_version', '')}" if model else ""))
+            column.markdown(f"**{framework.label}**" + (f" {plain(model.get('framework_version', ''))}" if model else ""))
             if model is None:
                 column.caption("not available")
                 continue

@@ -13,6 +13,7 @@ from core.frameworks import DEFAULT_NAMES, LABELS, REGISTRY, parse_frameworks
 from core.jobs import active_jobs, enqueue, get_job, queue_position, request_cancel
 from core.models.registry import ARCHITECTURES
 from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
+from core.text import plain
 from core.train.measure import usable_cpu_count
 from core.watching import WatchPolicy, trains_on_cpu, watch_policy
 from dashboard_state import open_store, page_setup
@@ -119,7 +120,7 @@ if submitted:
         with st.spinner("Preparing the data ..."):
             job_id = enqueue(store, RunSpec.from_dict(values), chosen)
     except BadInput as error:
-        (errors.get(error.field or "") or general_error).error(str(error), icon=":material/error:")
+        (errors.get(error.field or "") or general_error).error(plain(error), icon=":material/error:")
     else:
         st.query_params["job"] = job_id
         st.toast("Comparison queued")
@@ -180,22 +181,22 @@ def show_queue(charts: tuple, policy: WatchPolicy) -> None:
         settings = comparison["settings"]
         mark = " (yours)" if job and queued["id"] == job["id"] else ""
         state = "training" if queued["status"] == "running" else f"waiting, {position} ahead"
-        st.write(f"**{settings['architecture']} on {settings['dataset']}**{mark}: {state}")
+        st.write(f"**{plain(settings['architecture'])} on {plain(settings['dataset'])}**{mark}: {state}")
     if job_id and job is None:
-        st.warning(f"No job {job_id} in this database.")
+        st.warning(f"No job {plain(job_id)} in this database.")
     if job is None:
         return
     comparison = store.comparison(job["comparison_id"])
-    st.subheader(f"Comparison {comparison['id']}")
+    st.subheader(f"Comparison {plain(comparison['id'])}")
     started = dt.datetime.fromtimestamp(job["created_at"]).strftime("%H:%M:%S")
     status_text = {"queued": f"waiting for the device ({queue_position(store, job['id'])} ahead)",
                    "running": "training", "finished": "finished", "failed": f"failed: {job['message']}",
                    "cancelled": "cancelled"}[job["status"]]
-    st.caption(f"Queued at {started} · {status_text}")
+    st.caption(f"Queued at {started} · {plain(status_text)}")
     for run in comparison["runs"]:
         fraction, caption = progress_of(run, job)
         label = LABELS[run["framework"]] + (f" #{run['repeat'] + 1}" if comparison["settings"]["repeats"] > 1 else "")
-        st.progress(fraction, text=f"{label}: {caption}")
+        st.progress(fraction, text=plain(f"{label}: {caption}"))
     if job["status"] in ("queued", "running") and st.button("Cancel", key="cancel"):
         request_cancel(store, job["id"])
         st.rerun()

@@ -180,3 +180,120 @@ def test_home_start_button_queues_the_default_comparison(app_home):
     store = Store(app_home / "runs.sqlite")
     comparisons = store.list_comparisons()
     assert len(comparisons) == 1 and comparisons[0]["dataset"] == "digits" and comparisons[0]["architecture"] == "cnn"
+
+
+# --- text from a file, the address or the store is shown as text, never as Markdown or HTML ---------
+
+EVIL = "[link](http://evil.example) ![x](http://evil.example/t.png) <img src=x>"
+# Element fields Streamlit renders as Markdown (st.text and st.code show theirs as they are).
+MARKDOWN_FIELDS = ("body", "label", "help", "text")
+PLAIN_ELEMENTS = {"text", "code"}
+
+
+def import_hostile_comparison(home) -> str:
+    """A comparison whose notes, dataset, architecture, modes, error and environment all hold EVIL,
+    made in another database, exported, and imported into the dashboard's: the way it would arrive."""
+    import tempfile
+
+    from core.frameworks import NAMES
+    from core.results import RunResult
+
+    source = Store(tempfile.mkdtemp() + "/source.sqlite")
+    spec = RunSpec(epochs=1, repeats=2, dataset=EVIL, architecture=EVIL, notes=(EVIL,), best_of_each=True)
+    names = list(NAMES[:2])
+    planned = [(repeat, name, {**spec.to_dict(), "framework": name}) for repeat in range(2) for name in names]
+    comparison_id, runs = source.create_comparison(spec.comparison_settings(), names, planned, {"notes": [EVIL], "path": EVIL})
+    for number, run in enumerate(runs[:2]):
+        source.record_environment(run, {"device": "cpu", "threads": 2, "cpu_count": 4, "cpu": EVIL, "framework_version": EVIL})
+        source.add_epoch(run, {"epoch": 1, "train_loss": 0.5, "train_accuracy": 0.8, "val_accuracy": 0.9, "epoch_seconds": 1.0})
+        source.finish_run(run, RunResult(test_accuracy=0.5 + number / 10, steady_images_per_second=100.0 * (number + 1),
+                                         mode=EVIL))
+    source.fail_run(runs[2], "crashed", EVIL)
+    trial = {"mode": EVIL, "status": EVIL, "steady_images_per_second": 1.0, "step_ms_median": 1.0, "compile_seconds": None}
+    source.update_comparison_data(comparison_id, {"notes": [EVIL], "best_of_each": {
+        name: {"chosen": {**trial, "compile_payoff_step": 5}, "trials": [trial]} for name in names}})
+    assert Store(home / "runs.sqlite").import_json(source.export_json()) == (1, 0)
+    return comparison_id
+
+
+def markdown_shown(app: AppTest) -> list[str]:
+    """Every string of the page that Streamlit renders as Markdown: bodies, labels, help, progress text."""
+    found = []
+
+    def walk(node) -> None:
+        proto = getattr(node, "proto", None)
+        if proto is not None and getattr(node, "type", None) not in PLAIN_ELEMENTS and hasattr(proto, "ListFields"):
+            found.extend(value for field, value in proto.ListFields()
+                         if field.name in MARKDOWN_FIELDS and isinstance(value, str))
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(app._tree)
+    return found
+
+
+def links_and_images(markdown: str) -> list[str]:
+    """What a Markdown string would link to or load once rendered: link and image addresses, raw
+    HTML tags, and the bare addresses that GitHub-flavoured Markdown turns into links by itself."""
+    import html
+    import re
+
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark").render(markdown)
+    found = []
+    for tag in re.findall(r"<[a-zA-Z][^>]*>", rendered):
+        found += re.findall(r"""(?:href|src)\s*=\s*["']?([^"'\s>]*)""", tag, flags=re.IGNORECASE)
+        found += [tag] if re.match(r"<(?:img|a|script|iframe)\b", tag, flags=re.IGNORECASE) else []
+    text = html.unescape(re.sub(r"<[^>]*>", " ", rendered))
+    found += re.findall(r"(?i)(?:https?://|www\.)[-.\w]+|[-.\w+]+@[-\w]+(?:\.[-\w]+)+", text)
+    return found
+
+
+def assert_nothing_links_out(app: AppTest) -> list[str]:
+    assert not app.exception, app.exception
+    shown = markdown_shown(app)
+    assert not any("could not be shown" in text for text in shown), shown  # the app's banner for a failed page
+    for text in shown:
+        assert not [found for found in links_and_images(text) if "evil" in found or found.startswith("<")], text
+    for chart in app.get("plotly_chart"):
+        assert "evil.example" not in chart.proto.spec
+    return shown
+
+
+def test_the_link_checker_finds_what_markdown_would_link():
+    from core.text import plain
+
+    assert {"http://evil.example", "http://evil.example/t.png", "<img src=x>"} <= set(links_and_images(EVIL))
+    assert links_and_images("see www.evil.example or me@evil.example") == ["www.evil.example", "me@evil.example"]
+    assert links_and_images(plain(EVIL)) == []
+
+
+def test_imported_text_is_shown_as_text_on_every_page(app_home):
+    comparison_id = import_hostile_comparison(app_home)
+    for page, query in [("pages/home.py", None), ("pages/compare.py", None), ("pages/compare.py", {"comparison": comparison_id})]:
+        shown = assert_nothing_links_out(open_page(page, query))
+        assert any("evil.example" in text for text in shown), (page, shown)  # it is shown, as text
+    assert_nothing_links_out(open_page("pages/history.py"))  # which shows it in tables and filters only
+
+
+def test_the_address_is_shown_as_text(app_home):
+    import_hostile_comparison(app_home)
+    train = open_page("pages/train.py", {"job": EVIL})
+    shown = assert_nothing_links_out(train)
+    assert any(text.startswith("No job ") and "evil.example" in text for text in shown)
+    for key in ("comparison", "id"):
+        compare = open_page("pages/compare.py", {key: EVIL})
+        assert_nothing_links_out(compare)
+        assert [w.value for w in compare.warning if w.value.startswith("No comparison with id")], key
+
+
+def test_an_unknown_comparison_in_the_address_is_explained(app_home):
+    comparison_id = import_hostile_comparison(app_home)
+    app = open_page("pages/compare.py", {"comparison": "nope"})
+    assert not app.exception
+    assert [w.value for w in app.warning][:1] == ["No comparison with id nope in this database; showing the latest."]
+    assert app.query_params["comparison"] == comparison_id
+    app = open_page("pages/compare.py", {"id": comparison_id})
+    assert not [w.value for w in app.warning if w.value.startswith("No comparison")]
+    assert app.selectbox(key="comparison").value["id"] == comparison_id and "id" not in app.query_params

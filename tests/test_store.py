@@ -187,3 +187,27 @@ def test_a_store_killed_at_random_moments_keeps_every_write_whole(tmp_path):
                           "(SELECT COUNT(*) FROM epochs e WHERE e.run_id = runs.id) != 3)").fetchone()[0] == 0
         store.close()
     assert Store(path).list_comparisons()
+
+
+def test_an_import_takes_what_the_store_itself_wrote_and_refuses_damage_whole(tmp_path):
+    # Settings and specs as the store's callers write them: a few fields only, or a key this
+    # version does not know (another version's); each comparison copied alone, as `runs recover` does.
+    source = Store(tmp_path / "a.sqlite")
+    fill(source)
+    settings = {"dataset": "digits", "architecture": "cnn", "device": "cpu", "epochs": 1, "notes": ["n" * 200]}
+    planned = [(0, "pytorch", {"epochs": 1, "padding": "p" * 300}), (0, "tensorflow", {"epochs": 1})]
+    source.create_comparison(settings, ["pytorch", "tensorflow"], planned, {"train_images": 10})
+    target = Store(tmp_path / "b.sqlite")
+    for summary in reversed(source.list_comparisons()):
+        assert target.import_json(source.export_json([summary["id"]])) == (1, 0)
+    assert target.export_json() == source.export_json()
+
+    damaged = source.export_json()
+    damaged["comparisons"][1]["settings_json"] = "{'epochs': 1}"
+    fresh = Store(tmp_path / "c.sqlite")
+    with pytest.raises(BadInput) as refusal:
+        fresh.import_json(damaged)
+    assert str(refusal.value).splitlines()[1:] == [
+        f"comparison 2 (id {damaged['comparisons'][1]['id']!r}): settings_json: not JSON "
+        "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"]
+    assert fresh.list_comparisons() == []
