@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from core.device_lock import BUSY, device_lock
 from core.errors import TwinbenchError
 from core.frameworks import REFERENCE, REGISTRY, Framework
 from core.models.registry import check_input_shape
@@ -44,7 +45,14 @@ def run_parity_many(architectures: list[str], input_shape: tuple[int, int, int],
     """
     for architecture in architectures:
         check_input_shape(architecture, input_shape)
-    executor = executor or ProcessExecutor()
+    with device_lock(wait=False) as free:
+        if not free:
+            raise TwinbenchError(f"parity audit: {BUSY}")
+        return _audit(architectures, input_shape, num_classes, seed, batch, executor or ProcessExecutor())
+
+
+def _audit(architectures: list[str], input_shape: tuple[int, int, int], num_classes: int, seed: int, batch: int,
+           executor: Executor) -> list[dict[str, Any]]:
     names = tuple(architectures)
     checks: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="twinbench-parity-") as folder:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 from typing import Any
 
-from core.device_lock import device_lock
+from core.device_lock import BUSY, device_lock
 from core.frameworks import REGISTRY
 from core.runner import Executor, ProcessExecutor
 from core.train.measure import host_environment
@@ -54,9 +54,6 @@ def nvml_gpus() -> tuple[list[dict[str, Any]], str | None]:
         pynvml.nvmlShutdown()
 
 
-DEVICE_BUSY = "the device is busy with a comparison (or another probe); ask again when it has finished"
-
-
 def probe_frameworks(executor: Executor | None = None) -> dict[str, dict[str, Any]]:
     """Ask each framework, in its own worker, which devices it sees.
 
@@ -65,7 +62,7 @@ def probe_frameworks(executor: Executor | None = None) -> dict[str, dict[str, An
     """
     with device_lock(wait=False) as free:
         if not free:
-            return {name: {"error": DEVICE_BUSY} for name in REGISTRY}
+            return {name: {"error": BUSY} for name in REGISTRY}
         return _probe_each(executor or ProcessExecutor())
 
 

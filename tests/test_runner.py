@@ -24,11 +24,45 @@ def test_a_worker_killed_at_once_leaves_no_file_behind():
     assert set(Path(tempfile.gettempdir()).iterdir()) - before == set()
 
 
-def test_asking_the_frameworks_waits_its_turn_for_the_device(home):
-    from core.device_lock import device_lock
-    from core.system import DEVICE_BUSY, probe_frameworks
+def in_another_thread(work):
+    """What ``work`` returns when run in a thread of its own (as a dashboard page runs)."""
+    import threading
 
-    with device_lock(wait=False) as held:
+    answers = []
+    thread = threading.Thread(target=lambda: answers.append(work()))
+    thread.start()
+    thread.join()
+    return answers[0]
+
+
+def test_asking_the_frameworks_waits_its_turn_for_the_device(home):
+    from core.device_lock import BUSY, device_lock
+    from core.system import probe_frameworks
+
+    with device_lock(wait=False) as held:  # as the job runner holds it while training
         assert held
-        answers = probe_frameworks()
-    assert answers and all(answer == {"error": DEVICE_BUSY} for answer in answers.values())
+        answers = in_another_thread(probe_frameworks)
+    assert answers and all(answer == {"error": BUSY} for answer in answers.values())
+
+
+def test_the_device_lock_is_reentrant_in_its_thread_only(home):
+    from core.device_lock import device_lock
+
+    seen = []
+    with device_lock(wait=False) as outer:
+        with device_lock(wait=False) as inner:  # the CLI's `models` around its descriptions
+            seen.append((outer, inner))
+        seen.append(in_another_thread(lambda: device_lock(wait=False).__enter__()))
+    assert seen == [(True, True), False]  # a page's thread beside the job runner's is refused
+    with device_lock(wait=False) as again:
+        assert again  # released whole
+
+
+def test_the_models_page_building_its_table_waits_for_the_device(home):
+    from core.device_lock import BUSY, device_lock
+    from core.models.catalog import describe_architectures
+
+    with device_lock(wait=False):
+        answer = in_another_thread(lambda: describe_architectures((32, 32, 3)))
+    assert answer["frameworks"] == {} and set(answer["errors"].values()) == {BUSY}
+    assert not (home / "models").exists() or not list((home / "models").glob("*.json"))  # not cached

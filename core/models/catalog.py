@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core.device_lock import BUSY, device_lock
 from core.errors import BadInput
 from core.frameworks import REGISTRY
 from core.models.registry import ARCHITECTURES, check_input_shape
@@ -49,6 +50,17 @@ def describe_architectures(input_shape: tuple[int, int, int], num_classes: int =
         return json.loads(cache.read_text())
     accepted, refused = accepted_architectures(input_shape)
     answer: dict[str, Any] = {"input_shape": list(input_shape), "frameworks": {}, "errors": {}, "refused": refused}
+    with device_lock(wait=False) as free:
+        if not free:  # not cached: the next visit asks again
+            return {**answer, "errors": {framework: BUSY for framework in REGISTRY}}
+        _describe_each(answer, accepted, input_shape, num_classes)
+    if not any(message != "not installed" for message in answer["errors"].values()):
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(answer))
+    return answer
+
+
+def _describe_each(answer: dict[str, Any], accepted: list[str], input_shape: tuple[int, int, int], num_classes: int) -> None:
     for framework, details in REGISTRY.items():
         if not details.installed:
             answer["errors"][framework] = "not installed"
@@ -59,10 +71,6 @@ def describe_architectures(input_shape: tuple[int, int, int], num_classes: int =
             answer["frameworks"][framework] = {m["architecture"]: m for m in outcome.result["models"]}
         else:
             answer["errors"][framework] = (outcome.error or {}).get("message", "no answer")
-    if not any(message != "not installed" for message in answer["errors"].values()):
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(answer))
-    return answer
 
 
 def parity_results(input_shape: tuple[int, int, int], num_classes: int = 10, refresh: bool = False) -> dict[str, Any]:
