@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from core.data.prepare import PreparedData, prepare_dataset
 from core.errors import BadInput
 from core.frameworks import REFERENCE, get
 from core.models.registry import check_input_shape, check_pretrained
+from core.ray_executor import executor_setting
 from core.results import RunResult
 from core.runner import EventCallback, Executor, WorkerHosts, WorkerOutcome
 from core.spec import RunSpec
@@ -161,25 +162,49 @@ def choose_modes(
     return chosen
 
 
+class ComparisonExecutor(Executor, Protocol):
+    """What runs a comparison: an Executor whose frameworks are imported before the first timed
+    run (``wait_ready``) and that is closed when the comparison ends."""
+
+    def wait_ready(self, should_cancel: Callable[[], bool] = lambda: False) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def comparison_executor(frameworks: list[str], device: str = "auto", executor: str | None = None) -> ComparisonExecutor:
+    """The framework hosts of one comparison: on this machine, or on one device of a Ray cluster."""
+    if executor_setting(executor) == "ray":
+        from core.ray_executor import RayComparisonExecutor
+
+        return RayComparisonExecutor(frameworks, device=device)
+    return WorkerHosts(frameworks)
+
+
 def execute_comparison(
     store: Store,
     comparison_id: str,
     on_event: RunEventCallback | None = None,
     should_cancel: Callable[[], bool] = lambda: False,
-    hosts: WorkerHosts | None = None,
+    hosts: ComparisonExecutor | None = None,
+    executor: str | None = None,
 ) -> list[WorkerOutcome]:
     """Run every queued run of a comparison in order, recording each event as it arrives.
 
     Each framework's runs are forked from its own host process (core.runner.WorkerHost), so the
     framework is imported once per comparison rather than once per run. A caller may start the
-    hosts earlier (``hosts``), so that the imports overlap its own preparations.
+    hosts earlier (``hosts``), so that the imports overlap its own preparations. ``executor``
+    ``ray`` (default: ``$TWINBENCH_EXECUTOR``, else local) trains the whole comparison on one
+    device of a Ray cluster (core.ray_executor); the events still come here, to the store.
     """
     comparison = store.comparison(comparison_id)
     data_path = _data_path(comparison)
     frameworks = list(dict.fromkeys(run["framework"] for run in comparison["runs"] if run["status"] == "queued"))
     outcomes = []
     stop_everything = False
-    with contextlib.nullcontext(hosts) if hosts else WorkerHosts(frameworks) as hosts:
+    with contextlib.ExitStack() as owned:
+        if hosts is None:
+            hosts = comparison_executor(frameworks, comparison["settings"].get("device", "auto"), executor)
+            owned.callback(hosts.close)
         # Nothing timed (the mode trials included) starts while a framework is still importing.
         hosts.wait_ready(should_cancel)
         if comparison["settings"].get("best_of_each") and frameworks:

@@ -111,8 +111,9 @@ def cancel_requested(store: Store, job_id: str) -> bool:
     return bool(row and row["cancel_requested"])
 
 
-def execute_job(store: Store, job: dict[str, Any]) -> str:
-    """Train a claimed job's comparison, keeping its live progress in the store."""
+def execute_job(store: Store, job: dict[str, Any], executor: str | None = None) -> str:
+    """Train a claimed job's comparison, keeping its live progress in the store (``executor``:
+    local or ray, see core.compare.execute_comparison)."""
 
     def on_event(info: dict[str, Any], event: dict[str, Any]) -> None:
         if event["type"] not in ("started", "progress", "epoch"):
@@ -127,7 +128,7 @@ def execute_job(store: Store, job: dict[str, Any]) -> str:
 
     try:
         execute_comparison(store, job["comparison_id"], on_event=on_event,
-                           should_cancel=lambda: cancel_requested(store, job["id"]))
+                           should_cancel=lambda: cancel_requested(store, job["id"]), executor=executor)
     except Exception as error:  # the comparison could not even start (its data vanished, say)
         with store.transaction() as db:
             _close_job(store, db, job["id"], job["comparison_id"], "failed", f"{type(error).__name__}: {error}")
@@ -144,17 +145,61 @@ def execute_job(store: Store, job: dict[str, Any]) -> str:
     return status
 
 
-def run_pending(store: Store, wait_for_lock: bool = False) -> int:
-    """Run queued jobs until none is left; returns how many ran. Skips if the device is busy."""
+def run_pending(store: Store, wait_for_lock: bool = False, executor: str | None = None) -> int:
+    """Run queued jobs until none is left; returns how many ran. Skips if the device is busy.
+
+    With ``executor`` ray (default: ``$TWINBENCH_EXECUTOR``) the jobs train on a Ray cluster,
+    as many at once as it has devices (core.ray_executor.parallel_comparisons); the lock is still
+    held, so that only this runner drives the store's jobs and recovers what a dead one left.
+    """
+    from core.ray_executor import executor_setting
+
+    executor = executor_setting(executor)
     done = 0
     with device_lock(wait=wait_for_lock) as acquired:
         if not acquired:
             return 0
         recover_abandoned(store)
+        if executor == "ray":
+            return _run_pending_on_cluster(store)
         while (job := claim_next(store)) is not None:
             execute_job(store, job)
             done += 1
     return done
+
+
+def _run_pending_on_cluster(store: Store) -> int:
+    """Claim queued jobs while the cluster has a free device, each driven by a thread with a store
+    connection of its own, until the queue is empty and every job has ended."""
+    from core.ray_executor import parallel_comparisons
+
+    slots = parallel_comparisons()
+    running: list[threading.Thread] = []
+    done = 0
+
+    def drive(job: dict[str, Any]) -> None:
+        own = Store(store.path)
+        try:
+            execute_job(own, job, "ray")
+        except Exception as error:  # a store error: the job is failed by the next recovery
+            from core.error_log import record
+
+            record(error, "job runner (ray)")
+        finally:
+            own.close()
+
+    while True:
+        running = [thread for thread in running if thread.is_alive()]
+        job = claim_next(store) if len(running) < slots else None
+        if job is not None:
+            thread = threading.Thread(target=drive, args=(job,), name=f"twinbench-job-{job['id']}", daemon=True)
+            thread.start()
+            running.append(thread)
+            done += 1
+        elif not running:
+            return done
+        else:
+            time.sleep(IDLE_POLL_SECONDS)
 
 
 class JobRunner(threading.Thread):
@@ -164,9 +209,11 @@ class JobRunner(threading.Thread):
     dashboard's process never imports a framework.
     """
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path, executor: str | None = None) -> None:
         super().__init__(name="twinbench-job-runner", daemon=True)
         self.db_path = db_path
+        # local or ray; None: $TWINBENCH_EXECUTOR (and $TWINBENCH_RAY_ADDRESS), read on each pass.
+        self.executor = executor
         self.stopping = threading.Event()
         self.last_error: str | None = None
 
@@ -175,7 +222,7 @@ class JobRunner(threading.Thread):
         while not self.stopping.is_set():
             try:
                 store = store or Store(self.db_path)
-                ran = run_pending(store)
+                ran = run_pending(store, executor=self.executor)
                 self.last_error = None
             except Exception as error:  # keep serving the queue: retry, and let the pages say why it waits
                 from core.error_log import one_line, record
