@@ -62,3 +62,36 @@ def runs_frame(comparison: dict[str, Any]) -> pd.DataFrame:
          for r in comparison["runs"]],
         columns=["framework", "repeat", "status", "error"],
     )
+
+
+# What time to target says of a run: it got there, it finished without getting there, or it was
+# never measured (no validation split, or a result from a version that did not record a target).
+REACHED, NOT_REACHED, NOT_MEASURED = "reached", "not reached", "not measured"
+
+
+def target_status(run: dict[str, Any], target: float | None = None) -> str:
+    """REACHED, NOT_REACHED or NOT_MEASURED for one finished run; ``target`` is the comparison's,
+    used when the result does not say which target it was measured against."""
+    result = run["result"]
+    if result.figure("time_to_target_seconds") is not None:
+        return REACHED
+    target = result.figure("target_accuracy") if result.figure("target_accuracy") is not None else target
+    validated = [e["val_accuracy"] for e in run["epochs"] if e.get("val_accuracy") is not None]
+    if target is None or not validated or max(validated) >= target:
+        return NOT_MEASURED  # nothing to compare, or a recorded reach without its time
+    return NOT_REACHED
+
+
+def target_frame(comparison: dict[str, Any]) -> pd.DataFrame:
+    """One row per finished run: its time to the target accuracy, whether it got there
+    (``status``: REACHED, NOT_REACHED or NOT_MEASURED) and its best validation accuracy."""
+    target = (comparison.get("settings") or {}).get("target_accuracy")
+    rows = []
+    for run in comparison["runs"]:
+        if run["status"] != "finished" or not run["result"]:
+            continue
+        validated = [e["val_accuracy"] for e in run["epochs"] if e.get("val_accuracy") is not None]
+        rows.append({"framework": _label(run), "repeat": run["repeat"] + 1, "run_id": run["id"],
+                     "seconds": run["result"].figure("time_to_target_seconds"), "status": target_status(run, target),
+                     "best_val_accuracy": max(validated) if validated else None})
+    return pd.DataFrame(rows, columns=["framework", "repeat", "run_id", "seconds", "status", "best_val_accuracy"])

@@ -6,11 +6,21 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core.charts import curves_figure, memory_figure, spread_bar_figure, step_time_figure, warmup_figure
-from core.frames import epochs_frame, results_frame, runs_frame, steps_frame
+from core.charts import (
+    CURVE_AXES,
+    ChartView,
+    curves_figure,
+    memory_figure,
+    spread_bar_figure,
+    step_time_figure,
+    time_to_target_figure,
+    warmup_figure,
+)
+from core.frames import epochs_frame, results_frame, runs_frame, steps_frame, target_frame
 from core.frameworks import LABELS
 from core.modes import NEAR_EQUAL_FRACTION
 from core.report import comparison_json, comparison_rows
+from core.smoothing import MAX_SMOOTHING
 from core.text import plain
 from core.verdict import comparison_frameworks, findings
 from dashboard_state import open_store, page_setup, show_decision
@@ -93,21 +103,35 @@ if rows:
 epochs = epochs_frame(comparison)
 results = results_frame(comparison)
 st.subheader("Learning curves")
-x_axis = st.radio("Against", ["epoch", "train_seconds"], horizontal=True, key="x_axis",
+# The chart view lives in the address (?x_axis=…&log_scale=1&smoothing=…), so a reload or a shared
+# link shows the same; the address seeds the widgets on a first run, the widgets rewrite it after.
+for key, value in vars(ChartView.from_query(st.query_params)).items():
+    if key not in st.session_state:
+        st.session_state[key] = value
+axis_column, smoothing_column, log_column = st.columns([2, 2, 1])
+axis_column.radio("Against", CURVE_AXES, horizontal=True, key="x_axis",
                   format_func=lambda x: "epoch" if x == "epoch" else "training time")
+smoothing_column.slider("Smoothing", 0.0, MAX_SMOOTHING, step=0.01, key="smoothing",
+                        help="TensorBoard-style exponential moving average; the raw curve stays faint behind.")
+log_column.toggle("Log scale", key="log_scale",
+                  help="Logarithmic axes for training time, speed and memory, so a much slower framework "
+                       "does not flatten the others.")
+view = ChartView(x_axis=st.session_state.x_axis, log_scale=st.session_state.log_scale,
+                 smoothing=st.session_state.smoothing)
+view.write_query(st.query_params)
 left, right = st.columns(2)
-left.plotly_chart(curves_figure(epochs, "accuracy", x_axis), key="accuracy")
-right.plotly_chart(curves_figure(epochs, "loss", x_axis), key="loss")
+for column, metric in ((left, "accuracy"), (right, "loss")):
+    column.plotly_chart(curves_figure(epochs, metric, view.x_axis, smoothing=view.smoothing, log_scale=view.log_scale),
+                        key=metric)
 
 st.subheader("Speed")
 left, right = st.columns(2)
-left.plotly_chart(spread_bar_figure(results, "steady_images_per_second", "Steady-state throughput", "images/s"),
-                  key="throughput")
-right.plotly_chart(step_time_figure(steps_frame(comparison)), key="steps")
+left.plotly_chart(spread_bar_figure(results, "steady_images_per_second", "Steady-state throughput", "images/s",
+                                    log_scale=view.log_scale), key="throughput")
+right.plotly_chart(step_time_figure(steps_frame(comparison), log_scale=view.log_scale), key="steps")
 left, right = st.columns(2)
-left.plotly_chart(warmup_figure(results), key="warmup")
-right.plotly_chart(spread_bar_figure(results, "time_to_target_seconds",
-                                     f"Time to {settings['target_accuracy']:.0%} validation accuracy", "training seconds"),
+left.plotly_chart(warmup_figure(results, log_scale=view.log_scale), key="warmup")
+right.plotly_chart(time_to_target_figure(target_frame(comparison), settings["target_accuracy"], log_scale=view.log_scale),
                    key="target")
 
 choices = comparison["data"].get("best_of_each") or {}
@@ -126,7 +150,7 @@ if choices:
                                     "compile_seconds": st.column_config.NumberColumn("compile (s)", format="%.2f")})
 
 st.subheader("Memory")
-st.plotly_chart(memory_figure(results), key="memory")
+st.plotly_chart(memory_figure(results, log_scale=view.log_scale), key="memory")
 st.caption("Device memory comes from each framework's allocator and from NVML (GPU only); "
            "host memory is the worker process's peak resident set.")
 if any(run["result"] and run["result"].nvml_memory_scope == "device" for run in comparison["runs"]):

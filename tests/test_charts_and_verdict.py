@@ -195,3 +195,126 @@ def test_only_timings_spoiled_by_a_busy_machine_are_marked_disturbed():
     update_result(data["runs"][0], step_ms_p90=40 * data["runs"][0]["result"].step_ms_median)
     found = {f.topic: f for f in findings(data)}
     assert found["Training speed"].disturbed and not found["Memory"].disturbed
+
+
+# --- chart options: smoothing, log scale, whole-epoch ticks, hover labels, time to target ----------
+
+def test_ema_is_tensorboards_debiased_moving_average():
+    from core.smoothing import clamp_smoothing, ema
+
+    assert ema([1.0, 2.0, 3.0], 0.0) == [1.0, 2.0, 3.0]
+    # Debiased: the first point is itself, the second (0.5·0.5·1 + 0.5·2) / (1 - 0.25) = 1.6667.
+    assert ema([1.0, 2.0, 3.0], 0.5) == pytest.approx([1.0, 5 / 3, 17 / 7])
+    assert ema([4.0, 4.0, 4.0], 0.9) == pytest.approx([4.0, 4.0, 4.0])  # a constant stays put, no drag to 0
+    smoothed = ema([1.0, None, float("nan"), 3.0], 0.5)
+    assert smoothed[0] == 1.0 and np.isnan(smoothed[1]) and np.isnan(smoothed[2]) and smoothed[3] == pytest.approx(7 / 3)
+    assert [clamp_smoothing(v) for v in (-1, 0.5, 1.0, "x", float("nan"))] == [0.0, 0.5, 0.99, 0.0, 0.0]
+
+
+def test_curves_have_one_legend_entry_per_run_and_whole_epoch_ticks():
+    figure = curves_figure(epochs_frame(comparison([100, 110], [90])), "accuracy", "epoch")
+    assert [t.name for t in figure.data if t.showlegend is not False] == ["PyTorch #1", "PyTorch #2", "TensorFlow #1"]
+    assert {t.legendgroup for t in figure.data} == {"PyTorch #1", "PyTorch #2", "TensorFlow #1"}
+    first, second = (t for t in figure.data if t.legendgroup == "PyTorch #1")
+    assert (first.line.dash, second.line.dash) == ("solid", "dash")  # validation, then train
+    assert {t.marker.symbol for t in figure.data if t.name.startswith("PyTorch")} == {"circle", "square"}
+    assert figure.layout.xaxis.dtick == 1 and figure.layout.xaxis.tick0 == 1
+    single = curves_figure(epochs_frame(comparison([100], [90])))
+    assert [t.name for t in single.data if t.showlegend is not False] == ["PyTorch", "TensorFlow"]
+    from core.charts import epoch_dtick
+
+    assert [epoch_dtick(n) for n in (3, 20, 21, 100, 1000)] == [1, 1, 5, 10, 100]
+
+
+def test_hover_labels_name_the_run_with_units_and_precision():
+    figure = curves_figure(epochs_frame(comparison([100, 110], [90])), "accuracy", "epoch")
+    template = figure.data[0].hovertemplate
+    assert template.startswith("<b>%{fullData.name}</b> validation<br>epoch %{customdata[0]}")
+    assert "%{customdata[1]:,.1f} s training" in template and "accuracy %{y:.1%}" in template
+    assert not any(word in template for word in ("split=", "line=", "repeat="))
+    assert "loss %{y:.3f}" in curves_figure(epochs_frame(comparison([100], [90])), "loss").data[0].hovertemplate
+    bars = spread_bar_figure(results_frame(comparison([100, 110], [90, 95])), "steady_images_per_second", "T", "images/s")
+    assert bars.data[0].hovertemplate == "<b>%{x}</b><br>%{y:,.1f} images/s (median of 2 runs)<extra></extra>"
+    assert bars.data[-1].hovertemplate == "<b>%{x} #%{customdata}</b><br>%{y:,.1f} images/s<extra></extra>"
+    memory = memory_figure(results_frame(comparison([100], [90])))
+    assert "%{y:,.1f} MiB" in memory.data[0].hovertemplate
+    assert "%{y:,.2f} s" in warmup_figure(results_frame(comparison([100], [90]))).data[0].hovertemplate
+    steps = step_time_figure(steps_frame(comparison([100], [90])))
+    assert steps.data[0].yhoverformat == ",.2f" and steps.layout.yaxis.ticksuffix == " ms"
+
+
+def test_smoothing_draws_the_ema_over_the_faint_raw_curve():
+    epochs = epochs_frame(comparison([100], [90]))
+    figure = curves_figure(epochs, "loss", "epoch", smoothing=0.5)
+    raw, smoothed = figure.data[0], figure.data[1]
+    assert raw.opacity == 0.25 and raw.showlegend is False and raw.hoverinfo == "skip"
+    assert list(raw.y) == pytest.approx([1.1, 0.55, 1.1 / 3])  # PyTorch validation loss 1.1 / epoch
+    from core.smoothing import ema
+
+    assert list(smoothed.y) == pytest.approx(ema([1.1, 0.55, 1.1 / 3], 0.5))
+    assert "(raw %{customdata[2]:.3f})" in smoothed.hovertemplate
+    assert len(figure.data) == 2 * len(curves_figure(epochs, "loss", "epoch").data)
+
+
+def test_log_scale_sets_every_speed_and_memory_axis():
+    data = comparison([100, 110], [90, 95])
+    for run in data["runs"]:
+        update_result(run, time_to_target_seconds=2.0, target_accuracy=0.6)
+    results = results_frame(data)
+    from core.charts import time_to_target_figure
+    from core.frames import target_frame
+
+    def figures(log_scale):
+        return [
+            spread_bar_figure(results, "steady_images_per_second", "T", "images/s", log_scale=log_scale).layout.yaxis,
+            step_time_figure(steps_frame(data), log_scale=log_scale).layout.yaxis,
+            memory_figure(results, log_scale=log_scale).layout.yaxis,
+            warmup_figure(results, log_scale=log_scale).layout.yaxis,
+            time_to_target_figure(target_frame({**data, "settings": {"target_accuracy": 0.6}}), 0.6,
+                                  log_scale=log_scale).layout.yaxis,
+            curves_figure(epochs_frame(data), "accuracy", "train_seconds", log_scale=log_scale).layout.xaxis,
+        ]
+
+    assert [axis.type for axis in figures(True)] == ["log"] * 6
+    assert [axis.type for axis in figures(False)] == ["linear"] * 6
+    epoch_axis = curves_figure(epochs_frame(data), "accuracy", "epoch", log_scale=True).layout.xaxis
+    assert epoch_axis.type != "log" and epoch_axis.dtick == 1  # epochs stay whole, on a linear axis
+
+
+def test_time_to_target_says_not_reached_or_not_measured():
+    from core.charts import time_to_target_figure
+    from core.frames import NOT_MEASURED, NOT_REACHED, REACHED, target_frame
+
+    data = comparison([100, 110], [90, 95])
+    data["settings"] = {"target_accuracy": 0.8}
+    for run in data["runs"]:  # validation accuracy reaches 0.5 + 3/11 = 0.87 at best
+        update_result(run, target_accuracy=0.8, time_to_target_seconds=4.0 if run["framework"] == "pytorch" else None)
+    update_result(data["runs"][1], time_to_target_seconds=None)
+    targets = target_frame(data)
+    assert list(targets["status"]) == [REACHED, NOT_REACHED, NOT_REACHED, NOT_REACHED]
+    figure = time_to_target_figure(targets, 0.8)
+    notes = {a.x: a.text for a in figure.layout.annotations}
+    assert notes == {"PyTorch": "1 of 2 runs reached it", "TensorFlow": "not reached (best 77.3%)"}
+    assert figure.layout.title.text == "Time to 80% validation accuracy"
+    assert "(1 of 2 runs reached it)" in figure.data[0].hovertemplate
+
+    for run in data["runs"]:  # no validation split: nothing to reach
+        run["epochs"] = [{**epoch, "val_accuracy": None} for epoch in run["epochs"]]
+        update_result(run, time_to_target_seconds=None)
+    assert set(target_frame(data)["status"]) == {NOT_MEASURED}
+    text = time_to_target_figure(target_frame(data), 0.8).layout.annotations[0].text
+    assert text.startswith("Not measured") and "not reached" not in text
+
+
+def test_the_chart_view_round_trips_through_the_address():
+    from core.charts import ChartView
+
+    assert ChartView.from_query({}) == ChartView()
+    view = ChartView.from_query({"x_axis": "train_seconds", "log_scale": "1", "smoothing": "0.6"})
+    assert view == ChartView("train_seconds", True, 0.6)
+    assert view.to_query() == {"x_axis": "train_seconds", "log_scale": "1", "smoothing": "0.6"}
+    assert ChartView.from_query({"x_axis": "nonsense", "log_scale": "no", "smoothing": "7"}) == ChartView("epoch", False, 0.99)
+    assert ChartView.from_query({"smoothing": "lots"}).smoothing == 0.0
+    params = {"x_axis": "train_seconds", "log_scale": "1", "comparison": "c1"}
+    ChartView(smoothing=0.25).write_query(params)
+    assert params == {"comparison": "c1", "smoothing": "0.25"}

@@ -1,0 +1,158 @@
+"""The Compare page's chart view: log scale, smoothing and the curves' axis, kept in the address.
+
+Comparisons are written into the store directly (no training), so each test is a few page runs.
+"""
+
+import json
+
+import pytest
+
+from core.frameworks import NAMES
+from core.results import RunResult
+from core.spec import RunSpec
+from core.store import Store
+from tests.test_pages import open_page
+
+LOSSES = [1.0, 0.4, 0.7, 0.2]  # a noisy validation loss, so smoothing shows
+
+
+def store_comparisons(home, names, repeats=2, count=2):
+    """``count`` comparisons of ``names`` (the last one the latest), each with ``repeats`` repeats."""
+    store = Store(home / "runs.sqlite")
+    spec = RunSpec(epochs=len(LOSSES), repeats=repeats, target_accuracy=0.8)
+    ids = []
+    for _ in range(count):
+        planned = [(repeat, name, {**spec.to_dict(), "framework": name}) for repeat in range(repeats) for name in names]
+        comparison_id, runs = store.create_comparison(spec.comparison_settings(), names, planned, {"train_images": 10})
+        for number, run in enumerate(runs):
+            store.mark_running(run)
+            for epoch, loss in enumerate(LOSSES, start=1):
+                store.add_epoch(run, {
+                    "epoch": epoch, "train_loss": loss, "train_accuracy": 0.5 + epoch / 10, "val_loss": loss,
+                    "val_accuracy": 0.5 + epoch / 20, "epoch_seconds": 1.0 + 10 * number, "step_samples": [
+                        {"epoch": epoch - 1, "step": step, "steps": 1, "milliseconds": 1.0 + step * (number + 1),
+                         "warmup": False} for step in range(5)]})
+            store.finish_run(run, RunResult(
+                test_accuracy=0.7, steady_images_per_second=100.0 * (number + 1), peak_host_rss_bytes=2**20 * (number + 1),
+                warmup_seconds=0.5, compile_seconds=0.1, target_accuracy=0.8,
+                time_to_target_seconds=3.0 if number % 2 == 0 else None))
+        ids.append(comparison_id)
+    store.close()
+    return ids
+
+
+@pytest.fixture
+def stored(home, monkeypatch):
+    """Two comparisons (the second the latest), each of two frameworks and two repeats."""
+    monkeypatch.setenv("TWINBENCH_NO_RUNNER", "1")
+    return store_comparisons(home, list(NAMES[:2]))
+
+
+def value_axes(app) -> dict[str, str]:
+    """The value axis type of every speed and memory chart, and of the curves' x axis."""
+    figures = {chart_key(chart): json.loads(chart.proto.spec) for chart in app.get("plotly_chart")}
+    axes = {key: figures[key]["layout"]["yaxis"].get("type") for key in ("throughput", "steps", "warmup", "target", "memory")}
+    axes.update({key: figures[key]["layout"]["xaxis"].get("type") for key in ("accuracy", "loss")})
+    return axes
+
+
+def chart_key(chart) -> str:
+    """The key a chart was given on the page (Streamlit puts it at the end of the element id)."""
+    return next(key for key in ("accuracy", "loss", "throughput", "steps", "warmup", "target", "memory")
+                if chart.proto.id.endswith(key))
+
+
+def figure(app, key: str) -> dict:
+    return next(json.loads(chart.proto.spec) for chart in app.get("plotly_chart") if chart_key(chart) == key)
+
+
+def test_toggling_log_scale_changes_every_speed_and_memory_axis(stored):
+    app = open_page("pages/compare.py")
+    assert not app.exception, app.exception
+    assert set(value_axes(app).values()) <= {None, "linear"}
+    assert figure(app, "accuracy")["layout"]["xaxis"]["dtick"] == 1  # whole epochs
+    assert "log_scale" not in app.query_params
+
+    app.toggle(key="log_scale").set_value(True).run()
+    assert not app.exception, app.exception
+    axes = value_axes(app)
+    assert {key: axes[key] for key in ("throughput", "steps", "warmup", "target", "memory")} == dict.fromkeys(
+        ("throughput", "steps", "warmup", "target", "memory"), "log")
+    assert app.query_params["log_scale"] == "1"
+
+    app.radio(key="x_axis").set_value("train_seconds").run()
+    assert value_axes(app)["accuracy"] == "log" and app.query_params["x_axis"] == "train_seconds"
+
+    # A reload, or the link opened elsewhere: a new session from the address the page wrote.
+    reloaded = open_page("pages/compare.py", dict(app.query_params))
+    assert (reloaded.radio(key="x_axis").value, reloaded.toggle(key="log_scale").value) == ("train_seconds", True)
+    assert value_axes(reloaded) == value_axes(app)
+
+
+def test_the_smoothing_value_is_applied_to_the_curves(stored):
+    from core.smoothing import ema
+
+    app = open_page("pages/compare.py")
+    traces = figure(app, "loss")["data"]
+    assert traces[0]["y"] == pytest.approx(LOSSES) and len(traces) == 8  # 4 runs, validation and train
+    assert [t["name"] for t in traces if t.get("showlegend") is not False] == [
+        "PyTorch #1", "PyTorch #2", "TensorFlow #1", "TensorFlow #2"]
+
+    app.slider(key="smoothing").set_value(0.6).run()
+    assert not app.exception, app.exception
+    traces = figure(app, "loss")["data"]
+    assert len(traces) == 16
+    raw, smoothed = traces[0], traces[1]
+    assert raw["y"] == pytest.approx(LOSSES) and raw["opacity"] == 0.25
+    assert smoothed["y"] == pytest.approx(ema(LOSSES, 0.6))
+    assert app.query_params["smoothing"] == "0.6"
+
+
+def test_the_address_restores_the_view_on_a_first_run(stored):
+    first, _ = stored
+    app = open_page("pages/compare.py", {"comparison": first, "x_axis": "train_seconds", "log_scale": "1",
+                                         "smoothing": "0.3"})
+    assert not app.exception, app.exception
+    assert app.selectbox(key="comparison").value["id"] == first
+    assert app.radio(key="x_axis").value == "train_seconds"
+    assert app.toggle(key="log_scale").value is True
+    assert app.slider(key="smoothing").value == pytest.approx(0.3)
+    assert value_axes(app)["memory"] == "log" and value_axes(app)["loss"] == "log"
+    assert figure(app, "loss")["data"][1]["y"] == pytest.approx(ema_of_losses(0.3))
+    assert dict(app.query_params) == {"comparison": first, "x_axis": "train_seconds", "log_scale": "1",
+                                      "smoothing": "0.3"}
+
+    # Nonsense in the address falls back to the default view, and leaves the address.
+    app = open_page("pages/compare.py", {"x_axis": "sideways", "smoothing": "lots", "log_scale": "maybe"})
+    assert not app.exception, app.exception
+    assert (app.radio(key="x_axis").value, app.slider(key="smoothing").value, app.toggle(key="log_scale").value) == (
+        "epoch", 0.0, False)
+    assert not {"x_axis", "smoothing", "log_scale"} & set(app.query_params)
+
+
+def ema_of_losses(weight: float) -> list[float]:
+    from core.smoothing import ema
+
+    return ema(LOSSES, weight)
+
+
+def test_time_to_target_says_which_runs_did_not_reach_it(stored):
+    app = open_page("pages/compare.py")
+    notes = [a["text"] for a in figure(app, "target")["layout"]["annotations"]]
+    # Even-numbered runs (PyTorch #1, PyTorch #2) reached 80 %; TensorFlow's peaked at 70 %.
+    assert notes == ["not reached (best 70.0%)"]
+
+
+def test_the_address_restores_the_comparison_and_the_baseline(home, monkeypatch):
+    monkeypatch.setenv("TWINBENCH_NO_RUNNER", "1")
+    first, _ = store_comparisons(home, list(NAMES[:3]), repeats=1)
+    app = open_page("pages/compare.py", {"comparison": first, "baseline": NAMES[1]})
+    assert not app.exception, app.exception
+    assert app.selectbox(key="comparison").value["id"] == first
+    assert app.selectbox(key="baseline").value == NAMES[1]
+    app.selectbox(key="baseline").set_value(NAMES[2]).run()
+    assert (app.query_params["comparison"], app.query_params["baseline"]) == (first, NAMES[2])
+    reloaded = open_page("pages/compare.py", dict(app.query_params))
+    assert reloaded.selectbox(key="baseline").value == NAMES[2]
+    assert [t["name"] for t in figure(reloaded, "accuracy")["data"] if t.get("showlegend") is not False] == [
+        "PyTorch", "TensorFlow", "JAX"]  # one repeat each: no numbers
