@@ -28,8 +28,8 @@ def watch_policy(trains_on_cpu: bool, usable_cores: int) -> WatchPolicy:
         return WatchPolicy(2.0, True, None)
     return WatchPolicy(
         6.0, False,
-        f"Training on this machine's {usable_cores} CPU cores: this page updates every 6 s and draws the curves "
-        "when the comparison has finished, so that watching does not slow the runs it measures.",
+        f"Training on this machine's {usable_cores} CPU cores: this page updates every 6 s and redraws the curves "
+        "only when you reload it or the comparison has finished, so that watching does not slow the runs it measures.",
     )
 
 

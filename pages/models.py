@@ -5,6 +5,8 @@ import streamlit as st
 
 from core.errors import TwinbenchError
 from core.frameworks import REGISTRY
+from core.model_table import COLUMNS as OVERVIEW_COLUMNS
+from core.model_table import overview_rows
 from core.models.catalog import accepted_architectures, describe_architectures, parity_results
 from core.models.registry import ARCHITECTURES, INIT_SCHEME
 from core.report import format_value
@@ -32,19 +34,6 @@ with st.spinner("Building every model in PyTorch and in Keras (each in its own p
 for framework, message in catalog["errors"].items():
     st.error(plain(f"{framework}: {message}"))
 
-overview = []
-for name in accepted:
-    row = {"architecture": name, "description": ARCHITECTURES[name].description}
-    counts = []
-    for framework in REGISTRY.values():
-        model = catalog["frameworks"].get(framework.name, {}).get(name)
-        row[f"{framework.label} parameters"] = model["trainable_params"] if model else None
-        row[f"{framework.label} FLOPs/image"] = model["flops_per_image"] if model else None
-        counts.append(model["trainable_params"] if model else None)
-    built = [count for count in counts if count is not None]
-    row["same parameters"] = len(built) > 1 and len(set(built)) == 1
-    overview.append(row)
-
 st.subheader("Parity audit")
 st.write("PyTorch's initial weights are copied into the Keras model (kernel layouts, BatchNorm statistics, recurrent "
          "gates, attention projections) and one batch goes through both in float32. The same model gives the same "
@@ -57,12 +46,17 @@ if st.button("Run the parity audit", help="about half a minute: one worker proce
         except TwinbenchError as error:
             st.error(plain(error))
 audit = st.session_state.get(f"parity-{shape_label}", {})
-for row in overview:
-    report = audit.get(row["architecture"])
-    row["max |logit diff|"] = report["max_abs_logit_diff"] if report else None
-    row["parity"] = ("passed" if report["passed"] else "FAILED") if report else "not run"
-st.dataframe(pd.DataFrame(overview), hide_index=True,
-             column_config={"max |logit diff|": st.column_config.NumberColumn(format="%.1e")})
+overview = overview_rows(accepted, {name: spec.description for name, spec in ARCHITECTURES.items()}, catalog, audit,
+                         REGISTRY)
+st.dataframe(pd.DataFrame(overview, columns=list(OVERVIEW_COLUMNS)), hide_index=True, key="overview",
+             column_config={
+                 "description": st.column_config.TextColumn(width="medium"),
+                 "parameters": st.column_config.NumberColumn(help="trainable; the same in every framework that built it",
+                                                             format="localized"),
+                 "FLOPs/image": st.column_config.NumberColumn(format="compact"),
+                 "frameworks": st.column_config.TextColumn(width="medium", help="which frameworks built it, and what differs"),
+                 "max |logit diff|": st.column_config.NumberColumn(format="%.1e"),
+             })
 st.caption("The same audit runs from the command line: `python -m core parity --architecture resnet18`.")
 
 for name in accepted:
