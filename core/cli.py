@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
                               "native: tf.data and DataLoader feed batches from the host (measured)")
     compare.add_argument("--best-of-each", dest="best_of_each", action="store_true",
                          help="try each framework's modes (compile, bf16, channels_last) briefly, then train each in its fastest")
+    compare.add_argument("--executor", default=None,
+                         help="local (default, or $TWINBENCH_EXECUTOR) | ray: train on one device of a Ray cluster (docs/cluster.md)")
+    compare.add_argument("--ray-address", dest="ray_address", default=None,
+                         help="with --executor ray: auto, HOST:6379, ray://HOST:10001, or local (default $TWINBENCH_RAY_ADDRESS, else auto)")
     _add_device_flags(compare)
 
     bench = commands.add_parser("bench", help="steady-state training speed on synthetic data")
@@ -112,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--against-minimal", dest="against_minimal", action="store_true",
                        help="alternate the harness with bench/minimal_loops.py and report the speed ratio")
     bench.add_argument("--repeats", default="2", help="with --against-minimal: pairs of runs per framework")
+    bench.add_argument("--find-max-batch", dest="find_max_batch", action="store_true",
+                       help="search the largest batch each framework trains without running out of memory: from "
+                            "--batch-size, double until out of memory, then bisect (a few steps per probe)")
+    bench.add_argument("--max-batch", dest="max_batch", default="65536",
+                       help="with --find-max-batch: the largest batch to try")
+    bench.add_argument("--memory-limit", dest="memory_limit", default=None,
+                       help="cap each worker's host memory (RLIMIT_DATA, framework included), e.g. 1.5GiB; with "
+                            "--find-max-batch --device cpu the default is 80 %% of the memory available at the start")
     _add_device_flags(bench)
 
     parity = commands.add_parser("parity", help="same weights in both frameworks: same parameters, logits and gradients?")
@@ -231,17 +243,39 @@ def print_compare_plan(spec: RunSpec, frameworks: list[str]) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from core.compare import create_comparison, execute_comparison
+    import contextlib
+    import os
+    from collections.abc import Callable
+
+    from core.compare import ComparisonExecutor, create_comparison, execute_comparison
     from core.frameworks import parse_frameworks
     from core.jobs import device_lock, recover_abandoned
     from core.progress import RunProgress
+    from core.ray_executor import ADDRESS_VARIABLE, executor_setting
     from core.report import comparison_json
     from core.runner import WorkerHosts, WorkerOutcome
 
     spec = spec_from_args(args, SPEC_FLAGS)
     frameworks = parse_frameworks(args.frameworks)
+    executor = executor_setting(args.executor)
     if args.dry_run:
         return print_compare_plan(spec, frameworks)
+    if args.ray_address:
+        os.environ[ADDRESS_VARIABLE] = args.ray_address
+    if executor == "ray":
+        from core.ray_executor import connect
+
+        connect()  # an unreachable cluster is refused before anything is stored
+
+    def start_hosts() -> ComparisonExecutor:
+        # Locally: a host per framework. On a Ray cluster: one device of one node for the whole
+        # comparison, reserved now (its imports overlap the data preparation as locally).
+        if executor == "ray":
+            from core.ray_executor import RayComparisonExecutor
+
+            return RayComparisonExecutor(frameworks, device=spec.device)
+        return WorkerHosts(frameworks)
+
     store = open_store(args.db)
     if not args.quiet:
         print(f"Preparing {spec.dataset} ...", file=sys.stderr)
@@ -250,21 +284,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
     comparison_id: str | None = None
     outcomes: list[WorkerOutcome] = []
     interrupted = False
+    placed: Callable[[], str] | None = None
     try:
         with device_lock(wait=False) as device_free:
             if device_free:
                 recover_abandoned(store)
                 # The frameworks import while the data is prepared; nothing is measured before
                 # both are done, and nobody else trains meanwhile: the lock is ours.
-                with WorkerHosts(frameworks) as hosts:
+                with contextlib.closing(start_hosts()) as hosts:
                     comparison_id = create_comparison(store, spec, frameworks)
                     outcomes = execute_comparison(store, comparison_id, on_event=progress.update, hosts=hosts)
+                    placed = getattr(hosts, "describe", None)
         if not device_free:
             # Another comparison is measuring: prepare now, but import only once it is done.
             comparison_id = create_comparison(store, spec, frameworks)
             with device_lock(on_wait=lambda: print(waiting, file=sys.stderr)):
                 recover_abandoned(store)
-                outcomes = execute_comparison(store, comparison_id, on_event=progress.update)
+                with contextlib.closing(start_hosts()) as hosts:
+                    outcomes = execute_comparison(store, comparison_id, on_event=progress.update, hosts=hosts)
+                    placed = getattr(hosts, "describe", None)
     except KeyboardInterrupt:
         # Ctrl-C or SIGTERM outside a run (a run in progress is cancelled by the runner and ends
         # the comparison the same way): what has not finished is marked cancelled.
@@ -278,6 +316,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         progress.close()
     comparison = store.comparison(comparison_id)
     print_comparison(comparison)
+    if placed is not None:
+        print(f"trained on {placed()}", file=sys.stderr)
     if args.json:
         write_json(args.json, comparison_json(comparison))
     if interrupted or any(outcome.interrupted for outcome in outcomes):
@@ -309,6 +349,7 @@ def _positive(name: str, text: str, minimum: int) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from core.frameworks import parse_frameworks
+    from core.max_batch import parse_memory_size, worker_memory_limit
     from core.models.registry import check_input_shape
     from core.progress import RunProgress
     from core.report import comparison_rows, failures, render_table
@@ -325,6 +366,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     steps = _positive("steps", args.steps, 1)
     warmup = _positive("warmup", args.warmup, 0)
     classes = _positive("classes", args.classes, 2)
+    memory_limit = parse_memory_size(args.memory_limit) if args.memory_limit else None
+    if args.find_max_batch:
+        return bench_find_max_batch(args, spec, frameworks, input_shape, classes, memory_limit)
     if args.dry_run:
         print(f"Would time {warmup} warm-up + {steps} steps of {spec.architecture} (input {'x'.join(map(str, input_shape))}, "
               f"{classes} classes, batch {spec.batch_size}) in {', '.join(frameworks)}.")
@@ -339,7 +383,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             run_spec = spec.replace(framework=framework, dataset="shapes", epochs=1)
             job = BenchJob(spec=run_spec, input_shape=input_shape, num_classes=classes, steps=steps, warmup=warmup)
             info = {"run_id": framework, "framework": framework, "repeat": 0}
-            outcome = executor.run(job, progress.callback(info))
+            with worker_memory_limit(memory_limit):
+                outcome = executor.run(job, progress.callback(info))
             runs.append({
                 "framework": framework, "status": outcome.status, "spec": run_spec.to_dict(),
                 "result": RunResult.model_validate(outcome.result) if outcome.result else None,
@@ -363,6 +408,136 @@ def cmd_bench(args: argparse.Namespace) -> int:
                       "result": r["result"].as_dict() if r["result"] else None} for r in runs],
         })
     return EXIT_OK if all(r["status"] == "finished" for r in runs) else EXIT_RUN_FAILED
+
+
+def _probe_batch(executor: Any, job: Any, quiet: bool, batch: int) -> Any:
+    """One probe of the search: does ``job`` at ``batch`` train a few steps? A failure that is
+    not about memory ends the search (ProbeFailed); Ctrl-C ends the command."""
+    from core.frameworks import label
+    from core.max_batch import Fit, ProbeFailed, format_size, is_memory_failure, peak_memory
+
+    outcome = executor.run(job.model_copy(update={"spec": job.spec.replace(batch_size=batch)}))
+    if outcome.interrupted:
+        raise KeyboardInterrupt
+    if outcome.status == "finished":
+        peak, where = peak_memory(outcome.result)
+        if not quiet:
+            print(f"{label(job.framework)}: batch {batch} fits" + (f" (peak {format_size(peak)} {where})" if peak else ""),
+                  file=sys.stderr)
+        return Fit(True, outcome.result)
+    if is_memory_failure(outcome.error):
+        if not quiet:
+            print(f"{label(job.framework)}: batch {batch} does not fit", file=sys.stderr)
+        return Fit(False, outcome.error)
+    raise ProbeFailed(batch, outcome.error)
+
+
+def bench_find_max_batch(args: argparse.Namespace, spec: RunSpec, frameworks: list[str], input_shape: tuple[int, int, int],
+                         classes: int, memory_limit: int | None) -> int:
+    """`bench --find-max-batch`: per framework, the largest batch that trains without running out of memory."""
+    import functools
+    import time
+
+    import psutil
+
+    from core.frameworks import label
+    from core.max_batch import (
+        MAX_BATCH_SIZE,
+        PROBE_STEPS,
+        PROBE_WARMUP,
+        BatchSearch,
+        ProbeFailed,
+        format_size,
+        search_max_batch,
+        worker_memory_limit,
+    )
+    from core.report import render_table
+    from core.runner import ProcessExecutor
+    from core.work import BenchJob
+
+    upper = _positive("max_batch", args.max_batch, 1)
+    if upper > MAX_BATCH_SIZE:
+        raise BadInput(f"max_batch must be at most {MAX_BATCH_SIZE} (got {upper})", "max_batch")
+    start = min(spec.batch_size, upper)
+    limit_note = f"host memory limit {format_size(memory_limit)} per worker" if memory_limit else "no host memory limit"
+    if memory_limit is None and spec.device == "cpu":
+        memory_limit = int(0.8 * psutil.virtual_memory().available)
+        limit_note = f"host memory limit {format_size(memory_limit)} per worker (80 % of the memory available now)"
+    plan = (f"largest batch of {spec.architecture} (input {'x'.join(map(str, input_shape))}, {classes} classes) that "
+            f"trains {PROBE_WARMUP + PROBE_STEPS} steps, from batch {start} up to {upper}, device {spec.device}, "
+            f"{spec.precision}, compile {spec.compile}, {limit_note}")
+    if args.dry_run:
+        print(f"Would search the {plan}, in {', '.join(map(label, frameworks))}.")
+        return EXIT_OK
+    if not args.quiet:
+        print(f"Searching the {plan} ...", file=sys.stderr)
+    report: list[dict[str, Any]] = []
+    rows: list[list[str]] = []
+    notes: list[str] = []
+    interrupted = False
+    with worker_memory_limit(memory_limit):
+        for framework in frameworks:
+            # Each probe in a fresh worker, as every bench run: a process forked from a framework
+            # host would start with the host's memory (and its preloads) already counted.
+            probe = functools.partial(_probe_batch, ProcessExecutor(), BenchJob(
+                spec=spec.replace(framework=framework, dataset="shapes", epochs=1), input_shape=input_shape,
+                num_classes=classes, steps=PROBE_STEPS, warmup=PROBE_WARMUP, pool_batches=1), args.quiet)
+            began = time.perf_counter()
+            try:
+                found: BatchSearch | ProbeFailed = search_max_batch(probe, upper, start)
+            except ProbeFailed as failure:
+                found = failure
+            except KeyboardInterrupt:
+                interrupted = True
+                break
+            entry, row, lines = _max_batch_row(framework, found, upper, time.perf_counter() - began)
+            report.append(entry)
+            rows.append(row)
+            notes += lines
+    print(f"Largest batch: {plan}")
+    print(render_table(["framework", "largest batch that fits", "first that did not", "probes",
+                        "peak memory at the largest", "seconds"], rows))
+    for note in notes:
+        print(note, file=sys.stderr if note.startswith("failed:") else sys.stdout)
+    if args.json:
+        write_json(args.json, {
+            "kind": "bench-max-batch", "architecture": spec.architecture, "input_shape": list(input_shape),
+            "classes": classes, "device": spec.device, "precision": spec.precision, "compile": spec.compile,
+            "start_batch": start, "max_batch": upper, "memory_limit_bytes": memory_limit,
+            "probe_steps": PROBE_STEPS, "probe_warmup": PROBE_WARMUP, "frameworks": report,
+        })
+    if interrupted:
+        print("interrupted: the table shows the frameworks whose search had finished", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK if all(entry["largest_fit"] and not entry["error"] for entry in report) else EXIT_RUN_FAILED
+
+
+def _max_batch_row(framework: str, found: Any, upper: int, seconds: float) -> tuple[dict[str, Any], list[str], list[str]]:
+    """One framework's search as a JSON entry, a table row and the lines printed under the table."""
+    from core.frameworks import label
+    from core.max_batch import ProbeFailed, format_size, peak_memory
+
+    name = label(framework)
+    entry: dict[str, Any]
+    if isinstance(found, ProbeFailed):
+        entry = {"framework": framework, "largest_fit": None, "first_failure": None, "probes": [], "seconds": seconds,
+                 "peak_memory_bytes": None, "peak_memory_kind": None, "error": found.error}
+        return entry, [name, "–", "–", "–", "–", f"{seconds:.0f}"], [
+            f"failed: {name} at batch {found.batch}: {found.error.get('kind')}: {found.error.get('message')}"]
+    fitted, failed = found.probe_at(found.largest_fit), found.probe_at(found.first_failure)
+    peak, where = peak_memory(fitted.detail if fitted else None)
+    entry = {"framework": framework, "largest_fit": found.largest_fit, "first_failure": found.first_failure,
+             "seconds": seconds, "peak_memory_bytes": peak, "peak_memory_kind": where, "error": None,
+             "probes": [{"batch": probe.batch, "fits": probe.fits,
+                         **({"peak_memory_bytes": peak_memory(probe.detail)[0]} if probe.fits else {"error": probe.detail})}
+                        for probe in found.probes]}
+    row = [name, f"{found.largest_fit:,}" if found.largest_fit else "none (batch 1 does not fit)",
+           f"{found.first_failure:,}" if found.first_failure else f"none up to {upper:,}", str(len(found.probes)),
+           f"{format_size(peak)} ({where})" if peak else "–", f"{seconds:.0f}"]
+    lines = [f"{name}: {failed.detail.get('message')}"] if failed is not None else []
+    if found.largest_fit is None:
+        lines.append(f"failed: {name} cannot train even batch 1 here")
+    return entry, row, lines
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
@@ -618,6 +793,14 @@ def main(argv: list[str] | None = None) -> int:
                 check_output_path(getattr(args, flag), f"--{flag}")
         if args.command == "runs" and args.action == "export" and args.target:
             check_output_path(Path(args.target), "export file")
+        if args.command in ("bench", "parity", "models") and not getattr(args, "dry_run", False):
+            # Their workers use the device like a comparison's: one at a time (compare takes the
+            # lock itself, after preparing its data).
+            from core.device_lock import device_lock
+
+            waiting = "Another comparison or benchmark is using this device; waiting for it to finish ..."
+            with device_lock(on_wait=lambda: print(waiting, file=sys.stderr)):
+                return handlers[args.command](args)
         return handlers[args.command](args)
     except BadInput as error:
         print(f"error: {error}", file=sys.stderr)
