@@ -27,13 +27,28 @@ def test_jobs_wait_in_order(home):
 
 
 def test_a_busy_device_is_never_shared(home):
+    import threading
+
     store = Store(home / "runs.sqlite")
     job_id = enqueue(store, RunSpec(epochs=1), ["pytorch"])
-    with device_lock(wait=False) as acquired:
-        assert acquired
-        assert run_pending(store) == 0  # another holder trains: the runner waits its turn
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # another runner or CLI, training
+        with device_lock(wait=False) as acquired:
+            assert acquired
+            holding.set()
+            release.wait(30)
+
+    other = threading.Thread(target=hold)
+    other.start()
+    try:
+        assert holding.wait(10)
+        assert run_pending(store) == 0  # the runner waits its turn
         with device_lock(wait=False) as second:
             assert not second
+    finally:
+        release.set()
+        other.join()
     assert get_job(store, job_id)["status"] == "queued"
 
 
