@@ -7,6 +7,7 @@ interrupted by Ctrl-C or SIGTERM (what finished is kept and printed). docs/error
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import statistics
@@ -172,14 +173,20 @@ def check_output_path(path: Path, flag: str) -> None:
     if path.is_dir():
         raise BadInput(f"{flag} {path} is a folder; give a file name", flag)
     existed = path.exists()
+    # Folders this check makes are removed again: a refusal later (or --dry-run) leaves nothing.
+    missing = [folder for folder in path.parents if not folder.exists()]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a"):
             pass
     except OSError as error:
         raise BadInput(f"{flag} {path} cannot be written ({error.strerror or error})", flag) from None
-    if not existed:
-        path.unlink(missing_ok=True)
+    finally:
+        if not existed:
+            path.unlink(missing_ok=True)
+        for folder in missing:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def write_text_whole(path: Path, text: str) -> None:
@@ -243,7 +250,6 @@ def print_compare_plan(spec: RunSpec, frameworks: list[str]) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    import contextlib
     import os
     from collections.abc import Callable
 

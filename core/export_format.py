@@ -213,11 +213,7 @@ class EnvironmentRow(_Row):
     @field_validator("details_json")
     @classmethod
     def _details(cls, value: str) -> str:
-        try:
-            EnvironmentDetails.model_validate(json_object(value))
-        except ValidationError as error:
-            raise PydanticCustomError("twinbench_details", "{why}", {"why": describe(error)}) from None
-        return value
+        return checked_json_object(value, EnvironmentDetails, "twinbench_details")
 
 
 class ModeTrial(_Loose):
@@ -381,11 +377,7 @@ class ComparisonRow(_Row):
     @field_validator("data_json")
     @classmethod
     def _data(cls, value: str) -> str:
-        try:
-            DataSummary.model_validate(json_object(value))
-        except ValidationError as error:
-            raise PydanticCustomError("twinbench_data", "{why}", {"why": describe(error)}) from None
-        return value
+        return checked_json_object(value, DataSummary, "twinbench_data")
 
     @model_validator(mode="after")
     def _consistent(self) -> ComparisonRow:
@@ -444,6 +436,15 @@ def describe(error: ValidationError) -> str:
             clause = f"{where}: {message[0].lower()}{message[1:]}{got}" if where else f"{message}{got}"
     more = len(problems) - 1
     return " ".join((clause + (f"; and {more} more problem{'s' * (more > 1)}" if more else "")).split())
+
+
+def checked_json_object(value: str, model: type[BaseModel], kind: str) -> str:
+    """A JSON text column whose object must fit ``model``; returned unchanged, or refused with why."""
+    try:
+        model.model_validate(json_object(value))
+    except ValidationError as error:
+        raise PydanticCustomError(kind, "{why}", {"why": describe(error)}) from None
+    return value
 
 
 def comparison_label(index: int, raw: Any) -> str:

@@ -60,6 +60,7 @@ def assert_accepted_or_refused_in_one_line(arguments, capsys, tmp_path):
         assert out.startswith("Would "), (arguments, out)
     assert "Traceback" not in out + err
     assert not (tmp_path / "out.json").exists() and not (tmp_path / "runs.sqlite").exists()  # a dry run writes nothing
+    assert not (tmp_path / "new").exists()  # nor leaves the folders it checked it could make
 
 
 COMPARE = settings_of({
