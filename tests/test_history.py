@@ -33,3 +33,37 @@ def test_diff_flags_settings_that_differ_and_lines_up_results():
     assert not settings.set_index("setting").loc["dataset", "differs"]
     row = results[(results["figure"] == "Steady-state images/s") & (results["framework"] == "PyTorch")].iloc[0]
     assert (row["a"], row["b"]) == ("100", "200")
+
+
+def test_tags_are_stripped_deduplicated_and_bounded():
+    import pytest
+
+    from core.errors import BadInput
+    from core.history import MAX_TAGS, clean_tags
+
+    assert clean_tags(" gpu ,baseline,, GPU , two  words\t,") == ["gpu", "baseline", "two words"]
+    assert clean_tags(["a", "b, c", "A"]) == ["a", "b", "c"]
+    assert clean_tags(None) == [] and clean_tags("") == [] and clean_tags(" , ") == []
+    assert clean_tags("x" * 40) == ["x" * 40]
+    with pytest.raises(BadInput, match="1 to 40 characters") as refused:
+        clean_tags("ok, " + "x" * 41)
+    assert refused.value.field == "tags"
+    assert len(clean_tags([f"t{i}" for i in range(MAX_TAGS)])) == MAX_TAGS
+    with pytest.raises(BadInput, match="at most 20 tags"):
+        clean_tags([f"t{i}" for i in range(MAX_TAGS + 1)])
+    with pytest.raises(BadInput, match="must be text"):
+        clean_tags([3])
+
+
+def test_notes_keep_their_lines_and_are_bounded():
+    import pytest
+
+    from core.errors import BadInput
+    from core.history import clean_note
+
+    assert clean_note("  first line\r\nsecond\x00 line\t \n") == "first line\nsecond line"
+    assert clean_note(None) == ""
+    assert clean_note("x" * 2000) == "x" * 2000
+    with pytest.raises(BadInput, match="at most 2000 characters") as refused:
+        clean_note("x" * 2001)
+    assert refused.value.field == "note"
