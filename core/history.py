@@ -5,17 +5,50 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+import statistics
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 import pandas as pd
 
 from core.errors import BadInput
 from core.frameworks import LABELS as FRAMEWORK_LABELS
+from core.frameworks import REGISTRY
 from core.report import METRICS, format_spread, summarize
+from core.run_table import peak_memory
+
+# What each framework's columns in the comparisons table hold: (suffix, what the results call it).
+# Peak memory is the device allocator's where measured, else the worker's host RSS (core.run_table).
+FRAMEWORK_FIGURES = (("images/s", "steady_images_per_second"), ("accuracy", "test_accuracy"),
+                     ("peak MiB", None))
+BASE_COLUMNS = ["id", "created", "dataset", "architecture", "device", "frameworks", "runs", "tags", "note"]
 
 
-def comparisons_frame(summaries: list[dict[str, Any]]) -> pd.DataFrame:
+def figure_column(framework_label: str, suffix: str) -> str:
+    """The comparisons table's column for one framework's figure: "PyTorch images/s"."""
+    return f"{framework_label} {suffix}"
+
+
+def framework_figures(comparison: dict[str, Any]) -> dict[str, float]:
+    """Each framework's median images/s, test accuracy and peak memory (MiB) over its finished
+    runs, keyed by ``figure_column``; a figure no run measured is left out."""
+    figures: dict[str, float] = {}
+    for framework in dict.fromkeys(run["framework"] for run in comparison["runs"]):
+        results = [run["result"] for run in comparison["runs"]
+                   if run["framework"] == framework and run["status"] == "finished" and run["result"]]
+        name = FRAMEWORK_LABELS.get(framework, framework)
+        for suffix, key in FRAMEWORK_FIGURES:
+            values = [peak_memory(r)[0] if key is None else r.figure(key) for r in results]
+            numbers = [float(v) for v in values if v is not None]
+            if numbers:
+                figures[figure_column(name, suffix)] = statistics.median(numbers)
+    return figures
+
+
+def comparisons_frame(summaries: list[dict[str, Any]], figures: Mapping[str, Mapping[str, float]] | None = None) -> pd.DataFrame:
+    """One row per comparison; ``figures`` (comparison id to ``framework_figures``) adds a numeric
+    column per framework and figure, in registry order, NaN where a comparison lacks it."""
+    figures = figures or {}
     rows = [
         {
             "id": s["id"],
@@ -25,10 +58,23 @@ def comparisons_frame(summaries: list[dict[str, Any]]) -> pd.DataFrame:
             "device": s.get("resolved_device") or s["device"],
             "frameworks": ", ".join(FRAMEWORK_LABELS.get(f, f) for f in s["frameworks"].split(",")),
             "runs": f"{s['finished'] or 0}/{s['runs']} finished" + (f", {s['failed']} failed" if s["failed"] else ""),
+            # Older stores and exports have no annotations.
+            "tags": ", ".join(s.get("tags") or []),
+            "note": s.get("note") or "",
+            **figures.get(s["id"], {}),
         }
         for s in summaries
     ]
-    return pd.DataFrame(rows, columns=["id", "created", "dataset", "architecture", "device", "frameworks", "runs"])
+    present = set().union(*(figures.get(s["id"], {}) for s in summaries)) if summaries else set()
+    metric_columns = [figure_column(framework.label, suffix) for framework in REGISTRY.values()
+                      for suffix, _ in FRAMEWORK_FIGURES if figure_column(framework.label, suffix) in present]
+    return pd.DataFrame(rows, columns=[*BASE_COLUMNS, *metric_columns])
+
+
+def frame_tags(frame: pd.DataFrame) -> list[str]:
+    """Every tag in the table's ``tags`` column, sorted ignoring case."""
+    tags = {tag.strip() for cell in frame.get("tags", pd.Series(dtype=str)) for tag in str(cell).split(",") if tag.strip()}
+    return sorted(tags, key=str.casefold)
 
 
 def filter_comparisons(
@@ -38,8 +84,10 @@ def filter_comparisons(
     devices: list[str] | None = None,
     since: dt.date | None = None,
     until: dt.date | None = None,
+    tags: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Keep rows matching every filter given; an empty or missing filter keeps everything."""
+    """Keep rows matching every filter given; an empty or missing filter keeps everything. A row
+    passes ``tags`` when it has any of them."""
     mask = pd.Series(True, index=frame.index)
     for column, allowed in (("dataset", datasets), ("architecture", architectures), ("device", devices)):
         if allowed:
@@ -48,28 +96,90 @@ def filter_comparisons(
         mask &= frame["created"].dt.date >= since
     if until:
         mask &= frame["created"].dt.date <= until
+    if tags:
+        wanted = {tag.casefold() for tag in tags}
+        mask &= frame["tags"].map(lambda cell: bool(wanted & {t.strip().casefold() for t in str(cell).split(",")}))
     return frame[mask]
 
 
-def diff_comparisons(first: dict[str, Any], second: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Settings side by side (with a 'differs' flag) and each framework's results side by side."""
-    keys = sorted(set(first["settings"]) | set(second["settings"]))
+def sort_comparisons(frame: pd.DataFrame, column: str | None, descending: bool = False) -> pd.DataFrame:
+    """``frame`` sorted by ``column``, missing values last; no or an unknown column keeps its order (newest first)."""
+    if not column or column not in frame.columns:
+        return frame
+    return frame.sort_values(column, ascending=not descending, na_position="last", kind="stable")
+
+
+def sort_options(frame: pd.DataFrame) -> list[str]:
+    """What the History page offers to sort by: when made, then each framework's figures."""
+    return ["created", *[c for c in frame.columns if c not in BASE_COLUMNS]]
+
+
+def merge_selection(selected: list[str], previous_rows: list[str], rows: list[str]) -> list[str]:
+    """The selection after the table's selected rows went from ``previous_rows`` to ``rows``:
+    rows newly ticked are added (at the end), rows unticked removed, anything else kept."""
+    removed = set(previous_rows) - set(rows)
+    kept = [i for i in selected if i not in removed]
+    return kept + [i for i in rows if i not in kept]
+
+
+def diff_many(comparisons: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Settings side by side (a column per comparison, with a 'differs' flag: not all equal) and
+    each framework's results side by side, for any number of comparisons."""
+    ids = [c["id"] for c in comparisons]
+    keys = sorted(set().union(*(c["settings"] for c in comparisons))) if comparisons else []
     settings = pd.DataFrame(
-        [{"setting": k, first["id"]: str(first["settings"].get(k)), second["id"]: str(second["settings"].get(k)),
-          "differs": first["settings"].get(k) != second["settings"].get(k)} for k in keys]
+        [{"setting": k, **{c["id"]: str(c["settings"].get(k)) for c in comparisons},
+          "differs": len({repr(c["settings"].get(k)) for c in comparisons}) > 1} for k in keys],
+        columns=["setting", *ids, "differs"],
     )
-    frameworks = sorted(set(first["frameworks"].split(",")) | set(second["frameworks"].split(",")))
-    summary_a = summarize(first["runs"], frameworks)
-    summary_b = summarize(second["runs"], frameworks)
+    frameworks = [name for name in REGISTRY if any(name in c["frameworks"].split(",") for c in comparisons)]
+    frameworks += sorted({f for c in comparisons for f in c["frameworks"].split(",")} - set(frameworks))
+    summaries = [summarize(c["runs"], frameworks) for c in comparisons]
     rows = []
     for metric in METRICS:
         for framework in frameworks:
-            a, b = summary_a[framework][metric.key], summary_b[framework][metric.key]
-            if a is None and b is None:
+            values = [summary[framework][metric.key] for summary in summaries]
+            if all(v is None for v in values):
                 continue
-            rows.append({"figure": metric.label, "framework": FRAMEWORK_LABELS[framework],
-                         first["id"]: format_spread(a, metric.unit), second["id"]: format_spread(b, metric.unit)})
-    return settings, pd.DataFrame(rows, columns=["figure", "framework", first["id"], second["id"]])
+            rows.append({"figure": metric.label, "framework": FRAMEWORK_LABELS.get(framework, framework),
+                         **{i: format_spread(v, metric.unit) for i, v in zip(ids, values, strict=True)}})
+    return settings, pd.DataFrame(rows, columns=["figure", "framework", *ids])
+
+
+def diff_comparisons(first: dict[str, Any], second: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``diff_many`` of two comparisons."""
+    return diff_many([first, second])
+
+
+# --- the page's view, kept in the address ---------------------------------------------------------
+
+
+def list_param(params: Mapping[str, Any], key: str, allowed: Iterable[str] | None = None) -> list[str]:
+    """A comma-separated address parameter as a list, without blanks or repeats; with ``allowed``,
+    only those values (the address may name a dataset or comparison that is not here)."""
+    values = list(dict.fromkeys(v.strip() for v in str(params.get(key) or "").split(",") if v.strip()))
+    if allowed is not None:
+        known = set(allowed)
+        values = [v for v in values if v in known]
+    return values
+
+
+def write_params(params: MutableMapping[str, Any], values: Mapping[str, str | list[str] | bool | None]) -> None:
+    """Set each of ``values`` in ``params`` (st.query_params): lists comma-joined, True as "1";
+    an empty list, False, None or "" removes the key, so the address holds only what was chosen.
+    Unchanged keys are not rewritten (each write updates the browser's address)."""
+    for key, value in values.items():
+        text = ",".join(value) if isinstance(value, list) else ("1" if value is True else (value or ""))
+        if text:
+            if params.get(key) != text:
+                params[key] = text
+        elif key in params:
+            del params[key]
+
+
+def flag_param(params: Mapping[str, Any], key: str) -> bool:
+    """An on/off address parameter: "1", "true", "yes" or "on" is on."""
+    return str(params.get(key) or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 # --- tags and notes: what a person writes about a comparison -------------------------------------
