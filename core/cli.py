@@ -103,6 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
                          help="with --executor ray: auto, HOST:6379, ray://HOST:10001, or local (default $TWINBENCH_RAY_ADDRESS, else auto)")
     _add_device_flags(compare)
 
+    # Every option of compare, each taking comma-separated values: the cross product is the sweep.
+    commands.add_parser(
+        "sweep", parents=[compare], add_help=False,
+        help="compare over several values of any setting (comma-separated): one comparison per combination",
+        description="Train a comparison for every combination of the comma-separated values given, e.g. "
+                    "--architecture cnn,resnet18 --batch-size 32,128,512 --precision fp32,bf16 --compile off,on; "
+                    "the comparisons share one sweep id. A failed comparison does not stop the rest.",
+    )
+
     bench = commands.add_parser("bench", help="steady-state training speed on synthetic data")
     bench.add_argument("--architecture", default=DEFAULTS.architecture)
     bench.add_argument("--framework", "--frameworks", dest="frameworks", default=",".join(DEFAULT_FRAMEWORKS))
@@ -153,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--db", type=Path, default=None)
     runs.add_argument("--json", type=Path, default=None, help="with show: write the comparison as JSON")
     runs.add_argument("--yes", action="store_true", help="with delete: do not ask")
+    runs.add_argument("--sweep", default=None, help="with list: only the comparisons of this sweep (id or unique prefix)")
     return parser
 
 
@@ -330,6 +340,115 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print("interrupted: the table shows what finished; the rest is marked cancelled", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK if all(r["status"] == "finished" for r in comparison["runs"]) else EXIT_RUN_FAILED
+
+
+def sweep_from_args(args: argparse.Namespace) -> Any:
+    """The sweep the flags describe: each one-to-one flag's comma-separated values, switches fixed."""
+    from core.sweep import expand_sweep, split_values
+
+    axes = {field: split_values(getattr(args, flag)) for flag, field in SPEC_FLAGS.items()
+            if getattr(args, flag, None) is not None}
+    return expand_sweep(axes, {switch: True for switch in SPEC_SWITCHES if getattr(args, switch, False)})
+
+
+def print_sweep_plan(sweep: Any, frameworks: list[str], estimate: Any) -> None:
+    from core.eta import format_left
+    from core.frameworks import label
+    from core.report import render_table
+
+    swept = ", ".join(sweep.swept) or "nothing (a single comparison)"
+    runs = sum(cell.spec.repeats for cell in sweep.cells) * len(frameworks)
+    print(f"Sweep of {len(sweep)} comparisons ({', '.join(map(label, frameworks))}; {runs} runs), over {swept}; "
+          f"estimated time {format_left(estimate)}" + (" (rough: no run of these here to time by)" if estimate.rough else ""))
+    print(render_table(["cell", *sweep.swept, "epochs", "batch", "repeats"],
+                       [[str(cell.index), *(str(cell.values[name]) for name in sweep.swept), str(cell.spec.epochs),
+                         str(cell.spec.batch_size), str(cell.spec.repeats)] for cell in sweep.cells]))
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """`sweep`: every combination as an ordinary comparison under one sweep id, trained one after
+    another; a comparison that fails (out of memory at a large batch, say) does not stop the rest."""
+    from tqdm import tqdm
+
+    from core.compare import create_comparison, execute_comparison
+    from core.frameworks import label, parse_frameworks
+    from core.jobs import device_lock, recover_abandoned
+    from core.ray_executor import executor_setting
+    from core.report import comparison_json, failures, render_table
+    from core.runner import WorkerHosts
+    from core.sweep import check_sweep, estimate_sweep, new_sweep_id, observed_speeds, summary_rows, sweep_frame
+
+    sweep = sweep_from_args(args)
+    frameworks = parse_frameworks(args.frameworks)
+    if executor_setting(args.executor) == "ray":
+        raise BadInput("sweep trains on this machine; --executor ray is for compare (one comparison on a cluster)",
+                       "executor")
+    if not args.quiet:
+        print(f"Checking {len(sweep)} comparisons and preparing their data ...", file=sys.stderr)
+    check_sweep(sweep, frameworks)
+    store = open_store(args.db) if not args.dry_run else None
+    history = observed_speeds([store.comparison(c["id"]) for c in store.list_comparisons()[:20]]) if store else []
+    estimate = estimate_sweep(sweep, frameworks, history)
+    print_sweep_plan(sweep, frameworks, estimate)
+    if args.dry_run or store is None:
+        return EXIT_OK
+    sweep_id = new_sweep_id()
+    comparison_ids = [create_comparison(store, cell.spec, frameworks, sweep_id=sweep_id) for cell in sweep.cells]
+    print(f"Sweep {sweep_id}: {len(comparison_ids)} comparisons queued", file=sys.stderr)
+    waiting = "Another comparison is training on this device; waiting for it to finish ..."
+    interrupted = False
+    done = 0
+    bar = tqdm(total=len(sweep), desc="sweep", unit="comparison", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
+    try:
+        with device_lock(on_wait=lambda: print(waiting, file=sys.stderr)):
+            recover_abandoned(store)
+            # One host per framework for the whole sweep: each run is still forked fresh from it,
+            # and the frameworks are imported once instead of once per comparison.
+            with contextlib.closing(WorkerHosts(frameworks)) as hosts:
+                for cell, comparison_id in zip(sweep.cells, comparison_ids, strict=True):
+                    bar.set_postfix_str(cell.label)
+
+                    def on_event(info: dict[str, Any], event: dict[str, Any], cell: Any = cell) -> None:
+                        if event["type"] in ("epoch", "started"):
+                            where = f"{label(info['framework'])} #{info['repeat'] + 1}"
+                            epoch = f" epoch {event['epoch']}/{info.get('epochs')}" if event["type"] == "epoch" else ""
+                            bar.set_postfix_str(f"{cell.label} · {where}{epoch}")
+
+                    outcomes = execute_comparison(store, comparison_id, on_event=on_event, hosts=hosts)
+                    done += 1
+                    bar.update(1)
+                    runs = store.comparison(comparison_id)["runs"]
+                    failed = [run for run in runs if run["status"] != "finished"]
+                    bar.write(f"{cell.index}/{len(sweep)} {cell.label}: "
+                              + (f"{len(failed)} of {len(runs)} runs failed ({failed[0]['error_kind']})" if failed
+                                 else "finished"), file=sys.stderr)
+                    if any(outcome.interrupted for outcome in outcomes):
+                        interrupted = True
+                        break
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+    if interrupted:
+        for comparison_id in comparison_ids[done:]:
+            store.fail_unfinished_runs(comparison_id, "cancelled", "the sweep was interrupted")
+    comparisons = [store.comparison(comparison_id) for comparison_id in comparison_ids]
+    frame = sweep_frame(comparisons)
+    print(f"Sweep {sweep_id}: {len(comparisons)} comparisons over {', '.join(sweep.swept) or 'one setting'}")
+    headers, rows = summary_rows(frame)
+    print(render_table(headers, rows))
+    for comparison in comparisons:
+        for line in failures(comparison):
+            print(f"failed: {line}", file=sys.stderr)
+    if args.json:
+        write_json(args.json, {"kind": "sweep", "sweep_id": sweep_id, "swept": list(sweep.swept),
+                               "table": json.loads(frame.to_json(orient="records")),
+                               "comparisons": [comparison_json(comparison) for comparison in comparisons]})
+    if interrupted:
+        print("interrupted: the table shows what finished; the rest is marked cancelled", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finished = all(run["status"] == "finished" for comparison in comparisons for run in comparison["runs"])
+    return EXIT_OK if finished else EXIT_RUN_FAILED
 
 
 def parse_input_shape(text: str) -> tuple[int, int, int]:
@@ -737,14 +856,22 @@ def cmd_runs(args: argparse.Namespace) -> int:
     store = open_store(args.db)
     if args.action == "list":
         rows = []
-        for c in store.list_comparisons():
+        listed = store.list_comparisons()
+        if args.sweep:  # a sweep id or a unique prefix of one, as comparison ids
+            sweeps = sorted({c["sweep_id"] for c in listed if (c.get("sweep_id") or "").startswith(args.sweep.strip())})
+            if len(sweeps) != 1:
+                raise BadInput(f"no sweep with id {args.sweep!r}" if not sweeps else
+                               f"sweep id {args.sweep!r} is ambiguous: {', '.join(sweeps)}", "sweep")
+            listed = [c for c in listed if c.get("sweep_id") == sweeps[0]]
+        for c in listed:
             when = dt.datetime.fromtimestamp(c["created_at"]).strftime("%Y-%m-%d %H:%M")
             status = f"{c['finished'] or 0}/{c['runs']} finished" + (f", {c['failed']} failed" if c["failed"] else "")
-            rows.append([c["id"], when, c["dataset"], c["architecture"], c["resolved_device"] or c["device"], c["frameworks"], status])
+            rows.append([c["id"], when, c["dataset"], c["architecture"], c["resolved_device"] or c["device"], c["frameworks"], status,
+                         c.get("sweep_id") or "–"])
         if not rows:
             print("No comparisons yet: run `python -m core compare`.")
             return EXIT_OK
-        print(render_table(["id", "created", "dataset", "architecture", "device", "frameworks", "runs"], rows))
+        print(render_table(["id", "created", "dataset", "architecture", "device", "frameworks", "runs", "sweep"], rows))
         return EXIT_OK
     if not args.target:
         raise BadInput(f"`runs {args.action}` needs {'a file' if args.action in ('export', 'import') else 'a comparison id'}")
@@ -789,7 +916,7 @@ def stop_on_sigterm() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"compare": cmd_compare, "bench": cmd_bench, "parity": cmd_parity, "models": cmd_models, "runs": cmd_runs}
+    handlers = {"compare": cmd_compare, "sweep": cmd_sweep, "bench": cmd_bench, "parity": cmd_parity, "models": cmd_models, "runs": cmd_runs}
     try:
         # Outputs (the database included) are checked before any work; `runs check` and
         # `runs recover` only read the database, which may sit on read-only media.
