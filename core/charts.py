@@ -155,6 +155,75 @@ def curves_figure(epochs: pd.DataFrame, metric: str = "accuracy", x: str = "epoc
     return figure
 
 
+# Colours for comparisons when the overlay is coloured by comparison (Plotly's default sequence,
+# without the red and blue that read as two frameworks elsewhere on the pages).
+COMPARISON_COLORS = ("#636EFA", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880", "#FF97FF", "#FECB52",
+                     "#8C564B")
+# The other dimension of the overlay (framework when coloured by comparison, and the reverse) is told by dash.
+OVERLAY_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+OVERLAY_COLOURINGS = ("comparison", "framework")
+OVERLAY_SPLITS = ("validation", "train")
+
+
+def overlay_curves_figure(epochs: pd.DataFrame, metric: str = "accuracy", x: str = "epoch", colour_by: str = "comparison",
+                          split: str = "validation", smoothing: float = 0.0, log_scale: bool = False) -> go.Figure:
+    """Learning curves of several comparisons on one chart: one legend entry per run
+    ("<comparison> · PyTorch #2"), one split at a time.
+
+    ``epochs`` is ``core.frames.overlay_epochs_frame``. ``colour_by`` "comparison" gives each
+    comparison a colour and each framework a dash; "framework" gives each framework its usual colour
+    and each comparison a dash. Repeats differ by marker. ``smoothing`` and ``log_scale`` work as
+    in ``curves_figure``.
+    """
+    title = f"{split.capitalize()} {metric} by {'epoch' if x == 'epoch' else 'training time'}"
+    column = f"{'val' if split == 'validation' else 'train'}_{metric}"
+    if epochs.empty or column not in epochs.columns or epochs[column].isna().all():
+        return _empty(title, f"No {split} {metric} recorded in these comparisons")
+    smoothing = clamp_smoothing(smoothing)
+    value_format = ACCURACY_FORMAT if metric == "accuracy" else LOSS_FORMAT
+    comparisons = list(dict.fromkeys(epochs["comparison"]))
+    frameworks = list(dict.fromkeys(epochs["framework"]))
+    figure = go.Figure()
+    runs = sorted(epochs.groupby(["comparison", "framework", "repeat"], sort=False),
+                  key=lambda item: (comparisons.index(item[0][0]), frameworks.index(item[0][1]), item[0][2]))
+    for (comparison, framework, repeat), run in runs:  # the legend lists each comparison's frameworks' repeats together
+        points = run.dropna(subset=[column]).sort_values("epoch")
+        if points.empty:
+            continue
+        c_index, f_index = comparisons.index(comparison), frameworks.index(framework)
+        if colour_by == "framework":
+            colour = FRAMEWORK_COLORS.get(str(framework)) or COMPARISON_COLORS[f_index % len(COMPARISON_COLORS)]
+            dash = OVERLAY_DASHES[c_index % len(OVERLAY_DASHES)]
+        else:
+            colour = COMPARISON_COLORS[c_index % len(COMPARISON_COLORS)]
+            dash = OVERLAY_DASHES[f_index % len(OVERLAY_DASHES)]
+        name = f"{comparison} · {framework} #{int(repeat)}"
+        raw = points[column].astype(float).tolist()
+        xs = points[x].astype(float).tolist()
+        customdata = list(zip(points["epoch"].astype(int), points["train_seconds"].astype(float), raw, strict=True))
+        hover = (f"<b>%{{fullData.name}}</b><br>epoch %{{customdata[0]}} · %{{customdata[1]:,.1f}} s training"
+                 f"<br>{split} {metric} %{{y:{value_format}}}")
+        if smoothing:
+            figure.add_scatter(x=xs, y=raw, mode="lines", line={"color": colour, "dash": dash, "width": 1}, opacity=0.25,
+                               name=name, legendgroup=name, showlegend=False, hoverinfo="skip")
+            hover += f" (raw %{{customdata[2]:{value_format}}})"
+        figure.add_scatter(
+            x=xs, y=ema(raw, smoothing) if smoothing else raw, mode="lines+markers", name=name, legendgroup=name,
+            line={"color": colour, "dash": dash},
+            marker={"color": colour, "symbol": REPEAT_SYMBOLS[(int(repeat) - 1) % len(REPEAT_SYMBOLS)]},
+            customdata=customdata, hovertemplate=hover + "<extra></extra>",
+        )
+    other = "comparison" if colour_by == "framework" else "framework"
+    subtitle = f"colour: {colour_by} · dash: {other} · marker: repeat" + (f" · smoothed {smoothing:g}, raw faint" if smoothing else "")
+    figure.update_layout(title={"text": title, "subtitle": {"text": subtitle}}, **{**LAYOUT, "margin": {**MARGIN, "t": 60}})
+    if x == "epoch":
+        figure.update_xaxes(title="epoch", tick0=1, dtick=epoch_dtick(float(epochs["epoch"].max())))
+    else:
+        figure.update_xaxes(title="training seconds", **_value_axis(log_scale))
+    figure.update_yaxes(title=metric, **({"tickformat": ".0%"} if metric == "accuracy" else {}))
+    return figure
+
+
 def _spread_bars(figure: go.Figure, data: pd.DataFrame, column: str, unit: str, value_format: str, note: str = "") -> None:
     """Median per framework as a bar, min-max over its rows as the error bar."""
     stats = data.groupby("framework", sort=False)[column].agg(["median", "min", "max", "count"]).reset_index()

@@ -95,3 +95,14 @@ def target_frame(comparison: dict[str, Any]) -> pd.DataFrame:
                      "seconds": run["result"].figure("time_to_target_seconds"), "status": target_status(run, target),
                      "best_val_accuracy": max(validated) if validated else None})
     return pd.DataFrame(rows, columns=["framework", "repeat", "run_id", "seconds", "status", "best_val_accuracy"])
+
+
+def overlay_epochs_frame(comparisons: list[dict[str, Any]]) -> pd.DataFrame:
+    """``epochs_frame`` of several comparisons stacked, with a ``comparison`` column (its id) first,
+    in the order given: the input of the overlaid learning curves."""
+    frames = [epochs_frame(c).assign(comparison=c["id"]) for c in comparisons]
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=["comparison", "framework", "repeat", "run_id", "epoch", "train_seconds"])
+    frame = pd.concat(frames, ignore_index=True)
+    return frame[["comparison", *[c for c in frame.columns if c != "comparison"]]]

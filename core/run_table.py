@@ -33,6 +33,8 @@ LEADING_COLUMNS = ("comparison", "run", "framework", "repeat", "status", "tags")
 TRAILING_COLUMNS = ("target", "memory measured", "mode")
 # Columns the table can be sorted by, besides the settings that differ.
 SORTABLE = (*FIGURE_COLUMNS, "comparison", "run", "framework", "status")
+# What a run can be, as the store says it.
+RUN_STATUSES = ("finished", "failed", "running", "queued")
 # Settings that name where a comparison came from rather than how it trained.
 UNCOMPARED_SETTINGS = frozenset({"notes"})
 
@@ -135,3 +137,46 @@ def sort_choices(table: pd.DataFrame) -> list[str]:
     """The columns a person may sort by: the figures and names first, then the differing settings."""
     settings = [c for c in table.columns if c not in (*LEADING_COLUMNS, *FIGURE_COLUMNS, *TRAILING_COLUMNS, "repeat")]
     return [*[c for c in SORTABLE if c in table.columns], *settings]
+
+
+@dataclass(frozen=True)
+class RunsView:
+    """The Compare page's view of several comparisons, kept in the address so that a link shows
+    the same: which comparisons, how the overlaid curves are coloured and which split they show,
+    and the runs table's filters and sort."""
+
+    comparisons: tuple[str, ...] = ()
+    colour_by: str = "comparison"
+    split: str = "validation"
+    runs: RunFilter = RunFilter()
+    sort: str = ""
+    descending: bool = False
+
+    @classmethod
+    def from_query(cls, params: Mapping[str, Any], known_ids: Iterable[str]) -> RunsView:
+        """The view the address asks for; comparisons not here, and values that make no sense, are dropped."""
+        from core.charts import OVERLAY_COLOURINGS, OVERLAY_SPLITS
+        from core.history import flag_param, list_param
+
+        colour_by = str(params.get("colour_by") or cls.colour_by)
+        split = str(params.get("split") or cls.split)
+        return cls(
+            comparisons=tuple(list_param(params, "comparisons", allowed=known_ids)),
+            colour_by=colour_by if colour_by in OVERLAY_COLOURINGS else cls.colour_by,
+            split=split if split in OVERLAY_SPLITS else cls.split,
+            runs=RunFilter(frameworks=tuple(list_param(params, "run_frameworks")),
+                           statuses=tuple(list_param(params, "run_statuses")),
+                           text=str(params.get("run_text") or "")),
+            sort=str(params.get("run_sort") or ""),
+            descending=flag_param(params, "run_descending"),
+        )
+
+    def to_query(self) -> dict[str, str | list[str] | bool | None]:
+        """Every parameter this view owns, None or empty where at its default (for ``write_params``)."""
+        return {
+            "comparisons": list(self.comparisons),
+            "colour_by": None if self.colour_by == RunsView.colour_by else self.colour_by,
+            "split": None if self.split == RunsView.split else self.split,
+            "run_frameworks": list(self.runs.frameworks), "run_statuses": list(self.runs.statuses),
+            "run_text": self.runs.text.strip(), "run_sort": self.sort, "run_descending": self.descending,
+        }

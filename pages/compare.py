@@ -1,4 +1,5 @@
-"""Compare: one comparison in charts, a verdict in words and numbers, and downloads."""
+"""Compare: one comparison in charts, a verdict in words and numbers, and downloads; or several
+comparisons at once, their curves overlaid and every run in one table."""
 
 import datetime as dt
 import json
@@ -8,18 +9,32 @@ import streamlit as st
 
 from core.charts import (
     CURVE_AXES,
+    OVERLAY_COLOURINGS,
+    OVERLAY_SPLITS,
     ChartView,
     curves_figure,
     memory_figure,
+    overlay_curves_figure,
     spread_bar_figure,
     step_time_figure,
     time_to_target_figure,
     warmup_figure,
 )
-from core.frames import epochs_frame, results_frame, runs_frame, steps_frame, target_frame
+from core.frames import epochs_frame, overlay_epochs_frame, results_frame, runs_frame, steps_frame, target_frame
 from core.frameworks import LABELS
+from core.history import write_params
 from core.modes import NEAR_EQUAL_FRACTION
 from core.report import comparison_json, comparison_rows
+from core.run_table import (
+    FIGURE_COLUMNS,
+    RUN_STATUSES,
+    RunFilter,
+    RunsView,
+    filter_runs,
+    run_table,
+    sort_choices,
+    sort_runs,
+)
 from core.smoothing import MAX_SMOOTHING
 from core.text import plain
 from core.verdict import comparison_frameworks, findings
@@ -52,7 +67,95 @@ def describe(summary: dict) -> str:
     return f"{summary['architecture']} on {summary['dataset']} · {device} · {when} · {summary['id']}"
 
 
+def chart_view() -> ChartView:
+    """The curves' axis, smoothing and log scale: widgets seeded from the address on a first run,
+    which they rewrite after, so a reload or a shared link shows the same (?x_axis=…&log_scale=1&smoothing=…)."""
+    for key, value in vars(ChartView.from_query(st.query_params)).items():
+        if key not in st.session_state:
+            st.session_state[key] = value
+    axis_column, smoothing_column, log_column = st.columns([2, 2, 1])
+    axis_column.radio("Against", CURVE_AXES, horizontal=True, key="x_axis",
+                      format_func=lambda x: "epoch" if x == "epoch" else "training time")
+    smoothing_column.slider("Smoothing", 0.0, MAX_SMOOTHING, step=0.01, key="smoothing",
+                            help="TensorBoard-style exponential moving average; the raw curve stays faint behind.")
+    log_column.toggle("Log scale", key="log_scale",
+                      help="Logarithmic axes for training time, speed and memory, so a much slower framework "
+                           "does not flatten the others.")
+    chosen_view = ChartView(x_axis=st.session_state.x_axis, log_scale=st.session_state.log_scale,
+                            smoothing=st.session_state.smoothing)
+    chosen_view.write_query(st.query_params)
+    return chosen_view
+
+
 ids = [c["id"] for c in comparisons]
+by_id = {c["id"]: c for c in comparisons}
+# One comparison in depth, or several side by side (?show=several&comparisons=ID,ID,…).
+SHOW = {"one": "One comparison", "several": "Several comparisons"}
+if "show" not in st.session_state:
+    st.session_state.show = "several" if st.query_params.get("show") == "several" else "one"
+st.radio("Show", list(SHOW), format_func=SHOW.get, horizontal=True, key="show", label_visibility="collapsed")
+write_params(st.query_params, {"show": "several" if st.session_state.show == "several" else None})
+
+if st.session_state.show == "several":
+    # The address seeds every widget of this view on a first run; the widgets rewrite it after.
+    asked = RunsView.from_query(st.query_params, ids)
+    framework_options = list(dict.fromkeys([*LABELS.values(), *asked.runs.frameworks]))
+    for key, value in {"comparisons": list(asked.comparisons), "colour_by": asked.colour_by, "split": asked.split,
+                       "run_frameworks": list(asked.runs.frameworks), "run_text": asked.runs.text,
+                       "run_statuses": [s for s in asked.runs.statuses if s in RUN_STATUSES],
+                       "run_descending": asked.descending}.items():
+        if key not in st.session_state:
+            st.session_state[key] = value
+    picked = st.multiselect("Comparisons", ids, format_func=lambda i: describe(by_id[i]), key="comparisons",
+                            placeholder="Choose comparisons to overlay")
+    if not picked:
+        st.info("Choose one or more comparisons above (or tick them on the History page) to overlay their curves "
+                "and list their runs.")
+    loaded = [store.comparison(comparison_id) for comparison_id in picked]
+
+    st.subheader("Learning curves")
+    view = chart_view()
+    colour_column, split_column = st.columns(2)
+    colour_column.radio("Colour by", OVERLAY_COLOURINGS, horizontal=True, key="colour_by")
+    split_column.radio("Split", OVERLAY_SPLITS, horizontal=True, key="split")
+    overlaid = overlay_epochs_frame(loaded)
+    left, right = st.columns(2)
+    for column, metric in ((left, "accuracy"), (right, "loss")):
+        column.plotly_chart(overlay_curves_figure(overlaid, metric, view.x_axis, colour_by=st.session_state.colour_by,
+                                                  split=st.session_state.split, smoothing=view.smoothing,
+                                                  log_scale=view.log_scale), key=f"overlay_{metric}")
+
+    st.subheader("Runs")
+    table = run_table(loaded)
+    sorts = ["", *sort_choices(table)]
+    if "run_sort" not in st.session_state:
+        st.session_state.run_sort = asked.sort if asked.sort in sorts else ""
+    elif st.session_state.run_sort not in sorts:  # a setting column gone with a comparison taken off
+        st.session_state.run_sort = ""
+    frameworks_column, status_column, text_column, sort_column, order_column = st.columns([2, 2, 2, 2, 1])
+    frameworks_column.multiselect("Framework", framework_options, key="run_frameworks", placeholder="All")
+    status_column.multiselect("Status", RUN_STATUSES, key="run_statuses", placeholder="All")
+    text_column.text_input("Search", key="run_text", placeholder="id, tag, setting, mode…")
+    sort_column.selectbox("Sort by", sorts, key="run_sort", format_func=lambda c: c or "comparison order")
+    order_column.toggle("Descending", key="run_descending")
+    chosen_view = RunsView(comparisons=tuple(picked), colour_by=st.session_state.colour_by, split=st.session_state.split,
+                           runs=RunFilter(frameworks=tuple(st.session_state.run_frameworks),
+                                          statuses=tuple(st.session_state.run_statuses), text=st.session_state.run_text),
+                           sort=st.session_state.run_sort, descending=st.session_state.run_descending)
+    write_params(st.query_params, chosen_view.to_query())
+    shown = sort_runs(filter_runs(table, chosen_view.runs), chosen_view.sort, chosen_view.descending)
+    st.caption(f"{len(shown)} of {len(table)} runs. Click a column heading to sort by it too; figures are each run's own "
+               "(medians over repeats are on the single-comparison view).")
+    st.dataframe(shown, hide_index=True, key="runs_table", column_config={
+        "images/s": st.column_config.NumberColumn(format="%.0f"),
+        "test accuracy": st.column_config.NumberColumn(format="percent"),
+        "peak memory (MiB)": st.column_config.NumberColumn(format="%.1f", help="Device allocator's peak where measured "
+                                                           "(see 'memory measured'), else the worker's peak host RSS"),
+        **{c: st.column_config.NumberColumn(format="%.2f") for c in FIGURE_COLUMNS[3:]},
+        "target": st.column_config.TextColumn(help="Whether the run reached the target validation accuracy: a missing "
+                                                   "time is 'not reached' or 'not measured'")})
+    st.stop()
+
 # The address names the comparison (?comparison=ID, or ?id=ID); one that is not here is said so.
 wanted = st.query_params.get("comparison") or st.query_params.get("id")
 if wanted and wanted not in ids:
@@ -103,22 +206,7 @@ if rows:
 epochs = epochs_frame(comparison)
 results = results_frame(comparison)
 st.subheader("Learning curves")
-# The chart view lives in the address (?x_axis=…&log_scale=1&smoothing=…), so a reload or a shared
-# link shows the same; the address seeds the widgets on a first run, the widgets rewrite it after.
-for key, value in vars(ChartView.from_query(st.query_params)).items():
-    if key not in st.session_state:
-        st.session_state[key] = value
-axis_column, smoothing_column, log_column = st.columns([2, 2, 1])
-axis_column.radio("Against", CURVE_AXES, horizontal=True, key="x_axis",
-                  format_func=lambda x: "epoch" if x == "epoch" else "training time")
-smoothing_column.slider("Smoothing", 0.0, MAX_SMOOTHING, step=0.01, key="smoothing",
-                        help="TensorBoard-style exponential moving average; the raw curve stays faint behind.")
-log_column.toggle("Log scale", key="log_scale",
-                  help="Logarithmic axes for training time, speed and memory, so a much slower framework "
-                       "does not flatten the others.")
-view = ChartView(x_axis=st.session_state.x_axis, log_scale=st.session_state.log_scale,
-                 smoothing=st.session_state.smoothing)
-view.write_query(st.query_params)
+view = chart_view()
 left, right = st.columns(2)
 for column, metric in ((left, "accuracy"), (right, "loss")):
     column.plotly_chart(curves_figure(epochs, metric, view.x_axis, smoothing=view.smoothing, log_scale=view.log_scale),

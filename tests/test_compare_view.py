@@ -156,3 +156,93 @@ def test_the_address_restores_the_comparison_and_the_baseline(home, monkeypatch)
     assert reloaded.selectbox(key="baseline").value == NAMES[2]
     assert [t["name"] for t in figure(reloaded, "accuracy")["data"] if t.get("showlegend") is not False] == [
         "PyTorch", "TensorFlow", "JAX"]  # one repeat each: no numbers
+
+
+# --- several comparisons at once ---------------------------------------------------------------------
+
+
+def overlay_keys(app) -> dict[str, dict]:
+    return {key: json.loads(chart.proto.spec) for chart in app.get("plotly_chart")
+            for key in ("overlay_accuracy", "overlay_loss") if chart.proto.id.endswith(key)}
+
+
+def legend(spec: dict) -> list[str]:
+    return [t["name"] for t in spec["data"] if t.get("showlegend") is not False]
+
+
+def test_several_comparisons_overlay_their_curves_and_list_every_run(home, monkeypatch):
+    monkeypatch.setenv("TWINBENCH_NO_RUNNER", "1")
+    ids = store_comparisons(home, list(NAMES[:2]), repeats=2, count=3)
+    app = open_page("pages/compare.py")
+    assert app.radio(key="show").value == "one" and "show" not in app.query_params
+    app.radio(key="show").set_value("several").run()
+    assert not app.exception, app.exception
+    assert app.query_params["show"] == "several" and not overlay_keys(app).get("overlay_accuracy", {}).get("data")
+
+    app.multiselect(key="comparisons").set_value(ids).run()
+    assert not app.exception, app.exception
+    assert app.query_params["comparisons"] == ",".join(ids)
+    charts = overlay_keys(app)
+    # Every run of the three comparisons, each once in the legend, repeats told apart by marker.
+    assert len(legend(charts["overlay_loss"])) == 12
+    assert legend(charts["overlay_loss"])[:2] == [f"{ids[0]} · PyTorch #1", f"{ids[0]} · PyTorch #2"]
+    markers = {t["marker"]["symbol"] for t in charts["overlay_loss"]["data"]}
+    assert markers == {"circle", "square"}
+    # Coloured by comparison: three colours; by framework: the frameworks' two.
+    assert len({t["line"]["color"] for t in charts["overlay_loss"]["data"]}) == 3
+    app.radio(key="colour_by").set_value("framework").run()
+    assert len({t["line"]["color"] for t in overlay_keys(app)["overlay_loss"]["data"]}) == 2
+    assert app.query_params["colour_by"] == "framework"
+
+    table = app.dataframe[0].value
+    assert len(table) == 12 and set(table["comparison"]) == set(ids)
+
+    app.multiselect(key="run_frameworks").set_value(["TensorFlow"]).run()
+    app.selectbox(key="run_sort").set_value("images/s").run()
+    app.toggle(key="run_descending").set_value(True).run()
+    app.toggle(key="log_scale").set_value(True).run()
+    assert not app.exception, app.exception
+    table = app.dataframe[0].value
+    assert set(table["framework"]) == {"TensorFlow"} and len(table) == 6
+    assert list(table["images/s"]) == sorted(table["images/s"], reverse=True)
+    assert overlay_keys(app)["overlay_accuracy"]["layout"]["xaxis"].get("type") != "log"  # epochs stay whole
+
+    # The link reproduces the view in a new session.
+    reloaded = open_page("pages/compare.py", dict(app.query_params))
+    assert not reloaded.exception, reloaded.exception
+    assert reloaded.radio(key="show").value == "several"
+    assert reloaded.multiselect(key="comparisons").value == ids
+    assert (reloaded.radio(key="colour_by").value, reloaded.toggle(key="log_scale").value) == ("framework", True)
+    assert reloaded.multiselect(key="run_frameworks").value == ["TensorFlow"]
+    assert (reloaded.selectbox(key="run_sort").value, reloaded.toggle(key="run_descending").value) == ("images/s", True)
+    assert reloaded.dataframe[0].value.equals(table)
+
+    # A text search, and an address naming comparisons that are not here.
+    app.text_input(key="run_text").input(ids[1]).run()
+    assert set(app.dataframe[0].value["comparison"]) == {ids[1]}
+    assert app.query_params["run_text"] == ids[1]
+    stale = open_page("pages/compare.py", {"show": "several", "comparisons": f"nope,{ids[2]}", "colour_by": "nonsense"})
+    assert not stale.exception, stale.exception
+    assert stale.multiselect(key="comparisons").value == [ids[2]] and stale.radio(key="colour_by").value == "comparison"
+    assert stale.query_params["comparisons"] == ids[2] and "colour_by" not in stale.query_params
+
+
+def test_the_overlay_draws_one_split_and_says_when_there_is_nothing():
+    import pandas as pd
+
+    from core.charts import overlay_curves_figure
+    from core.frames import overlay_epochs_frame
+
+    assert overlay_epochs_frame([]).empty
+    empty = overlay_curves_figure(pd.DataFrame(), "loss")
+    assert "No validation loss recorded" in empty.layout.annotations[0].text
+    epochs = pd.DataFrame({"comparison": ["a", "a", "b"], "framework": ["PyTorch", "PyTorch", "PyTorch"], "repeat": [1, 1, 1],
+                           "epoch": [1, 2, 1], "train_seconds": [1.0, 2.0, 1.5], "val_loss": [0.5, 0.4, 0.6],
+                           "train_loss": [0.7, 0.3, None]})
+    validation = overlay_curves_figure(epochs, "loss", colour_by="framework")
+    assert [t.name for t in validation.data] == ["a · PyTorch #1", "b · PyTorch #1"]
+    assert [t.line.dash for t in validation.data] == ["solid", "dash"]  # comparisons by dash
+    assert list(validation.data[0].y) == [0.5, 0.4]
+    train = overlay_curves_figure(epochs, "loss", split="train", smoothing=0.5)
+    assert [t.name for t in train.data] == ["a · PyTorch #1", "a · PyTorch #1"]  # raw faint, then smoothed
+    assert train.data[0].opacity == 0.25
