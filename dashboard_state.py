@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -16,6 +19,7 @@ from core.error_log import one_line, record
 from core.errors import BadInput
 from core.jobs import RETRY_SECONDS, JobRunner
 from core.paths import default_db_path
+from core.public_mode import PublicPolicy, may_delete, policy_from_environment
 from core.store import Store
 from core.text import plain
 from core.verdict import Decision
@@ -40,6 +44,11 @@ def run_app() -> None:
     runner = ensure_job_runner()
     page = st.navigation([st.Page(script, title=title, icon=icon, url_path=url_path, default=url_path is None)
                           for script, title, icon, url_path in PAGES])
+    policy = public_policy()
+    if policy.enabled:
+        st.caption(plain(f"Shared instance: everyone sees every comparison; you can cancel or delete only those you "
+                         f"started or imported in this browser tab. Limits: {policy.summary()}."),
+                   help=plain(f"Public mode is {policy.reason}."))
     if runner is not None and runner.last_error:
         st.warning(plain(f"Queued comparisons wait: the job runner cannot reach the results database and retries every "
                          f"{RETRY_SECONDS:.0f} s. {runner.last_error}"), icon=":material/sync_problem:")
@@ -48,7 +57,9 @@ def run_app() -> None:
         page.run()
     except Exception as error:  # one page's failure is a banner, not a broken app
         log = record(error, f"page {page.title}")
-        st.error(plain(f"This page could not be shown: {one_line(error)}" + (f" Details: {log}" if log else "")),
+        # A shared instance's visitors have no use for (and no business reading) the server's paths.
+        details = f" Details: {log}" if log and not policy.enabled else ""
+        st.error(plain(f"This page could not be shown: {one_line(error)}{details}"),
                  icon=":material/error:")
     finally:
         _inside_app.active = False
@@ -69,6 +80,30 @@ def page_setup() -> None:
         return
     run_app()
     st.stop()
+
+
+def public_policy() -> PublicPolicy:
+    """Public mode and its limits, from the environment (core/public_mode.py); reading a few
+    variables costs nothing per run. A limit set to nonsense is shown as an error and the
+    default limits apply, with public mode on: the safe side."""
+    try:
+        return policy_from_environment(os.environ)
+    except BadInput as error:
+        st.error(plain(f"Public mode's setting is wrong: {error}. The default limits apply."), icon=":material/error:")
+        return PublicPolicy(enabled=True, reason=f"on: {error}")
+
+
+def visitor() -> str:
+    """This browser session's id, the owner of what it queues or imports. A session is one tab's
+    connection: reloading the page starts a new one (Streamlit keeps no cookie of its own)."""
+    if "twinbench_visitor" not in st.session_state:
+        st.session_state.twinbench_visitor = uuid.uuid4().hex[:12]
+    return str(st.session_state.twinbench_visitor)
+
+
+def may_change(comparison: Mapping[str, Any]) -> bool:
+    """Whether this session may delete or cancel ``comparison`` (always, unless public mode is on)."""
+    return may_delete(comparison, visitor(), public_policy())
 
 
 def open_store() -> Store:

@@ -7,12 +7,12 @@ import streamlit as st
 
 from core.errors import BadInput
 from core.frameworks import DEFAULT_NAMES, LABELS
-from core.jobs import enqueue
+from core.public_mode import enqueue_public
 from core.report import comparison_rows
 from core.spec import RunSpec
 from core.text import plain
 from core.verdict import findings
-from dashboard_state import open_store, page_setup, show_decision
+from dashboard_state import open_store, page_setup, public_policy, show_decision, visitor
 
 page_setup()
 
@@ -30,7 +30,7 @@ if st.button("Start comparison", type="primary", key="start",
                   f"{default.epochs} epochs, "
                   f"{default.repeats} seeds each; takes well under a minute on a laptop CPU"):
     try:
-        job_id = enqueue(store, default, list(DEFAULT_NAMES))
+        job_id = enqueue_public(store, default, list(DEFAULT_NAMES), visitor(), public_policy())
     except BadInput as error:
         st.error(plain(error))
     else:

@@ -5,26 +5,28 @@ step, elapsed and time left from core.eta) with the live curves beside it, and t
 into a collapsed expander until the comparison ends."""
 
 import datetime as dt
+import hashlib
 import time
 
 import streamlit as st
 
 from core.charts import curves_figure
 from core.data.registry import BUILTIN_DATASETS
-from core.data.uploads import save_upload
 from core.errors import BadInput
 from core.eta import format_duration, format_left, job_status
 from core.frames import epochs_frame
 from core.frameworks import DEFAULT_NAMES, LABELS, REGISTRY, parse_frameworks
-from core.jobs import active_jobs, enqueue, get_job, queue_position, request_cancel
+from core.jobs import active_jobs, get_job, queue_position, request_cancel
 from core.models.registry import ARCHITECTURES
+from core.public_mode import check_queue, enqueue_public, store_upload
 from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
 from core.text import plain
 from core.train.measure import usable_cpu_count
 from core.watching import WatchPolicy, trains_on_cpu, watch_policy
-from dashboard_state import open_store, page_setup
+from dashboard_state import may_change, open_store, page_setup, public_policy, visitor
 
 page_setup()
+public = public_policy()
 
 UPLOAD_CHOICE = "Upload an image-folder .zip"
 DEFAULTS = RunSpec()
@@ -43,6 +45,16 @@ def setting(widget, field: str, label: str, options=(), **kwargs) -> None:
     value = widget(label, key=field, **kwargs)
     values[field] = (value or None) if default is None else value
     errors[field] = st.empty()
+
+
+def bounded(field: str, help_text: str) -> dict:
+    """In public mode, the widget's largest value and its help say the shared instance's bound
+    (core.public_mode.bounded_spec refuses more, whatever the widget sends)."""
+    if not public.enabled:
+        return {"help": help_text} if help_text else {}
+    bound = {"epochs": public.max_epochs, "repeats": public.max_repeats, "max_images": public.max_images,
+             "image_size": public.max_image_size}[field]
+    return {"max_value": bound, "help": f"{help_text + '; ' if help_text else ''}at most {bound:,} on this shared instance"}
 
 
 def progress_of(run: dict, job: dict) -> tuple[float, str]:
@@ -143,7 +155,7 @@ def show_queue(policy: WatchPolicy) -> None:
             label = LABELS.get(run["framework"], run["framework"])
             label += f" #{run['repeat'] + 1}" if comparison["settings"]["repeats"] > 1 else ""
             st.progress(fraction, text=plain(f"{label}: {caption}"))
-        if yours and shown["status"] in ("queued", "running") and st.button("Cancel", key="cancel"):
+        if yours and may_change(comparison) and shown["status"] in ("queued", "running") and st.button("Cancel", key="cancel"):
             request_cancel(store, shown["id"])
             st.rerun()
         if policy.live_curves and curves_drawn(comparison) != st.session_state.get("curves_drawn"):
@@ -206,7 +218,8 @@ with st.expander("New comparison", expanded=not live, key="new_comparison", on_c
         with left:
             setting(st.selectbox, "dataset", "Dataset", [*BUILTIN_DATASETS, UPLOAD_CHOICE],
                     format_func=lambda d: f"{d} — {BUILTIN_DATASETS[d]}" if d in BUILTIN_DATASETS else d)
-            upload = st.file_uploader("Image-folder .zip (one subfolder per class)", type=["zip"], key="dataset_upload")
+            upload = st.file_uploader("Image-folder .zip (one subfolder per class)", type=["zip"], key="dataset_upload",
+                                      max_upload_size=public.max_upload_mib if public.enabled else None)
             setting(st.selectbox, "architecture", "Architecture", list(ARCHITECTURES),
                     format_func=lambda a: f"{a} — {ARCHITECTURES[a].description}")
             frameworks = st.multiselect("Frameworks", list(REGISTRY), default=list(DEFAULT_NAMES), key="frameworks",
@@ -214,7 +227,7 @@ with st.expander("New comparison", expanded=not live, key="new_comparison", on_c
                                                                                  else " (not installed)"))
             errors["frameworks"] = st.empty()
         with middle:
-            setting(st.number_input, "epochs", "Epochs", step=1, help="1 to 1000")
+            setting(st.number_input, "epochs", "Epochs", step=1, **bounded("epochs", "1 to 1000"))
             setting(st.number_input, "batch_size", "Batch size", step=1,
                     help="at most the training split; the last partial batch is dropped")
             setting(st.selectbox, "optimizer", "Optimiser", OPTIMIZERS)
@@ -226,8 +239,8 @@ with st.expander("New comparison", expanded=not live, key="new_comparison", on_c
             setting(st.selectbox, "precision", "Precision", PRECISIONS, help="bf16: mixed precision, logits kept in float32")
             setting(st.selectbox, "compile", "Compile", COMPILE_MODES, help="on: XLA for TensorFlow, torch.compile for PyTorch")
             setting(st.number_input, "repeats", "Repeats", step=1,
-                    help="runs per framework, alternating which goes first; repeat i uses seed + i, "
-                         "so each figure gets a spread and the verdict an interval")
+                    **bounded("repeats", "runs per framework, alternating which goes first; repeat i uses seed + i, "
+                                         "so each figure gets a spread and the verdict an interval"))
             setting(st.checkbox, "best_of_each", "Best of each",
                     help="first try each framework's modes (compile, bf16, channels_last) briefly, "
                          "then train each in its fastest")
@@ -255,8 +268,9 @@ with st.expander("New comparison", expanded=not live, key="new_comparison", on_c
                         help="with ImageNet weights: 0 to 19")
             with c:
                 setting(st.number_input, "image_size", "Image size (0 = as stored)", step=1,
-                        help="resize images explicitly, e.g. 16 for lenet5 on 8x8 digits")
-                setting(st.number_input, "max_images", "Max images (0 = all)", step=100)
+                        **bounded("image_size", "resize images explicitly, e.g. 16 for lenet5 on 8x8 digits"))
+                setting(st.number_input, "max_images", "Max images (0 = all)" if not public.enabled
+                        else f"Max images (0 = {public.max_images:,})", step=100, **bounded("max_images", ""))
                 setting(st.checkbox, "augment", "Augment (random shifts; flips for colour)")
                 setting(st.number_input, "threads", "CPU threads per framework (0 = all cores but one)", step=1,
                         help="one core is left to the dashboard and the browser, so watching does not "
@@ -267,13 +281,19 @@ with st.expander("New comparison", expanded=not live, key="new_comparison", on_c
 if submitted:
     store = open_store()
     try:
+        check_queue(store, visitor(), public)  # a full queue refuses before an upload is stored
         if values["dataset"] == UPLOAD_CHOICE:
             if upload is None:
                 raise BadInput("choose a .zip to upload, or pick a built-in dataset", "dataset")
-            values["dataset"] = str(save_upload(upload.name, upload.getvalue()))
+            payload = upload.getvalue()
+            # This session's distinct uploads: the same file sent again with the form is not another.
+            digest = hashlib.sha256(payload).hexdigest()
+            uploaded = st.session_state.setdefault("twinbench_uploads", set())
+            values["dataset"] = str(store_upload(store, upload.name, payload, len(uploaded - {digest}), public))
+            uploaded.add(digest)
         chosen = parse_frameworks(frameworks)
         with st.spinner("Preparing the data ..."):
-            job_id = enqueue(store, RunSpec.from_dict(values), chosen)
+            job_id = enqueue_public(store, RunSpec.from_dict(values), chosen, visitor(), public)
     except BadInput as error:
         (errors.get(error.field or "") or general_error).error(plain(error), icon=":material/error:")
     else:

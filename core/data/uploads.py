@@ -9,6 +9,7 @@ refused then is removed again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from core.data.image_folder import LIMITS, check_archive
 from core.errors import BadInput
-from core.paths import data_dir
+from core.paths import data_dir, prepared_dir
 
 # Streamlit's uploader holds the whole file in the server's memory, so this bounds what one
 # upload costs the server before any check can run; set server.maxUploadSize to match.
@@ -55,7 +56,9 @@ def save_upload(name: str, payload: bytes) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     remove_old_extractions(folder)
     path = folder / f"{digest}-{safe_name}"
-    if not path.exists():
+    if path.exists():
+        _touch(path)  # uploaded again: the most recently used now, the last to be evicted
+    else:
         temporary = folder / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.part"
         try:
             temporary.write_bytes(payload)
@@ -64,3 +67,55 @@ def save_upload(name: str, payload: bytes) -> Path:
             temporary.unlink(missing_ok=True)
             raise
     return path
+
+
+def _touch(path: Path) -> None:
+    with contextlib.suppress(OSError):  # read-only or gone: its age only matters to eviction
+        os.utime(path)
+
+
+def cached_files() -> list[Path]:
+    """Uploads and prepared arrays, least recently used first (by modification time, which
+    save_upload and core.data.prepare renew on reuse). Files being written (``.``-names) are
+    left out: they are renamed into place or removed within one request."""
+    found = []
+    for folder in (uploads_dir(), prepared_dir()):
+        if folder.is_dir():
+            found += [entry for entry in folder.iterdir()
+                      if not entry.name.startswith(".") and entry.is_file() and not entry.is_symlink()]
+    stamped = []
+    for entry in found:
+        try:
+            stamped.append((entry.stat().st_mtime, entry.name, entry))
+        except OSError:  # removed meanwhile
+            continue
+    return [entry for _, _, entry in sorted(stamped)]
+
+
+def evict_oldest(cap_bytes: int, protected: set[Path]) -> tuple[list[Path], int]:
+    """Remove the least recently used uploads and prepared arrays until together they take at
+    most ``cap_bytes``, never a file in ``protected`` (resolved paths); returns what was removed
+    and the bytes left, which exceed the cap only when protected files alone do."""
+    files = cached_files()
+    sizes = {}
+    for entry in files:
+        try:
+            sizes[entry] = entry.stat().st_size
+        except OSError:
+            continue
+    total = sum(sizes.values())
+    removed = []
+    for entry, size in sizes.items():
+        if total <= cap_bytes:
+            break
+        if entry.resolve() in protected:
+            continue
+        try:
+            entry.unlink()
+        except FileNotFoundError:  # another process removed it: it no longer counts either
+            pass
+        except OSError:
+            continue
+        total -= size
+        removed.append(entry)
+    return removed, total
