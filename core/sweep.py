@@ -96,6 +96,10 @@ class Sweep:
         return len(self.cells)
 
 
+def _clean(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value  # " bf16" from "fp32, bf16" typed by hand
+
+
 def _checked_axis(name: str, values: Sequence[Any], base: Mapping[str, Any]) -> list[Any]:
     """The distinct values of one field, each validated on its own so that a refusal names the
     field and the value (a cross product would only show the first bad combination)."""
@@ -106,7 +110,7 @@ def _checked_axis(name: str, values: Sequence[Any], base: Mapping[str, Any]) -> 
         raise BadInput(f"{name} needs at least one value", name)
     checked: list[Any] = []
     for value in values:
-        normalised = getattr(RunSpec.from_dict({**base, name: value}), name)
+        normalised = getattr(RunSpec.from_dict({**base, name: _clean(value)}), name)
         if normalised not in checked:  # "32,32" or "fp32, fp32" is one value
             checked.append(normalised)
     return checked
@@ -120,7 +124,10 @@ def expand_sweep(axes: Mapping[str, Sequence[Any]], base: Mapping[str, Any] | No
     """
     base = dict(base or {})
     RunSpec.from_dict(base)  # a bad fixed setting is refused as itself, not as the first axis's problem
-    checked = {name: _checked_axis(name, list(values), base) for name, values in axes.items()}
+    # Each value is checked beside the other fields' first values, as the first cells will hold
+    # them: a value is refused alone only when no cell could take it.
+    anchor = {**base, **{name: _clean(values[0]) for name, values in axes.items() if name in SWEEPABLE and len(values)}}
+    checked = {name: _checked_axis(name, list(values), anchor) for name, values in axes.items()}
     count = math.prod(len(values) for values in checked.values())
     if count > MAX_CELLS:
         sizes = " × ".join(f"{len(v)} {name}" for name, v in checked.items() if len(v) > 1)

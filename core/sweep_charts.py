@@ -8,8 +8,10 @@ with the failure in their hover label ("out of memory at batch 2048: ...").
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -24,7 +26,8 @@ DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    # numbers.Number covers the numpy scalars a DataFrame hands back; a switch is a category.
+    return isinstance(value, numbers.Number) and not isinstance(value, (bool, np.bool_))
 
 
 def _x_axis(frame: pd.DataFrame, x: str) -> dict[str, Any]:
