@@ -233,3 +233,14 @@ def clean_note(note: str | None) -> str:
     if len(cleaned) > MAX_NOTE_LENGTH:
         raise BadInput(f"a note must be at most {MAX_NOTE_LENGTH} characters (got {len(cleaned)})", field="note")
     return cleaned
+
+
+def dates_param(params: Mapping[str, Any], first: dt.date, last: dt.date) -> tuple[dt.date, dt.date]:
+    """The date range the address asks for (?dates=YYYY-MM-DD,YYYY-MM-DD), kept within [first, last];
+    the whole range when it asks for none or for something that is not a pair of dates."""
+    try:
+        since, until = (dt.date.fromisoformat(part) for part in list_param(params, "dates"))
+    except ValueError:
+        return first, last
+    since, until = min(max(since, first), last), min(max(until, first), last)
+    return (since, until) if since <= until else (first, last)

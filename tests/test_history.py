@@ -151,3 +151,13 @@ def test_address_lists_and_flags_round_trip():
     write_params(params, {"comparisons": ["c", "d"], "tags": [], "descending": True, "sort": ""})
     assert params == {"comparisons": "c,d", "descending": "1"}
     assert flag_param(params, "descending") and not flag_param(params, "sort")
+
+
+def test_a_date_range_in_the_address_is_kept_within_the_data():
+    from core.history import dates_param
+
+    first, last = dt.date(2026, 11, 1), dt.date(2026, 11, 9)
+    assert dates_param({"dates": "2026-11-02,2026-11-05"}, first, last) == (dt.date(2026, 11, 2), dt.date(2026, 11, 5))
+    assert dates_param({"dates": "2020-01-01,2030-01-01"}, first, last) == (first, last)
+    for nonsense in ({}, {"dates": "yesterday"}, {"dates": "2026-11-02"}, {"dates": "2026-11-05,2026-11-02"}):
+        assert dates_param(nonsense, first, last) == (first, last)
