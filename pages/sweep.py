@@ -16,6 +16,7 @@ from core.models.registry import ARCHITECTURES
 from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
 from core.sweep import (
     MAX_CELLS,
+    SWEEPABLE,
     enqueue_sweep,
     estimate_sweep,
     expand_sweep,
@@ -81,6 +82,8 @@ def sweep_form() -> None:
     frameworks = st.multiselect("Frameworks", list(REGISTRY), default=list(DEFAULT_NAMES), key="sweep_frameworks",
                                 format_func=lambda name: LABELS[name] + ("" if REGISTRY[name].installed
                                                                          else " (not installed)"))
+    # In RunSpec's order, as the CLI names them, whichever widget they came from.
+    axes = {name: axes[name] for name in SWEEPABLE if name in axes}
     try:
         chosen = parse_frameworks(frameworks)
         sweep = expand_sweep(axes)
@@ -124,7 +127,8 @@ def show_results(sweep_id: str) -> None:
     runs = sum(len(c["runs"]) for c in comparisons)
     ended = sum(run["status"] in ("finished", "failed") for c in comparisons for run in c["runs"])
     if ended < runs:
-        st.progress(ended / runs, text=f"{ended} of {runs} runs ended; the charts fill in as the comparisons finish")
+        st.progress(ended / runs)
+        st.caption(f"{ended} of {runs} runs ended; the charts fill in as the comparisons finish.")
         st.page_link("pages/train.py", label="Follow the queue on Train", icon=":material/play_circle:")
     st.caption(plain(f"Swept: {', '.join(field_words(name) for name in swept) or 'nothing (one comparison)'}"))
     axis_column, log_column = st.columns([3, 1])
