@@ -178,8 +178,8 @@ def check_queue(store: Any, visitor: str | None, policy: PublicPolicy) -> None:
 
     jobs = active_jobs(store)
     if len(jobs) >= policy.max_queue:
-        raise BadInput(f"the queue holds {len(jobs)} comparisons, the most this shared instance takes; "
-                       "try again when one ends")
+        raise BadInput(f"the queue holds {len(jobs)} comparison{'' if len(jobs) == 1 else 's'}, the most this shared "
+                       "instance takes; try again when one ends")
     mine = sum(1 for job in jobs if visitor is not None and job.get("owner") == visitor)
     if mine >= policy.max_queued_per_visitor:
         raise BadInput(f"you have {mine} comparison(s) waiting or training, the most one visitor may have on this "

@@ -140,7 +140,9 @@ def show_queue(policy: WatchPolicy) -> None:
         st.caption("Nothing is waiting for the device.")
     else:
         comparison = store.comparison(shown["comparison_id"])
-        yours = job is not None and shown["id"] == job["id"]
+        # The job this page follows; on a shared instance only if this session queued it, since
+        # anyone can open another visitor's ?job= address.
+        yours = job is not None and shown["id"] == job["id"] and may_change(comparison)
         if shown["status"] in ("queued", "running"):
             with st.container(key="status_panel"):
                 show_status(store, shown, comparison, yours)
@@ -155,7 +157,7 @@ def show_queue(policy: WatchPolicy) -> None:
             label = LABELS.get(run["framework"], run["framework"])
             label += f" #{run['repeat'] + 1}" if comparison["settings"]["repeats"] > 1 else ""
             st.progress(fraction, text=plain(f"{label}: {caption}"))
-        if yours and may_change(comparison) and shown["status"] in ("queued", "running") and st.button("Cancel", key="cancel"):
+        if yours and shown["status"] in ("queued", "running") and st.button("Cancel", key="cancel"):
             request_cancel(store, shown["id"])
             st.rerun()
         if policy.live_curves and curves_drawn(comparison) != st.session_state.get("curves_drawn"):
