@@ -168,22 +168,29 @@ def may_delete(comparison: Mapping[str, Any], visitor: str | None, policy: Publi
 # The dashboard is one process whose sessions run in threads: this lock makes checking the queue
 # and adding to it one step, so two visitors cannot both take the last place.
 _queue_lock = threading.RLock()
+queue_lock = _queue_lock  # for callers that queue several comparisons as one step (check_many)
 
 
-def check_queue(store: Any, visitor: str | None, policy: PublicPolicy) -> None:
-    """Refuse a new comparison when the queue or this visitor's share of it is full."""
+def check_queue(store: Any, visitor: str | None, policy: PublicPolicy, adding: int = 1) -> None:
+    """Refuse ``adding`` new comparisons when the queue or this visitor's share of it would be over its cap."""
     if not policy.enabled:
         return
     from core.jobs import active_jobs
 
     jobs = active_jobs(store)
-    if len(jobs) >= policy.max_queue:
-        raise BadInput(f"the queue holds {len(jobs)} comparison{'' if len(jobs) == 1 else 's'}, the most this shared "
-                       "instance takes; try again when one ends")
+    if len(jobs) + adding > policy.max_queue:
+        if adding == 1:
+            raise BadInput(f"the queue holds {len(jobs)} comparison{'' if len(jobs) == 1 else 's'}, the most this shared "
+                           "instance takes; try again when one ends")
+        raise BadInput(f"the queue holds {len(jobs)} of the {policy.max_queue} comparisons this shared instance takes, "
+                       f"no room for {adding} more; try fewer, or again when some end")
     mine = sum(1 for job in jobs if visitor is not None and job.get("owner") == visitor)
-    if mine >= policy.max_queued_per_visitor:
-        raise BadInput(f"you have {mine} comparison(s) waiting or training, the most one visitor may have on this "
-                       "shared instance; wait until it ends or cancel it")
+    if mine + adding > policy.max_queued_per_visitor:
+        if adding == 1:
+            raise BadInput(f"you have {mine} comparison(s) waiting or training, the most one visitor may have on this "
+                           "shared instance; wait until it ends or cancel it")
+        raise BadInput(f"one visitor may have {policy.max_queued_per_visitor} comparison(s) waiting or training on this "
+                       f"shared instance; you have {mine}, and this would add {adding}")
 
 
 def bounded_spec(spec: RunSpec, policy: PublicPolicy) -> RunSpec:
@@ -206,8 +213,15 @@ def check_enqueue(store: Any, spec: RunSpec, visitor: str | None, policy: Public
     return bounded_spec(spec, policy)
 
 
+def check_many(store: Any, specs: list[RunSpec], visitor: str | None, policy: PublicPolicy) -> list[RunSpec]:
+    """For a sweep: room for every comparison at once, and each within the bounds; returns the
+    specs to queue. Call it holding ``queue_lock`` and queue before releasing it."""
+    check_queue(store, visitor, policy, adding=len(specs))
+    return [bounded_spec(spec, policy) for spec in specs]
+
+
 def enqueue_public(store: Any, spec: RunSpec, frameworks: list[str], visitor: str | None,
-                   policy: PublicPolicy) -> str:
+                   policy: PublicPolicy, *, sweep_id: str | None = None) -> str:
     """Check, queue ``spec`` owned by ``visitor`` and keep the disk under its cap; returns the job id.
 
     Locally (policy off) this is ``core.jobs.enqueue`` with the owner recorded, so a comparison
@@ -215,11 +229,11 @@ def enqueue_public(store: Any, spec: RunSpec, frameworks: list[str], visitor: st
     from core.jobs import enqueue
 
     if not policy.enabled:
-        return enqueue(store, spec, frameworks, owner=visitor)
+        return enqueue(store, spec, frameworks, sweep_id=sweep_id, owner=visitor)
     with _queue_lock:
         bounded = check_enqueue(store, spec, visitor, policy)
         try:
-            return enqueue(store, bounded, frameworks, owner=visitor)
+            return enqueue(store, bounded, frameworks, sweep_id=sweep_id, owner=visitor)
         finally:  # a refused comparison may have prepared its data too
             make_room(store, policy)
 
@@ -237,6 +251,14 @@ def check_upload(name: str, size: int, uploads_so_far: int, policy: PublicPolicy
     if uploads_so_far >= policy.max_uploads_per_visitor:
         raise BadInput(f"you have uploaded {uploads_so_far} datasets, the most one visitor may upload to this shared "
                        "instance; choose a built-in dataset", "dataset")
+
+
+def check_import(name: str, size: int, policy: PublicPolicy) -> None:
+    """Refuse an export to import (History) larger than an upload may be: Streamlit holds it in
+    the server's memory as it holds an uploaded dataset."""
+    if policy.enabled and size > policy.max_upload_bytes:
+        raise BadInput(f"{name} is {size / MiB:.1f} MiB; files to import are at most {policy.max_upload_mib} MiB on "
+                       "this shared instance")
 
 
 def protected_paths(store: Any) -> set[Path]:

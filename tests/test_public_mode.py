@@ -14,6 +14,8 @@ from core.paths import prepared_dir
 from core.public_mode import (
     PublicPolicy,
     bounded_spec,
+    check_import,
+    check_many,
     check_upload,
     detect_community_cloud,
     enqueue_public,
@@ -184,6 +186,10 @@ def test_uploads_are_bounded_in_size_and_number():
     with pytest.raises(BadInput, match="you have uploaded 2 datasets, the most one visitor may upload"):
         check_upload("third.zip", 10, 2, policy)
     check_upload("big.zip", 1 << 30, 99, PublicPolicy())  # locally: core.data.uploads' own limits only
+    check_import("export.json", 1 << 20, policy)
+    with pytest.raises(BadInput, match="export.json is 2.0 MiB; files to import are at most 1 MiB on this shared instance"):
+        check_import("export.json", 2 << 20, policy)
+    check_import("export.json", 1 << 30, PublicPolicy())
 
 
 def age(path, seconds_ago):
@@ -248,3 +254,18 @@ def test_an_upload_that_cannot_fit_beside_the_queued_data_is_refused_and_removed
     with pytest.raises(BadInput, match="more than the 1 MiB this shared instance keeps; try again when a comparison ends"):
         store_upload(store, "big.zip", big, 1, tiny.model_copy(update={"max_uploads_per_visitor": 5}))
     assert [p.name for p in uploads_dir().iterdir()] == [kept.name]
+
+
+def test_a_sweep_needs_room_for_all_its_comparisons_at_once(home):
+    store = Store(home / "runs.sqlite")
+    policy = PUBLIC.model_copy(update={"max_queue": 4, "max_queued_per_visitor": 3})
+    enqueue_public(store, RunSpec(epochs=1), ["pytorch"], "visitor-a", policy)
+    cells = [RunSpec(epochs=1, seed=seed) for seed in range(3)]
+    with pytest.raises(BadInput, match="one visitor may have 3 comparison\\(s\\) waiting or training on this shared "
+                                       "instance; you have 1, and this would add 3"):
+        check_many(store, cells, "visitor-a", policy)
+    assert [spec.max_images for spec in check_many(store, cells, "visitor-b", policy)] == [5000] * 3
+    with pytest.raises(BadInput, match="the queue holds 1 of the 4 comparisons this shared instance takes, no room for 4"):
+        check_many(store, [*cells, RunSpec(epochs=1)], "visitor-b", policy.model_copy(update={"max_queued_per_visitor": 9}))
+    with pytest.raises(BadInput, match="epochs is at most 10"):
+        check_many(store, [RunSpec(epochs=11)], "visitor-b", policy)
