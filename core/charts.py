@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.frames import NOT_MEASURED, NOT_REACHED, REACHED
+from core.frames import NOT_MEASURED, REACHED, target_note
 from core.frameworks import REGISTRY
 from core.smoothing import clamp_smoothing, ema
 
@@ -263,19 +263,6 @@ def spread_bar_figure(results: pd.DataFrame, column: str, title: str, axis_title
     figure.update_layout(title=title, yaxis_title=axis_title, showlegend=False, **LAYOUT)
     figure.update_yaxes(**_value_axis(log_scale))
     return figure
-
-
-def target_note(rows: pd.DataFrame) -> str:
-    """What one framework's runs say about the target beside their times, in words ("" when all got there)."""
-    reached = int((rows["status"] == REACHED).sum())
-    if reached == len(rows):
-        return ""
-    if reached:
-        return f"{reached} of {len(rows)} runs reached it"
-    if (rows["status"] == NOT_REACHED).any():
-        best = rows["best_val_accuracy"].dropna()
-        return "not reached" + (f" (best {best.max():.1%})" if len(best) else "")
-    return "not measured"
 
 
 def time_to_target_figure(targets: pd.DataFrame, target: float, log_scale: bool = False) -> go.Figure:

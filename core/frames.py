@@ -76,7 +76,7 @@ def target_status(run: dict[str, Any], target: float | None = None) -> str:
     if result.figure("time_to_target_seconds") is not None:
         return REACHED
     target = result.figure("target_accuracy") if result.figure("target_accuracy") is not None else target
-    validated = [e["val_accuracy"] for e in run["epochs"] if e.get("val_accuracy") is not None]
+    validated = [e["val_accuracy"] for e in run.get("epochs") or [] if e.get("val_accuracy") is not None]
     if target is None or not validated or max(validated) >= target:
         return NOT_MEASURED  # nothing to compare, or a recorded reach without its time
     return NOT_REACHED
@@ -90,8 +90,9 @@ def target_frame(comparison: dict[str, Any]) -> pd.DataFrame:
     for run in comparison["runs"]:
         if run["status"] != "finished" or not run["result"]:
             continue
-        validated = [e["val_accuracy"] for e in run["epochs"] if e.get("val_accuracy") is not None]
-        rows.append({"framework": _label(run), "repeat": run["repeat"] + 1, "run_id": run["id"],
+        # Summaries built by hand (tests, other tools) may leave out epochs and ids.
+        validated = [e["val_accuracy"] for e in run.get("epochs") or [] if e.get("val_accuracy") is not None]
+        rows.append({"framework": _label(run), "repeat": run.get("repeat", 0) + 1, "run_id": run.get("id"),
                      "seconds": run["result"].figure("time_to_target_seconds"), "status": target_status(run, target),
                      "best_val_accuracy": max(validated) if validated else None})
     return pd.DataFrame(rows, columns=["framework", "repeat", "run_id", "seconds", "status", "best_val_accuracy"])
@@ -106,3 +107,17 @@ def overlay_epochs_frame(comparisons: list[dict[str, Any]]) -> pd.DataFrame:
         return pd.DataFrame(columns=["comparison", "framework", "repeat", "run_id", "epoch", "train_seconds"])
     frame = pd.concat(frames, ignore_index=True)
     return frame[["comparison", *[c for c in frame.columns if c != "comparison"]]]
+
+
+def target_note(rows: pd.DataFrame) -> str:
+    """What one framework's rows of ``target_frame`` say about the target beside their times, in
+    words ("" when all got there): the Compare page's chart and the CLI table both say it so."""
+    reached = int((rows["status"] == REACHED).sum())
+    if reached == len(rows):
+        return ""
+    if reached:
+        return f"{reached} of {len(rows)} runs reached it"
+    if (rows["status"] == NOT_REACHED).any():
+        best = rows["best_val_accuracy"].dropna()
+        return "not reached" + (f" (best {best.max():.1%})" if len(best) else "")
+    return "not measured"

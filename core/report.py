@@ -119,12 +119,37 @@ def comparison_rows(comparison: dict[str, Any], baseline: str | None = None) -> 
     rows = []
     for metric in METRICS:
         values = {fw: summary[fw][metric.key] for fw in frameworks}
-        if all(v is None for v in values.values()):
+        cells = [format_spread(values[fw], metric.unit) for fw in frameworks]
+        if metric.key == "time_to_target_seconds":
+            cells = time_to_target_cells(comparison, frameworks, cells)
+            if all(cell in (format_value(None, metric.unit), "not measured") for cell in cells):
+                continue
+        elif all(v is None for v in values.values()):
             continue
-        row = [metric.label, *(format_spread(values[fw], metric.unit) for fw in frameworks)]
+        row = [metric.label, *cells]
         row += [ahead(metric, comparison["runs"], frameworks[0], fw) for fw in others]
         rows.append(row)
     return headers, rows
+
+
+def time_to_target_cells(comparison: dict[str, Any], frameworks: list[str], cells: list[str]) -> list[str]:
+    """The time-to-target cells with each framework's missing or partial time said in words, as the
+    Compare page's chart says it: "not reached (best 70.0%)", "not measured", "1 of 2 runs reached it"."""
+    # Imported here: core.frames builds on this module's METRICS.
+    from core.frames import target_frame, target_note
+
+    targets = target_frame(comparison)
+    said = []
+    for framework, cell in zip(frameworks, cells, strict=True):
+        rows = targets[targets["framework"] == label(framework)]
+        note = target_note(rows) if len(rows) else ""
+        if not note:
+            said.append(cell)
+        elif cell == format_value(None, "s"):
+            said.append(note)
+        else:
+            said.append(f"{cell}; {note}")
+    return said
 
 
 def render_table(headers: list[str], rows: list[list[str]]) -> str:

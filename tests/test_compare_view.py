@@ -246,3 +246,28 @@ def test_the_overlay_draws_one_split_and_says_when_there_is_nothing():
     train = overlay_curves_figure(epochs, "loss", split="train", smoothing=0.5)
     assert [t.name for t in train.data] == ["a · PyTorch #1", "a · PyTorch #1"]  # raw faint, then smoothed
     assert train.data[0].opacity == 0.25
+
+
+def test_the_cli_table_says_why_a_time_to_target_is_missing():
+    from core.report import comparison_rows
+
+    def run(framework, repeat, seconds, best, target=0.8):
+        return {"id": f"{framework}{repeat}", "framework": framework, "repeat": repeat, "status": "finished", "spec": {"batch_size": 8},
+                "step_samples": [],
+                "epochs": [{"epoch": 1, "val_accuracy": best}] if best is not None else [],
+                "result": RunResult(time_to_target_seconds=seconds, target_accuracy=target, steady_images_per_second=1.0)}
+
+    def row(runs):
+        comparison = {"id": "c", "frameworks": ",".join(NAMES[:2]), "settings": {"target_accuracy": 0.8}, "data": {},
+                      "runs": runs}
+        headers, rows = comparison_rows(comparison)
+        return next((r[1:3] for r in rows if r[0] == "Time to target accuracy"), None)
+
+    first, second = NAMES[:2]
+    assert row([run(first, 0, 3.0, 0.9), run(second, 0, None, 0.7)]) == ["3.00 s", "not reached (best 70.0%)"]
+    assert row([run(first, 0, 3.0, 0.9), run(second, 0, None, None)]) == ["3.00 s", "not measured"]
+    assert row([run(first, 0, 3.0, 0.9), run(first, 1, None, 0.75), run(second, 0, 2.0, 0.9)]) == [
+        "3.00 s; 1 of 2 runs reached it", "2.00 s"]
+    assert row([run(first, 0, None, 0.6), run(second, 0, None, 0.7)]) == ["not reached (best 60.0%)",
+                                                                          "not reached (best 70.0%)"]
+    assert row([run(first, 0, None, None), run(second, 0, None, None)]) is None  # nothing to say: no row
