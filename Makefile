@@ -25,7 +25,15 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	$(SUDO) apt-get install -y -qq chromium
 
-test: $(STAMP) $(CHROMIUM)
+# The store's tests start a PostgreSQL server of their own (tests/postgres_server.py) from
+# Debian's package; install it when it is missing.
+POSTGRES := $(firstword $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))
+
+.PHONY: postgresql
+postgresql:
+	@test -n "$(POSTGRES)" || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql; }
+
+test: $(STAMP) $(CHROMIUM) postgresql
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest

@@ -80,11 +80,13 @@ def plan_comparison(spec: RunSpec, frameworks: list[str]) -> tuple[RunSpec, Prep
     return spec, data, run_specs(spec, frameworks)
 
 
-def create_comparison(store: Store, spec: RunSpec, frameworks: list[str]) -> str:
+def create_comparison(store: Store, spec: RunSpec, frameworks: list[str], *, sweep_id: str | None = None,
+                      owner: str | None = None) -> str:
     """Validate and prepare everything, then queue the runs. Raises BadInput before any write."""
     spec, data, planned = plan_comparison(spec, frameworks)
     summary = {**data.summary(), "path": str(data.path)}
-    comparison_id, _ = store.create_comparison(spec.comparison_settings(), frameworks, planned, summary)
+    comparison_id, _ = store.create_comparison(spec.comparison_settings(), frameworks, planned, summary,
+                                               sweep_id=sweep_id, owner=owner)
     return comparison_id
 
 

@@ -11,6 +11,9 @@ import logging.handlers
 import sqlite3
 from pathlib import Path
 
+from sqlalchemy.exc import OperationalError
+
+from core.database import is_database_error
 from core.paths import twinbench_home
 
 LOG_BYTES = 1 << 20
@@ -40,8 +43,11 @@ def record(error: BaseException, where: str) -> Path | None:
 
 def one_line(error: BaseException) -> str:
     """What went wrong, in one line a person can act on."""
-    if isinstance(error, sqlite3.DatabaseError):
-        return (f"the results database is damaged or unreadable ({error}); `python -m core runs check` says more, "
+    if isinstance(error, OperationalError) and not isinstance(error.orig, sqlite3.DatabaseError):
+        reason = " ".join(str(error.orig).split())[:300]
+        return f"the results database cannot be reached ({reason}); check its URL (--db / TWINBENCH_DB) and the server"
+    if is_database_error(error):
+        return (f"the results database is damaged or unreadable ({getattr(error, 'orig', None) or error}); `python -m core runs check` says more, "
                 "and `python -m core runs recover NEW.sqlite` copies what is readable")
     text = " ".join(str(error).split()) or "no message"
     return f"unexpected {type(error).__name__}: {text[:300]}"

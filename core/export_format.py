@@ -35,6 +35,7 @@ from pydantic_core import PydanticCustomError
 
 from core.errors import BadInput
 from core.frameworks import NAMES as FRAMEWORKS
+from core.history import clean_note, clean_tags
 from core.results import RunResult
 from core.spec import Device, RunSpec, bad_input
 from core.store import EXPORT_FORMAT, SCHEMA_VERSION
@@ -346,6 +347,10 @@ class ComparisonRow(_Row):
     frameworks: Text
     settings_json: Text
     data_json: Text
+    # Since schema version 2; exports written before then have none.
+    sweep_id: Id | None = None
+    tags_json: Text = "[]"
+    note: Text = ""
     runs: list[RunRow]
 
     @field_validator("frameworks")
@@ -378,6 +383,31 @@ class ComparisonRow(_Row):
     @classmethod
     def _data(cls, value: str) -> str:
         return checked_json_object(value, DataSummary, "twinbench_data")
+
+    @field_validator("tags_json")
+    @classmethod
+    def _tags(cls, value: str) -> str:
+        try:
+            tags = json.loads(value)
+        except ValueError:
+            raise PydanticCustomError("twinbench_tags", "must be a JSON list of tags") from None
+        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+            raise PydanticCustomError("twinbench_tags", "must be a JSON list of tags")
+        try:
+            if clean_tags(tags) != tags:
+                raise PydanticCustomError("twinbench_tags", "holds a tag twice, an empty one or one with spaces around it")
+        except BadInput as error:
+            raise PydanticCustomError("twinbench_tags", "{why}", {"why": str(error)}) from None
+        return value
+
+    @field_validator("note")
+    @classmethod
+    def _note(cls, value: str) -> str:
+        try:
+            clean_note(value)
+        except BadInput as error:
+            raise PydanticCustomError("twinbench_note", "{why}", {"why": str(error)}) from None
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> ComparisonRow:

@@ -4,6 +4,9 @@ Only one comparison trains on a device at a time, whoever asked for it (two brow
 people, the CLI): the runner holds an exclusive lock on ``$TWINBENCH_HOME/device.lock`` while
 it trains. Because of that lock, a job still marked running when a runner gets the lock was
 left behind by a runner that died, and is marked failed rather than waited for forever.
+
+Runners on several machines may share one PostgreSQL store: each claims a different job
+(``claim_next``), trains it on its own device, and recovers only what it claimed itself.
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection, case, func, insert, or_, select, update
+
 from core.compare import create_comparison, execute_comparison
+from core.database import claimant, comparisons, jobs, runs
 from core.device_lock import device_lock
 from core.errors import BadInput
 from core.spec import RunSpec
@@ -24,35 +30,44 @@ from core.store import Store, new_id
 IDLE_POLL_SECONDS = 0.5
 # After a store error (a damaged or unreachable database), the runner tries again this often.
 RETRY_SECONDS = 5.0
+# A job claimed on another machine sharing the store, silent this long, was left by a runner that died.
+ABANDONED_AFTER_SECONDS = 30 * 60.0
 
 
-def enqueue(store: Store, spec: RunSpec, frameworks: list[str]) -> str:
-    """Validate, prepare the data and queue a comparison; raises BadInput before any write."""
-    comparison_id = create_comparison(store, spec, frameworks)
+def enqueue(store: Store, spec: RunSpec, frameworks: list[str], *, sweep_id: str | None = None,
+            owner: str | None = None) -> str:
+    """Validate, prepare the data and queue a comparison; raises BadInput before any write.
+
+    ``sweep_id`` groups it with the other cells of a sweep; ``owner`` is the visitor who asked
+    (public mode lets only them delete it)."""
+    comparison_id = create_comparison(store, spec, frameworks, sweep_id=sweep_id, owner=owner)
     job_id = new_id()
     with store.transaction() as db:
-        db.execute("INSERT INTO jobs (id, comparison_id, status, created_at) VALUES (?, ?, 'queued', ?)",
-                   (job_id, comparison_id, time.time()))
+        db.execute(insert(jobs).values(id=job_id, comparison_id=comparison_id, status="queued", created_at=time.time()))
     return job_id
 
 
 def _job_row(row: Any) -> dict[str, Any]:
-    job = dict(row)
+    job = dict(row._mapping)
     job["progress"] = json.loads(job.pop("progress_json") or "null")
     return job
 
 
+# A job with the owner of its comparison, for the per-visitor limits of public mode.
+_JOB_WITH_OWNER = select(jobs, comparisons.c.owner).join(comparisons, comparisons.c.id == jobs.c.comparison_id)
+
+
 def get_job(store: Store, job_id: str) -> dict[str, Any] | None:
-    row = store.connection.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+    with store.reading() as db:
+        row = db.execute(_JOB_WITH_OWNER.where(jobs.c.id == job_id)).first()
     return _job_row(row) if row else None
 
 
 def active_jobs(store: Store) -> list[dict[str, Any]]:
     """Running first, then queued in the order they will run."""
-    rows = store.connection.execute(
-        "SELECT * FROM jobs WHERE status IN ('running', 'queued') "
-        "ORDER BY status='queued', created_at"
-    ).fetchall()
+    with store.reading() as db:
+        rows = db.execute(_JOB_WITH_OWNER.where(jobs.c.status.in_(("running", "queued")))
+                          .order_by(case((jobs.c.status == "queued", 1), else_=0), jobs.c.created_at, jobs.c.id)).all()
     return [_job_row(row) for row in rows]
 
 
@@ -65,50 +80,67 @@ def queue_position(store: Store, job_id: str) -> int | None:
 def request_cancel(store: Store, job_id: str) -> None:
     """A queued job is cancelled at once; a running one stops at its worker's next step."""
     with store.transaction() as db:
-        job = db.execute("SELECT status, comparison_id FROM jobs WHERE id=?", (job_id,)).fetchone()
-        if job is None or job["status"] not in ("queued", "running"):
+        job = db.execute(select(jobs.c.status, jobs.c.comparison_id).where(jobs.c.id == job_id).with_for_update()).first()
+        if job is None or job.status not in ("queued", "running"):
             return
-        db.execute("UPDATE jobs SET cancel_requested=1 WHERE id=?", (job_id,))
-        if job["status"] == "queued":
-            _close_job(store, db, job_id, job["comparison_id"], "cancelled", "cancelled before it started")
+        db.execute(update(jobs).where(jobs.c.id == job_id).values(cancel_requested=1))
+        if job.status == "queued":
+            _close_job(store, db, job_id, job.comparison_id, "cancelled", "cancelled before it started")
 
 
-def _close_job(store: Store, db: Any, job_id: str, comparison_id: str, status: str, message: str) -> None:
-    db.execute("UPDATE jobs SET status=?, finished_at=?, message=? WHERE id=?", (status, time.time(), message, job_id))
+def _close_job(store: Store, db: Connection, job_id: str, comparison_id: str, status: str, message: str) -> None:
+    db.execute(update(jobs).where(jobs.c.id == job_id).values(status=status, finished_at=time.time(), message=message))
     store.fail_unfinished_runs(comparison_id, "cancelled" if status == "cancelled" else "crashed", message, db)
 
 
 def recover_abandoned(store: Store) -> int:
     """Fail what a runner or a CLI that died left running; returns how many comparisons.
 
-    Call only while holding the device lock: whoever trained them is gone, since only the lock's
-    holder trains.
+    Call only while holding the device lock. What this machine and home claimed (``claimant``) is
+    abandoned, since only the lock's holder trains here. Several machines may share one
+    PostgreSQL store: a job another one claimed is abandoned only once it has not reported for
+    ABANDONED_AFTER_SECONDS (its runner died with the machine, say).
     """
+    here = claimant()
+    stale = time.time() - ABANDONED_AFTER_SECONDS
+    mine = or_(jobs.c.claimed_by == here, jobs.c.claimed_by.is_(None))
+    silent = func.coalesce(jobs.c.heartbeat_at, jobs.c.started_at, jobs.c.created_at) < stale
     with store.transaction() as db:
-        jobs = db.execute("SELECT id, comparison_id FROM jobs WHERE status='running'").fetchall()
-        for row in jobs:
-            _close_job(store, db, row["id"], row["comparison_id"], "failed",
+        abandoned = db.execute(select(jobs.c.id, jobs.c.comparison_id)
+                               .where(jobs.c.status == "running", or_(mine, silent)).with_for_update(skip_locked=True)).all()
+        for job_id, comparison_id in abandoned:
+            _close_job(store, db, job_id, comparison_id, "failed",
                        "the app stopped while this comparison was running; start it again")
-        stranded = db.execute("SELECT DISTINCT comparison_id FROM runs WHERE status='running'").fetchall()
-        for row in stranded:
-            store.fail_unfinished_runs(row["comparison_id"], "crashed",
+        # Runs a CLI `compare` left running, which no job tracks.
+        stranded = db.execute(select(runs.c.comparison_id).distinct().where(
+            runs.c.status == "running", or_(runs.c.claimed_by == here, runs.c.claimed_by.is_(None)))).scalars().all()
+        for comparison_id in stranded:
+            store.fail_unfinished_runs(comparison_id, "crashed",
                                        "the process training this comparison stopped before it ended (killed or "
                                        "crashed); start it again", db)
-    return len(jobs) + len(stranded)
+    return len(abandoned) + len(stranded)
 
 
 def claim_next(store: Store) -> dict[str, Any] | None:
+    """The oldest queued job, now running and claimed by this runner; None when none is queued.
+
+    On PostgreSQL the row is locked with SKIP LOCKED, so runners on several machines sharing one
+    store each take a different job without waiting for one another; SQLite's write transaction
+    (BEGIN IMMEDIATE) lets one claimer at a time in."""
+    now = time.time()
     with store.transaction() as db:
-        row = db.execute("SELECT * FROM jobs WHERE status='queued' ORDER BY created_at LIMIT 1").fetchone()
-        if row is None:
+        job_id = db.execute(select(jobs.c.id).where(jobs.c.status == "queued").order_by(jobs.c.created_at, jobs.c.id)
+                            .limit(1).with_for_update(skip_locked=True)).scalar()
+        if job_id is None:
             return None
-        db.execute("UPDATE jobs SET status='running', started_at=? WHERE id=?", (time.time(), row["id"]))
-    return get_job(store, row["id"])
+        db.execute(update(jobs).where(jobs.c.id == job_id)
+                   .values(status="running", started_at=now, heartbeat_at=now, claimed_by=claimant()))
+    return get_job(store, job_id)
 
 
 def cancel_requested(store: Store, job_id: str) -> bool:
-    row = store.connection.execute("SELECT cancel_requested FROM jobs WHERE id=?", (job_id,)).fetchone()
-    return bool(row and row["cancel_requested"])
+    with store.reading() as db:
+        return bool(db.execute(select(jobs.c.cancel_requested).where(jobs.c.id == job_id)).scalar())
 
 
 def execute_job(store: Store, job: dict[str, Any], executor: str | None = None) -> str:
@@ -124,7 +156,8 @@ def execute_job(store: Store, job: dict[str, Any], executor: str | None = None) 
         elif event["type"] == "epoch":
             progress.update(epoch=event["epoch"], step=0, completed_epochs=event["epoch"])
         with store.transaction() as db:
-            db.execute("UPDATE jobs SET progress_json=? WHERE id=?", (json.dumps(progress), job["id"]))
+            db.execute(update(jobs).where(jobs.c.id == job["id"])
+                       .values(progress_json=json.dumps(progress), heartbeat_at=time.time()))
 
     try:
         execute_comparison(store, job["comparison_id"], on_event=on_event,
@@ -178,7 +211,7 @@ def _run_pending_on_cluster(store: Store) -> int:
     done = 0
 
     def drive(job: dict[str, Any]) -> None:
-        own = Store(store.path)
+        own = Store(store.location)
         try:
             execute_job(own, job, "ray")
         except Exception as error:  # a store error: the job is failed by the next recovery
@@ -209,9 +242,9 @@ class JobRunner(threading.Thread):
     dashboard's process never imports a framework.
     """
 
-    def __init__(self, db_path: Path, executor: str | None = None) -> None:
+    def __init__(self, location: Path | str, executor: str | None = None) -> None:
         super().__init__(name="twinbench-job-runner", daemon=True)
-        self.db_path = db_path
+        self.location = location  # a SQLite file or a database URL
         # local or ray; None: $TWINBENCH_EXECUTOR (and $TWINBENCH_RAY_ADDRESS), read on each pass.
         self.executor = executor
         self.stopping = threading.Event()
@@ -221,7 +254,7 @@ class JobRunner(threading.Thread):
         store: Store | None = None
         while not self.stopping.is_set():
             try:
-                store = store or Store(self.db_path)
+                store = store or Store(self.location)
                 ran = run_pending(store, executor=self.executor)
                 self.last_error = None
             except Exception as error:  # keep serving the queue: retry, and let the pages say why it waits

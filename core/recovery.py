@@ -7,8 +7,12 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.exc import DBAPIError
+
 from core.errors import BadInput
 from core.store import Store
+
+DATABASE_ERRORS = (DBAPIError, sqlite3.DatabaseError)
 
 
 @dataclass
@@ -17,26 +21,36 @@ class Recovery:
     lost: dict[str, str] = field(default_factory=dict)  # comparison id (or rowid) -> why it could not be read
 
 
+def _query(source: Store, sql: str, *parameters: object) -> list[tuple[object, ...]]:
+    """One query in a read transaction of its own, so that a damaged page fails only this one."""
+    with source.reading() as db:
+        return [tuple(row) for row in db.exec_driver_sql(sql, parameters)]
+
+
 def _comparison_ids(source: Store) -> tuple[list[str], dict[str, str]]:
     """Every id the comparisons table still yields; row by row where a whole scan fails."""
     try:
-        return [row[0] for row in source.connection.execute("SELECT id FROM comparisons ORDER BY created_at")], {}
-    except sqlite3.DatabaseError:
+        return [str(row[0]) for row in _query(source, "SELECT id FROM comparisons ORDER BY created_at")], {}
+    except DATABASE_ERRORS:
         pass
     ids, lost = [], {}
     try:
-        last = source.connection.execute("SELECT MAX(rowid) FROM comparisons").fetchone()[0] or 0
-    except sqlite3.DatabaseError as error:
-        return [], {"comparisons table": str(error)}
+        last = int(_query(source, "SELECT MAX(rowid) FROM comparisons")[0][0] or 0)  # type: ignore[call-overload]
+    except DATABASE_ERRORS as error:
+        return [], {"comparisons table": _reason(error)}
     for rowid in range(1, last + 1):
         try:
-            row = source.connection.execute("SELECT id FROM comparisons WHERE rowid=?", (rowid,)).fetchone()
-        except sqlite3.DatabaseError as error:
-            lost[f"row {rowid}"] = str(error)
+            rows = _query(source, "SELECT id FROM comparisons WHERE rowid=?", rowid)
+        except DATABASE_ERRORS as error:
+            lost[f"row {rowid}"] = _reason(error)
             continue
-        if row:
-            ids.append(row[0])
+        if rows:
+            ids.append(str(rows[0][0]))
     return ids, lost
+
+
+def _reason(error: BaseException) -> str:
+    return str(getattr(error, "orig", None) or error)
 
 
 def recover(source_path: Path, target_path: Path) -> Recovery:
@@ -51,8 +65,8 @@ def recover(source_path: Path, target_path: Path) -> Recovery:
     for comparison_id in ids:
         try:
             payload = source.export_json([comparison_id])
-        except (sqlite3.DatabaseError, ValueError, KeyError) as error:
-            recovery.lost[comparison_id] = f"{type(error).__name__}: {error}"
+        except (*DATABASE_ERRORS, ValueError, KeyError) as error:
+            recovery.lost[comparison_id] = f"{type(getattr(error, 'orig', None) or error).__name__}: {_reason(error)}"
             continue
         target.import_json(payload)
         recovery.copied.append(comparison_id)

@@ -122,8 +122,8 @@ def test_a_first_visit_straight_to_any_page_shows_the_whole_app(first_visit_home
     # fails it at once ("the app stopped ..."), so its status shows whether one started.
     store = Store(first_visit_home / "runs.sqlite")
     with store.transaction() as db:
-        db.execute("UPDATE jobs SET status='running', message=NULL")
-    job_id = store.connection.execute("SELECT id FROM jobs").fetchone()["id"]
+        db.exec_driver_sql("UPDATE jobs SET status='running', message=NULL")
+        job_id = db.exec_driver_sql("SELECT id FROM jobs").scalar()
     log_name = f"first-visit-{path or 'home'}"
 
     with dashboard(first_visit_home, log_name) as url:  # a new server: nothing has been visited yet

@@ -106,7 +106,7 @@ def test_default_compare_prints_a_side_by_side_table_and_stores_everything(defau
 def test_runs_list_show_export_import_delete(default_compare, tmp_path):
     home, _, result = default_compare
     database = tmp_path / "copy.sqlite"
-    Store(home / "runs.sqlite").connection.execute(f"VACUUM INTO '{database}'")
+    Store(home / "runs.sqlite").backup(database)
     comparison_id = result["comparison_id"]
     listing = run_cli(["runs", "list", "--db", str(database)], home)
     assert listing.returncode == 0 and comparison_id in listing.stdout

@@ -31,7 +31,9 @@ def fill(path, comparisons=60):
                 {"epoch": 0, "step": step, "steps": 1, "milliseconds": 1.0, "warmup": False} for step in range(20)]})
             store.finish_run(run, RunResult(test_accuracy=0.5, steady_images_per_second=10.0))
         ids.append(comparison_id)
-    store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    raw = store.engine.raw_connection()  # a checkpoint runs outside any transaction
+    raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    raw.close()
     store.close()
     return ids
 

@@ -30,7 +30,7 @@ from core.history import comparisons_frame, diff_comparisons, filter_comparisons
 from core.report import comparison_json, comparison_rows, failures
 from core.results import RunResult
 from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
-from core.store import COMPARISON_COLUMNS, ENVIRONMENT_COLUMNS, EPOCH_COLUMNS, RUN_COLUMNS, STEP_COLUMNS, Store
+from core.store import COMPARISON_COLUMNS, ENVIRONMENT_COLUMNS, EPOCH_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION, STEP_COLUMNS, Store
 from core.text import plain, plain_lines
 from core.verdict import comparison_frameworks, findings, headline
 
@@ -137,6 +137,9 @@ def comparisons(draw) -> dict:
         "id": comparison_id, "created_at": created, "dataset": spec.dataset, "architecture": spec.architecture,
         "device": spec.device, "frameworks": ",".join(frameworks),
         "settings_json": json.dumps(spec.comparison_settings(), sort_keys=True), "data_json": json.dumps(data),
+        "sweep_id": draw(st.one_of(st.none(), IDS)),
+        "tags_json": json.dumps(draw(st.lists(st.sampled_from(["baseline", "gpu", HOSTILE[:40]]), unique=True, max_size=3))),
+        "note": draw(TEXT).strip(),
         "runs": drawn,
     }
 
@@ -148,7 +151,7 @@ def unique_ids(items: list[dict]) -> bool:
 
 # As export_json writes them: oldest comparison first, each run's epochs and steps in order.
 EXPORTS = st.lists(comparisons(), min_size=1, max_size=3).filter(unique_ids).map(
-    lambda items: {"format": "twinbench-export", "schema_version": 1,
+    lambda items: {"format": "twinbench-export", "schema_version": SCHEMA_VERSION,
                    "comparisons": sorted(items, key=lambda c: c["created_at"])})
 
 
@@ -186,9 +189,9 @@ def render_everything(store: Store) -> None:
 
 def snapshot(store: Store) -> dict:
     """Every row of every table the import writes (and the jobs table, which it must not touch)."""
-    db = store.connection
-    return {table: sorted(map(tuple, db.execute(f"SELECT * FROM {table}").fetchall()), key=repr)
-            for table in ("comparisons", "runs", "epochs", "step_samples", "environments", "jobs")}
+    with store.reading() as db:
+        return {table: sorted(map(tuple, db.exec_driver_sql(f"SELECT * FROM {table}").all()), key=repr)
+                for table in ("comparisons", "runs", "epochs", "step_samples", "environments", "jobs")}
 
 
 def existing_store(tmp_path_factory) -> Store:

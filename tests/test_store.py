@@ -1,9 +1,12 @@
 import json
-import sqlite3
 import time
 
 import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 
+from core.database import epochs as epochs_table
+from core.database import runs as runs_table
 from core.errors import BadInput
 from core.results import RunResult
 from core.store import Store
@@ -23,8 +26,8 @@ def fill(store: Store) -> str:
     return comparison_id
 
 
-def test_runs_keep_results_errors_epochs_and_environment(tmp_path):
-    store = Store(tmp_path / "runs.sqlite")
+def test_runs_keep_results_errors_epochs_and_environment(database):
+    store = Store(database)
     comparison = store.comparison(fill(store))
     first, second = comparison["runs"]
     assert first["status"] == "finished" and first["result"].test_accuracy == 0.91
@@ -35,26 +38,45 @@ def test_runs_keep_results_errors_epochs_and_environment(tmp_path):
     assert store.list_comparisons()[0]["resolved_device"] == "cuda"
     assert second["status"] == "failed" and second["error"] == {"kind": "crashed", "message": "the worker was killed by SIGKILL"}
     assert store.integrity_ok()
-    assert store.connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_json_export_import_round_trip_is_lossless(tmp_path):
-    source = Store(tmp_path / "a.sqlite")
+def test_a_sqlite_store_keeps_its_write_ahead_log_and_foreign_keys(tmp_path):
+    store = Store(tmp_path / "runs.sqlite")
+    with store.reading() as db:
+        assert db.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert db.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_json_export_import_round_trip_is_lossless(database, tmp_path):
+    source = Store(database)
     fill(source)
     fill(source)
+    source.set_annotations(source.latest_comparison_id(), tags=["baseline", "cpu"], note="first try\non the laptop")
     exported = source.export_json()
+    assert exported["comparisons"][1]["tags_json"] == '["baseline", "cpu"]'
     target = Store(tmp_path / "b.sqlite")
     assert target.import_json(json.loads(json.dumps(exported))) == (2, 0)
     assert target.export_json() == exported
     assert target.import_json(exported) == (0, 2)  # importing twice adds nothing
 
 
-def test_a_damaged_import_changes_nothing(tmp_path):
+def test_a_sqlite_export_imports_into_postgresql_and_back_unchanged(tmp_path, postgres_server):
+    source = Store(tmp_path / "a.sqlite")
+    fill(source)
+    exported = source.export_json()
+    shared = Store(postgres_server.new_database())
+    assert shared.import_json(exported, owner="visitor-1") == (1, 0)
+    assert shared.export_json() == exported
+    assert shared.list_comparisons()[0]["owner"] == "visitor-1"
+    assert "owner" not in exported["comparisons"][0]  # a visitor's browser session is not exported
+
+
+def test_a_damaged_import_changes_nothing(database, tmp_path):
     store = Store(tmp_path / "a.sqlite")
     fill(store)
     exported = store.export_json()
     del exported["comparisons"][0]["runs"][1]["status"]
-    target = Store(tmp_path / "b.sqlite")
+    target = Store(database)
     with pytest.raises(BadInput, match="nothing was imported"):
         target.import_json(exported)
     assert target.list_comparisons() == []
@@ -62,32 +84,50 @@ def test_a_damaged_import_changes_nothing(tmp_path):
         target.import_json({"comparisons": []})
 
 
-def test_csv_has_one_row_per_run_with_result_columns(tmp_path):
-    store = Store(tmp_path / "a.sqlite")
-    fill(store)
+def test_csv_has_one_row_per_run_with_result_columns(database):
+    store = Store(database)
+    store.set_annotations(fill(store), tags=["gpu"], note="n")
     lines = store.export_csv().strip().splitlines()
     header = lines[0].split(",")
     assert len(lines) == 3 and "test_accuracy" in header and "error_kind" in header and "spec_epochs" in header
+    assert {"sweep_id", "tags", "note"} <= set(header) and lines[1].split(",")[header.index("tags")] == "gpu"
 
 
-def test_ids_resolve_by_unique_prefix_and_delete_cascades(tmp_path):
-    store = Store(tmp_path / "a.sqlite")
+def test_tags_and_notes_are_checked_stored_and_refused_for_an_unknown_comparison(database):
+    store = Store(database)
+    comparison_id = fill(store)
+    store.set_annotations(comparison_id, tags=[" fast ", "fast", "gpu"])
+    store.set_annotations(comparison_id, note="  kept  ")
+    comparison = store.comparison(comparison_id)
+    assert comparison["tags"] == ["fast", "gpu"] and comparison["note"] == "kept"
+    with pytest.raises(BadInput, match="note"):
+        store.set_annotations(comparison_id, note="x" * 100_000)
+    with pytest.raises(BadInput, match="no comparison"):
+        store.set_annotations("nope", tags=["a"])
+    assert store.comparison(comparison_id)["note"] == "kept"
+
+
+def test_ids_resolve_by_unique_prefix_and_delete_cascades(database):
+    store = Store(database)
     comparison_id = fill(store)
     assert store.resolve_comparison_id(comparison_id[:6]) == comparison_id
     with pytest.raises(BadInput, match="no comparison"):
         store.resolve_comparison_id("zzzz")
+    with pytest.raises(BadInput, match="no comparison"):
+        store.resolve_comparison_id("%")  # LIKE's wildcard is an ordinary character here
     assert store.delete_comparison(comparison_id)
-    assert store.connection.execute("SELECT COUNT(*) FROM epochs").fetchone()[0] == 0
-    assert store.connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+    with store.reading() as db:
+        assert db.execute(select(func.count()).select_from(epochs_table)).scalar() == 0
+        assert db.execute(select(func.count()).select_from(runs_table)).scalar() == 0
 
 
-def test_a_failed_write_leaves_no_partial_rows(tmp_path):
-    store = Store(tmp_path / "a.sqlite")
-    with pytest.raises(sqlite3.IntegrityError), store.transaction() as db:
-        db.execute("INSERT INTO comparisons (id, created_at, dataset, architecture, device, frameworks, settings_json)"
-                   " VALUES ('x', 0, 'd', 'a', 'cpu', 'pytorch', '{}')")
-        db.execute("INSERT INTO runs (id, comparison_id, position, repeat, framework, status, spec_json, created_at)"
-                   " VALUES ('r', 'missing', 0, 0, 'pytorch', 'queued', '{}', 0)")
+def test_a_failed_write_leaves_no_partial_rows(database):
+    store = Store(database)
+    with pytest.raises(IntegrityError), store.transaction() as db:
+        db.execute(text("INSERT INTO comparisons (id, created_at, dataset, architecture, device, frameworks, settings_json)"
+                        " VALUES ('x', 0, 'd', 'a', 'cpu', 'pytorch', '{}')"))
+        db.execute(text("INSERT INTO runs (id, comparison_id, position, repeat, framework, status, spec_json, created_at)"
+                        " VALUES ('r', 'missing', 0, 0, 'pytorch', 'queued', '{}', 0)"))
     assert store.list_comparisons() == []
 
 
@@ -175,16 +215,16 @@ def test_a_store_killed_at_random_moments_keeps_every_write_whole(tmp_path):
         writer.kill()
         writer.communicate()
         store = Store(path)
-        db = store.connection
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        # A comparison has both its runs or none; an epoch has all five step samples or none;
-        # a finished run has its result, and no run is finished before all its epochs are in.
-        assert db.execute("SELECT COUNT(*) FROM comparisons c WHERE (SELECT COUNT(*) FROM runs r "
-                          "WHERE r.comparison_id = c.id) != 2").fetchone()[0] == 0
-        assert db.execute("SELECT COUNT(*) FROM epochs e WHERE (SELECT COUNT(*) FROM step_samples s "
-                          "WHERE s.run_id = e.run_id AND s.epoch = e.epoch - 1) != 5").fetchone()[0] == 0
-        assert db.execute("SELECT COUNT(*) FROM runs WHERE status = 'finished' AND (result_json IS NULL OR "
-                          "(SELECT COUNT(*) FROM epochs e WHERE e.run_id = runs.id) != 3)").fetchone()[0] == 0
+        assert store.integrity_ok()
+        with store.reading() as db:
+            # A comparison has both its runs or none; an epoch has all five step samples or none;
+            # a finished run has its result, and no run is finished before all its epochs are in.
+            assert db.exec_driver_sql("SELECT COUNT(*) FROM comparisons c WHERE (SELECT COUNT(*) FROM runs r "
+                                      "WHERE r.comparison_id = c.id) != 2").scalar() == 0
+            assert db.exec_driver_sql("SELECT COUNT(*) FROM epochs e WHERE (SELECT COUNT(*) FROM step_samples s "
+                                      "WHERE s.run_id = e.run_id AND s.epoch = e.epoch - 1) != 5").scalar() == 0
+            assert db.exec_driver_sql("SELECT COUNT(*) FROM runs WHERE status = 'finished' AND (result_json IS NULL OR "
+                                      "(SELECT COUNT(*) FROM epochs e WHERE e.run_id = runs.id) != 3)").scalar() == 0
         store.close()
     assert Store(path).list_comparisons()
 
@@ -211,3 +251,39 @@ def test_an_import_takes_what_the_store_itself_wrote_and_refuses_damage_whole(tm
         f"comparison 2 (id {damaged['comparisons'][1]['id']!r}): settings_json: not JSON "
         "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"]
     assert fresh.list_comparisons() == []
+
+
+def test_a_database_written_by_schema_1_is_upgraded_without_losing_a_row(tmp_path):
+    # tests/data/runs-schema-1.sqlite was written by the version before schema 2 (a finished, a
+    # partly failed and a queued comparison), runs-schema-1.json is that version's export of it.
+    import shutil
+
+    from tests.conftest import PROJECT_ROOT
+
+    path = tmp_path / "runs.sqlite"
+    shutil.copy(PROJECT_ROOT / "tests" / "data" / "runs-schema-1.sqlite", path)
+    before = json.loads((PROJECT_ROOT / "tests" / "data" / "runs-schema-1.json").read_text())
+    store = Store(path)
+    assert store.check()["schema_version"] == 2 and store.integrity_ok()
+    after = store.export_json()
+    assert after["schema_version"] == 2
+    for comparison in after["comparisons"]:  # what schema 2 added, empty
+        assert (comparison.pop("sweep_id"), comparison.pop("tags_json"), comparison.pop("note")) == (None, "[]", "")
+    assert after["comparisons"] == before["comparisons"]
+    assert (tmp_path / "runs.sqlite.schema-1.bak").exists()
+    from core.jobs import active_jobs
+
+    assert [job["id"] for job in active_jobs(store)] == ["job1"]  # the queue survives too
+    store.set_annotations(store.latest_comparison_id(), tags=["upgraded"])  # and the new columns work
+    store.close()
+    assert Store(path).check()["schema_version"] == 2  # opening again changes nothing
+
+
+def test_a_database_from_a_newer_version_is_refused(database):
+    from core.database import schema_versions
+
+    store = Store(database)
+    with store.transaction() as db:
+        db.execute(schema_versions.update().values(version=99))
+    with pytest.raises(BadInput, match="newer Twinbench"):
+        Store(database)
