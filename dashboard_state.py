@@ -10,15 +10,14 @@ import os
 import threading
 import uuid
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
+from core.database import default_location
 from core.error_log import one_line, record
 from core.errors import BadInput
 from core.jobs import RETRY_SECONDS, JobRunner
-from core.paths import default_db_path
 from core.public_mode import PublicPolicy, may_delete, policy_from_environment
 from core.store import Store
 from core.text import plain
@@ -44,7 +43,9 @@ def run_app() -> None:
     runner = ensure_job_runner()
     page = st.navigation([st.Page(script, title=title, icon=icon, url_path=url_path, default=url_path is None)
                           for script, title, icon, url_path in PAGES])
-    policy = public_policy()
+    policy, problem = _policy_and_problem()
+    if problem:
+        st.error(plain(f"Public mode's setting is wrong: {problem}. The default limits apply."), icon=":material/error:")
     if policy.enabled:
         st.caption(plain(f"Shared instance: everyone sees every comparison; you can cancel or delete only those you "
                          f"started or imported in this browser tab. Limits: {policy.summary()}."),
@@ -82,15 +83,19 @@ def page_setup() -> None:
     st.stop()
 
 
-def public_policy() -> PublicPolicy:
-    """Public mode and its limits, from the environment (core/public_mode.py); reading a few
-    variables costs nothing per run. A limit set to nonsense is shown as an error and the
-    default limits apply, with public mode on: the safe side."""
+def _policy_and_problem() -> tuple[PublicPolicy, str | None]:
+    """Public mode and its limits, from the environment (core/public_mode.py), and what is wrong
+    with the setting, if anything: then the default limits apply, with public mode on (the safe side)."""
     try:
-        return policy_from_environment(os.environ)
+        return policy_from_environment(os.environ), None
     except BadInput as error:
-        st.error(plain(f"Public mode's setting is wrong: {error}. The default limits apply."), icon=":material/error:")
-        return PublicPolicy(enabled=True, reason=f"on: {error}")
+        return PublicPolicy(enabled=True, reason=f"on: {error}"), str(error)
+
+
+def public_policy() -> PublicPolicy:
+    """Public mode and its limits; reading a few variables costs nothing per call (run_app shows
+    a wrong setting once per page)."""
+    return _policy_and_problem()[0]
 
 
 def visitor() -> str:
@@ -106,10 +111,30 @@ def may_change(comparison: Mapping[str, Any]) -> bool:
     return may_delete(comparison, visitor(), public_policy())
 
 
-def open_store() -> Store:
-    """A connection per script run: SQLite connections must not be shared between reruns' threads."""
+def database_location() -> str:
+    """Where results live: ``$TWINBENCH_DB`` (a SQLite path or a PostgreSQL URL), else the URL in
+    Streamlit's secrets under ``[connections.twinbench]`` (``url = "postgresql://..."``, the section
+    ``st.connection("twinbench")`` would read), else ``$TWINBENCH_HOME/runs.sqlite``."""
+    if os.environ.get("TWINBENCH_DB"):
+        return os.environ["TWINBENCH_DB"]
     try:
-        return Store(default_db_path())
+        url = st.secrets.get("connections", {}).get("twinbench", {}).get("url")
+    except Exception:  # no secrets file, or one that does not parse: Streamlit reports that itself
+        url = None
+    return str(url) if url else default_location()
+
+
+@st.cache_resource(show_spinner=False)
+def _store(location: str) -> Store:
+    # One store, with its pool of connections, per database for the whole server: a PostgreSQL
+    # connection costs a round trip or more to open, and SQLAlchemy's pool is safe across threads.
+    return Store(location)
+
+
+def open_store() -> Store:
+    """The results store, or an error on the page (and the page stopped) when it cannot be opened."""
+    try:
+        return _store(database_location())
     except BadInput as error:
         st.error(plain(f"The results database cannot be opened: {error}"))
         st.stop()
@@ -119,8 +144,8 @@ def open_store() -> Store:
 
 
 @st.cache_resource(show_spinner=False)
-def _runner(db_path: str) -> JobRunner:
-    runner = JobRunner(Path(db_path))
+def _runner(location: str) -> JobRunner:
+    runner = JobRunner(location)
     runner.start()
     return runner
 
@@ -129,7 +154,7 @@ def ensure_job_runner() -> JobRunner | None:
     """Start the one queue runner of this server process (not in tests that drive the queue)."""
     if os.environ.get("TWINBENCH_NO_RUNNER") == "1":
         return None
-    return _runner(str(default_db_path()))
+    return _runner(database_location())
 
 
 def show_decision(decision: Decision) -> None:

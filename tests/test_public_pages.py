@@ -187,3 +187,14 @@ def test_the_error_log_path_is_shown_only_locally(local, monkeypatch, shared):  
     assert len(banner) == 1 and "the store went away" in banner[0], errors_of(app)
     assert ("Details:" in banner[0]) is not shared
     assert ("errors.log" in banner[0]) is not shared
+
+
+def test_a_wrong_limit_is_shown_once_and_the_defaults_apply(local, monkeypatch):
+    monkeypatch.setenv("TWINBENCH_PUBLIC_MAX_QUEUE", "lots")
+    app = open_page("pages/train.py")
+    # plain() escapes Markdown: each underscore arrives with a backslash before it.
+    assert [e.replace("\\", "") for e in errors_of(app) if e.startswith("Public mode's setting is wrong")] == [
+        "Public mode's setting is wrong: TWINBENCH_PUBLIC_MAX_QUEUE must be a whole number (got 'lots'). "
+        "The default limits apply."]
+    assert "Shared instance" in text_of(app)
+    assert app.number_input(key="epochs").proto.max == 10
