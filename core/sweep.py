@@ -382,7 +382,9 @@ def sweep_frame(comparisons: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             failure = None
             if failed:
                 where = describe_values(values) if values else "this cell"
-                failure = f"{FAILURE_WORDS.get(failure_kind or '', failure_kind)} at {where}: {failed[0]['error_message']}"
+                words, message = FAILURE_WORDS.get(failure_kind or "", failure_kind), failed[0]["error_message"] or ""
+                # An out-of-memory message already says where ("out of memory at batch 4096 ..."); others do not.
+                failure = message if words and message.startswith(f"{words} at ") else f"{words} at {where}: {message}"
                 if len(failed) < len(runs):
                     failure += f" ({len(failed)} of {len(runs)} runs)"
             baseline = framework == frameworks[0]

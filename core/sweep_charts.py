@@ -37,7 +37,9 @@ def _x_axis(frame: pd.DataFrame, x: str) -> dict[str, Any]:
     if values and all(_is_number(v) for v in values):
         low, high = min(values), max(values)
         kind = "log" if low > 0 and high / low >= 8 else "linear"
-        return {"type": kind, "title": field_words(x)}
+        # Ticks at the swept values only: a log axis would otherwise label 2, 5, 100, 2, 5, 1000.
+        ticks = sorted(values)
+        return {"type": kind, "title": field_words(x), "tickvals": ticks, "ticktext": [f"{v:g}" for v in ticks]}
     order = list(dict.fromkeys(str(v) for v in frame[x]))
     return {"type": "category", "categoryorder": "array", "categoryarray": order, "title": field_words(x)}
 
@@ -169,9 +171,10 @@ def ratio_figure(frame: pd.DataFrame, x: str, log_scale: bool = False) -> go.Fig
                 fill="toself", fillcolor=colour, opacity=0.2, line={"width": 0}, mode="lines",
                 name=f"{line_name}: 95 % interval", legendgroup=line_name, hoverinfo="skip",
             )
-        inconclusive = points["inconclusive"].fillna(True).astype(bool).tolist()
-        reasons = [f"inconclusive: {reason}" if undecided else "interval excludes equal"
-                   for undecided, reason in zip(inconclusive, points["ratio_reason"].fillna(""), strict=True)]
+        # Not judged (no decision) counts as inconclusive: nothing was shown to differ.
+        inconclusive = [True if pd.isna(value) else bool(value) for value in points["inconclusive"]]
+        reasons = [f"inconclusive: {reason if isinstance(reason, str) else 'not judged'}" if undecided
+                   else "interval excludes equal" for undecided, reason in zip(inconclusive, points["ratio_reason"], strict=True)]
         lows = [f"{v:.2f}" if pd.notna(v) else "?" for v in points["speed_ratio_low"]]
         highs = [f"{v:.2f}" if pd.notna(v) else "?" for v in points["speed_ratio_high"]]
         figure.add_scatter(

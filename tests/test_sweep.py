@@ -156,7 +156,9 @@ def test_the_frame_has_a_row_per_cell_and_framework_with_failures_as_such(swept)
     assert list(frame["status"]) == ["finished"] * 5 + ["failed"]
     failed = frame.iloc[5]
     assert failed["failure_kind"] == "out_of_memory"
-    assert failed["failure"].startswith("out of memory at batch 2048: ")
+    assert failed["failure"] == OOM[1]  # it names its batch already: said once
+    crashed = sweep_frame([_comparison(64, [1.0], [], second_failure=("crashed", "the worker was killed by SIGKILL"))])
+    assert crashed.iloc[1]["failure"] == "crashed at this cell: the worker was killed by SIGKILL"
     assert failed["images_per_second"] is None or failed["images_per_second"] != failed["images_per_second"]
     first = frame.iloc[0]
     assert first["images_per_second"] == 205
