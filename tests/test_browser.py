@@ -7,6 +7,7 @@ Screenshots of every page go to artifacts/ (ignored by git) for people to look a
 
 import contextlib
 import json
+import re
 import time
 from pathlib import Path
 
@@ -185,3 +186,82 @@ def test_every_page_renders_in_the_browser(app_url, browser_home, finished_compa
         if path not in ("train", "compare"):  # those are shot with a comparison on them, above
             screenshot(page, path or "home")
     assert_no_error_logged(browser_home)
+
+
+# Lines a server writes at WARNING or above (its logger's levels, Python's warnings, a traceback).
+WARNED = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|\w+Warning:|Traceback")
+
+
+def assert_nothing_warned(home: Path, name: str) -> None:
+    lines = (home / f"{name}.log").read_text().splitlines()
+    assert [line for line in lines if WARNED.search(line)] == [], "\n".join(lines[-40:])
+
+
+@pytest.fixture(scope="module")
+def several_home(tmp_path_factory, models_cache):
+    """A home of its own holding three short comparisons on the embedded digits, differing in batch size."""
+    home = tmp_path_factory.mktemp("several-home")
+    (home / "models").symlink_to(models_cache)
+    for batch_size in ("32", "64", "128"):
+        completed = run_cli(["compare", "--epochs", "1", "--repeats", "1", "--batch-size", batch_size, "--quiet"], home)
+        assert completed.returncode == 0, completed.stderr[-2000:]
+    return home
+
+
+def choose(page, label: str, *values: str) -> None:
+    """Pick ``values`` in the multiselect labelled ``label``, each by typing it and taking the first match."""
+    box = page.get_by_test_id("stMultiSelect").filter(has_text=label)
+    for value in values:
+        box.locator("input").click()
+        box.locator("input").fill(value)
+        page.get_by_role("option").filter(has_text=value).first.click()
+        expect(box).to_contain_text(value)
+    page.keyboard.press("Escape")
+
+
+def test_three_comparisons_at_once_log_scale_a_tag_and_a_reload(several_home, page):
+    ids = [c["id"] for c in Store(several_home / "runs.sqlite").list_comparisons()][::-1]
+    assert len(ids) == 3
+    with dashboard(several_home, "several") as url:
+        page.goto(f"{url}/history")
+        expect(page.get_by_text("3 of 3 comparisons")).to_be_visible(timeout=60_000)
+        choose(page, "Selected comparisons", *ids)
+        expect(page.get_by_text("What differs between the 3 selected")).to_be_visible(timeout=30_000)
+        expect(page).to_have_url(re.compile("comparisons=" + "(,|%2C)".join(ids)))
+
+        page.get_by_role("link", name="Overlay the 3 selected on the Compare page").click()
+        expect(page.get_by_text("Runs", exact=True)).to_be_visible(timeout=60_000)
+        legend = page.locator(".legendtext")
+        expect(legend).to_have_count(12, timeout=30_000)  # two charts, two runs in each of three comparisons
+        for comparison_id in ids:
+            expect(legend.filter(has_text=comparison_id)).to_have_count(4)
+        page.get_by_test_id("stCheckbox").filter(has_text="Log scale").click()
+        expect(page).to_have_url(re.compile("log_scale=1"), timeout=30_000)
+        expect(page).to_have_url(re.compile("show=several"))
+        screenshot(page, "compare-several")
+
+        page.reload()
+        expect(page.locator(".legendtext")).to_have_count(12, timeout=60_000)
+        expect(page.get_by_test_id("stCheckbox").filter(has_text="Log scale").locator("input")).to_be_checked()
+        for comparison_id in ids:
+            expect(page.get_by_test_id("stMultiSelect").filter(has_text="Comparisons")).to_contain_text(comparison_id)
+
+        page.goto(f"{url}/history?comparisons={','.join(ids)}")
+        tags = page.get_by_label("Tags, comma-separated")
+        expect(tags).to_be_visible(timeout=60_000)
+        tags.fill("browser-tag")
+        tags.press("Enter")
+        page.get_by_role("button", name="Save tags and note").click()
+        expect(page.get_by_text(f"Saved the tags and note of {ids[0]}.")).to_be_visible(timeout=30_000)
+        assert Store(several_home / "runs.sqlite").comparison(ids[0])["tags"] == ["browser-tag"]
+        choose(page, "Tags", "browser-tag")
+        expect(page.get_by_text("1 of 3 comparisons")).to_be_visible(timeout=30_000)
+        expect(page).to_have_url(re.compile("tags=browser-tag"))
+        screenshot(page, "history")
+
+        page.reload()
+        expect(page.get_by_text("1 of 3 comparisons")).to_be_visible(timeout=60_000)
+        expect(page.get_by_test_id("stMultiSelect").filter(has_text="Tags")).to_contain_text("browser-tag")
+        expect(page.get_by_test_id("stMultiSelect").filter(has_text="Selected comparisons")).to_contain_text(ids[2])
+        expect(page.locator("[data-testid='stException']")).to_have_count(0)
+    assert_nothing_warned(several_home, "several")
