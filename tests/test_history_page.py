@@ -2,6 +2,8 @@
 those, tags and a note, and the whole view kept in the address. Comparisons are written into the
 store directly (no training)."""
 
+import json
+
 import pytest
 
 from core.frameworks import LABELS, NAMES
@@ -81,6 +83,8 @@ def test_tags_and_a_note_are_saved_shown_filtered_and_kept_in_the_address(stored
     assert f"Saved the tags and note of {stored[0]}." in text_of(app)
     saved = Store(home / "runs.sqlite").comparison(stored[0])
     assert (saved["tags"], saved["note"]) == (["gpu", "baseline"], "first try\nafter the upgrade")
+    exported = next(c for c in Store(home / "runs.sqlite").export_json()["comparisons"] if c["id"] == stored[0])
+    assert "gpu" in json.dumps(exported) and "after the upgrade" in json.dumps(exported)
     assert app.text_input(key="tags_text").value == "gpu, baseline"  # as stored
     row = table(app).set_index("id").loc[stored[0]]
     assert (row["tags"], row["note"]) == ("gpu, baseline", "first try\nafter the upgrade")
