@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: app test lint compare clean
+.PHONY: app test lint compare clean postgresql
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,6 @@ $(CHROMIUM):
 # The store's tests start a PostgreSQL server of their own (tests/postgres_server.py) from
 # Debian's package; install it when it is missing.
 POSTGRES := $(firstword $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))
-
-.PHONY: postgresql
 postgresql:
 	@test -n "$(POSTGRES)" || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql; }
 

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from core.database import default_location, is_url
 from core.errors import BadInput, TwinbenchError
 from core.frameworks import DEFAULT_NAMES as DEFAULT_FRAMEWORKS
 from core.frameworks import NAMES as FRAMEWORK_NAMES
-from core.paths import default_db_path
 from core.spec import COMPILE_MODES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -46,11 +46,15 @@ def _add_device_flags(parser: argparse.ArgumentParser) -> None:
                         help="PyTorch keeps images and convolutions in NHWC memory order (TensorFlow always does)")
     parser.add_argument("--threads", default=None,
                         help="CPU threads per framework (default: every usable core but one, left to the dashboard and system)")
-    parser.add_argument("--db", type=Path, default=None, help="results database (default $TWINBENCH_HOME/runs.sqlite)")
+    parser.add_argument("--db", default=None, help=DB_HELP)
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--dry-run", dest="dry_run", action="store_true",
                         help="check every setting (and prepare the data) but train nothing")
+
+
+DB_HELP = ("results database: a SQLite file or a URL such as postgresql://user:password@host:5432/twinbench "
+           "(default: $TWINBENCH_DB, else $TWINBENCH_HOME/runs.sqlite)")
 
 
 class Parser(argparse.ArgumentParser):
@@ -159,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("action", choices=("list", "show", "export", "import", "delete", "check", "recover"))
     runs.add_argument("target", nargs="?", help="a comparison id (or unique prefix), a file for export/import, "
                                                 "or the new database for recover")
-    runs.add_argument("--db", type=Path, default=None)
+    runs.add_argument("--db", default=None, help=DB_HELP)
     runs.add_argument("--json", type=Path, default=None, help="with show: write the comparison as JSON")
     runs.add_argument("--yes", action="store_true", help="with delete: do not ask")
     runs.add_argument("--sweep", default=None, help="with list: only the comparisons of this sweep (id or unique prefix)")
@@ -172,10 +176,10 @@ def spec_from_args(args: argparse.Namespace, fields: dict[str, str]) -> RunSpec:
     return RunSpec.from_dict(values)
 
 
-def open_store(path: Path | None) -> Any:
+def open_store(location: str | None) -> Any:
     from core.store import Store
 
-    return Store(path or default_db_path())
+    return Store(location or default_location())
 
 
 def check_output_path(path: Path, flag: str) -> None:
@@ -360,120 +364,33 @@ def print_sweep_plan(sweep: Any, frameworks: list[str], estimate: Any) -> None:
     runs = sum(cell.spec.repeats for cell in sweep.cells) * len(frameworks)
     print(f"Sweep of {len(sweep)} comparisons ({', '.join(map(label, frameworks))}; {runs} runs), over {swept}; "
           f"estimated time {format_left(estimate)}" + (" (rough: no run of these here to time by)" if estimate.rough else ""))
-    print(render_table(["cell", *sweep.swept, "epochs", "batch", "repeats"],
-                       [[str(cell.index), *(str(cell.values[name]) for name in sweep.swept), str(cell.spec.epochs),
-                         str(cell.spec.batch_size), str(cell.spec.repeats)] for cell in sweep.cells]))
-
-
-def cmd_sweep(args: argparse.Namespace) -> int:
-    """`sweep`: every combination as an ordinary comparison under one sweep id, trained one after
-    another; a comparison that fails (out of memory at a large batch, say) does not stop the rest."""
-    from tqdm import tqdm
-
-    from core.compare import create_comparison, execute_comparison
-    from core.frameworks import label, parse_frameworks
-    from core.jobs import device_lock, recover_abandoned
-    from core.ray_executor import executor_setting
-    from core.report import comparison_json, failures, render_table
-    from core.runner import WorkerHosts
-    from core.sweep import check_sweep, estimate_sweep, new_sweep_id, observed_speeds, summary_rows, sweep_frame
-
-    sweep = sweep_from_args(args)
-    frameworks = parse_frameworks(args.frameworks)
-    if executor_setting(args.executor) == "ray":
-        raise BadInput("sweep trains on this machine; --executor ray is for compare (one comparison on a cluster)",
-                       "executor")
-    if not args.quiet:
-        print(f"Checking {len(sweep)} comparisons and preparing their data ...", file=sys.stderr)
-    check_sweep(sweep, frameworks)
-    store = open_store(args.db) if not args.dry_run else None
-    history = observed_speeds([store.comparison(c["id"]) for c in store.list_comparisons()[:20]]) if store else []
-    estimate = estimate_sweep(sweep, frameworks, history)
-    print_sweep_plan(sweep, frameworks, estimate)
-    if args.dry_run or store is None:
-        return EXIT_OK
-    sweep_id = new_sweep_id()
-    comparison_ids = [create_comparison(store, cell.spec, frameworks, sweep_id=sweep_id) for cell in sweep.cells]
-    print(f"Sweep {sweep_id}: {len(comparison_ids)} comparisons queued", file=sys.stderr)
-    waiting = "Another comparison is training on this device; waiting for it to finish ..."
-    interrupted = False
-    done = 0
-    bar = tqdm(total=len(sweep), desc="sweep", unit="comparison", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
-    try:
-        with device_lock(on_wait=lambda: print(waiting, file=sys.stderr)):
-            recover_abandoned(store)
-            # One host per framework for the whole sweep: each run is still forked fresh from it,
-            # and the frameworks are imported once instead of once per comparison.
-            with contextlib.closing(WorkerHosts(frameworks)) as hosts:
-                for cell, comparison_id in zip(sweep.cells, comparison_ids, strict=True):
-                    bar.set_postfix_str(cell.label)
-
-                    def on_event(info: dict[str, Any], event: dict[str, Any], cell: Any = cell) -> None:
-                        if event["type"] in ("epoch", "started"):
-                            where = f"{label(info['framework'])} #{info['repeat'] + 1}"
-                            epoch = f" epoch {event['epoch']}/{info.get('epochs')}" if event["type"] == "epoch" else ""
-                            bar.set_postfix_str(f"{cell.label} · {where}{epoch}")
-
-                    outcomes = execute_comparison(store, comparison_id, on_event=on_event, hosts=hosts)
-                    done += 1
-                    bar.update(1)
-                    runs = store.comparison(comparison_id)["runs"]
-                    failed = [run for run in runs if run["status"] != "finished"]
-                    bar.write(f"{cell.index}/{len(sweep)} {cell.label}: "
-                              + (f"{len(failed)} of {len(runs)} runs failed ({failed[0]['error_kind']})" if failed
-                                 else "finished"), file=sys.stderr)
-                    if any(outcome.interrupted for outcome in outcomes):
-                        interrupted = True
-                        break
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        bar.close()
-    if interrupted:
-        for comparison_id in comparison_ids[done:]:
-            store.fail_unfinished_runs(comparison_id, "cancelled", "the sweep was interrupted")
-    comparisons = [store.comparison(comparison_id) for comparison_id in comparison_ids]
-    frame = sweep_frame(comparisons)
-    print(f"Sweep {sweep_id}: {len(comparisons)} comparisons over {', '.join(sweep.swept) or 'one setting'}")
-    headers, rows = summary_rows(frame)
-    print(render_table(headers, rows))
-    for comparison in comparisons:
-        for line in failures(comparison):
-            print(f"failed: {line}", file=sys.stderr)
-    if args.json:
-        write_json(args.json, {"kind": "sweep", "sweep_id": sweep_id, "swept": list(sweep.swept),
-                               "table": json.loads(frame.to_json(orient="records")),
-                               "comparisons": [comparison_json(comparison) for comparison in comparisons]})
-    if interrupted:
-        print("interrupted: the table shows what finished; the rest is marked cancelled", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    finished = all(run["status"] == "finished" for comparison in comparisons for run in comparison["runs"])
-    return EXIT_OK if finished else EXIT_RUN_FAILED
-
-
-def sweep_from_args(args: argparse.Namespace) -> Any:
-    """The sweep the flags describe: each one-to-one flag's comma-separated values, switches fixed."""
-    from core.sweep import expand_sweep, split_values
-
-    axes = {field: split_values(getattr(args, flag)) for flag, field in SPEC_FLAGS.items()
-            if getattr(args, flag, None) is not None}
-    return expand_sweep(axes, {switch: True for switch in SPEC_SWITCHES if getattr(args, switch, False)})
-
-
-def print_sweep_plan(sweep: Any, frameworks: list[str], estimate: Any) -> None:
-    from core.eta import format_left
-    from core.frameworks import label
-    from core.report import render_table
-
-    swept = ", ".join(sweep.swept) or "nothing (a single comparison)"
-    runs = sum(cell.spec.repeats for cell in sweep.cells) * len(frameworks)
-    print(f"Sweep of {len(sweep)} comparisons ({', '.join(map(label, frameworks))}; {runs} runs), over {swept}; "
-          f"estimated time {format_left(estimate)}" + (" (rough: no run of these here to time by)" if estimate.rough else ""))
     shown = [*sweep.swept, *(name for name in ("epochs", "batch_size", "repeats") if name not in sweep.swept)]
     print(render_table(["cell", *shown], [[str(cell.index), *(str(getattr(cell.spec, name)) for name in shown)]
                                           for cell in sweep.cells]))
 
 
+def speeds_measured_here(store: Any, location: str | None) -> list[Any]:
+    """The finished runs' speeds the estimate goes by: from ``store``, or with --dry-run (which
+    writes nothing, not even a new database) from the database read as it is, if there is one."""
+    from core.sweep import speed_history
+
+    if store is not None:
+        return speed_history(store)
+    from core.database import default_location
+    from core.store import Store
+
+    try:
+        existing = Store.read_only(str(location) if location else default_location())
+    except BadInput:  # no database yet: nothing measured, the estimate says it is rough
+        return []
+    try:
+        return speed_history(existing)
+    except Exception:  # an older or damaged file: the dry run still checks everything else
+        return []
+    finally:
+        existing.close()
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     """`sweep`: every combination as an ordinary comparison under one sweep id, trained one after
     another; a comparison that fails (out of memory at a large batch, say) does not stop the rest."""
@@ -485,7 +402,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from core.ray_executor import executor_setting
     from core.report import comparison_json, failures, render_table
     from core.runner import WorkerHosts
-    from core.sweep import check_sweep, estimate_sweep, new_sweep_id, observed_speeds, summary_rows, sweep_frame
+    from core.sweep import check_sweep, estimate_sweep, new_sweep_id, summary_rows, sweep_frame
 
     sweep = sweep_from_args(args)
     frameworks = parse_frameworks(args.frameworks)
@@ -496,8 +413,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"Checking {len(sweep)} comparisons and preparing their data ...", file=sys.stderr)
     check_sweep(sweep, frameworks)
     store = open_store(args.db) if not args.dry_run else None
-    history = observed_speeds([store.comparison(c["id"]) for c in store.list_comparisons()[:20]]) if store else []
-    estimate = estimate_sweep(sweep, frameworks, history)
+    estimate = estimate_sweep(sweep, frameworks, speeds_measured_here(store, args.db))
     print_sweep_plan(sweep, frameworks, estimate)
     if args.dry_run or store is None:
         return EXIT_OK
@@ -929,13 +845,13 @@ def check_or_recover(args: argparse.Namespace) -> int:
     from core.recovery import recover
     from core.store import Store
 
-    path = args.db or default_db_path()
+    path = args.db or default_location()
     if args.action == "check":
         store = Store.read_only(path)
         report = store.check()
         store.close()
         counts = ", ".join(f"{count if count is not None else 'unreadable'} {table}" for table, count in report["counts"].items())
-        print(f"{path}: schema {report['schema_version']}; {counts}")
+        print(f"{report['path']}: schema {report['schema_version']}; {counts}")
         for problem in report["problems"]:
             print(f"problem: {problem}")
         if report["ok"]:
@@ -946,6 +862,9 @@ def check_or_recover(args: argparse.Namespace) -> int:
         return EXIT_RUN_FAILED
     if not args.target:
         raise BadInput("`runs recover` needs the path of a new database to copy into")
+    if is_url(path) or is_url(args.target):
+        raise BadInput("`runs recover` rescues a damaged SQLite file into a new one; a PostgreSQL server "
+                       "checks and repairs its own storage (pg_dump copies what it holds)")
     recovery = recover(Path(path), Path(args.target))
     print(f"Copied {len(recovery.copied)} comparisons from {path} into {args.target}; {path} is unchanged.")
     for what, why in recovery.lost.items():
@@ -1031,8 +950,9 @@ def main(argv: list[str] | None = None) -> int:
         # `runs recover` only read the database, which may sit on read-only media.
         reads_only = args.command == "runs" and args.action in ("check", "recover")
         for flag in ("json", "markdown") if reads_only else ("json", "markdown", "db"):
-            if getattr(args, flag, None) is not None:
-                check_output_path(getattr(args, flag), f"--{flag}")
+            value = getattr(args, flag, None)
+            if value is not None and not (flag == "db" and is_url(value)):  # a server's database is checked by opening it
+                check_output_path(Path(value), f"--{flag}")
         if args.command == "runs" and args.action == "export" and args.target:
             check_output_path(Path(args.target), "export file")
         if args.command in ("bench", "parity", "models") and not getattr(args, "dry_run", False):
