@@ -72,8 +72,9 @@ def _setting_text(value: Any) -> str:
 def run_table(comparisons: list[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per run of each comparison (as ``Store.comparison`` returns it), in the order given.
 
-    Columns: LEADING_COLUMNS, FIGURE_COLUMNS (numbers; NaN where a run has no such figure), one
-    column per setting that differs between the comparisons, then TRAILING_COLUMNS. ``run`` reads
+    Columns: LEADING_COLUMNS, FIGURE_COLUMNS (numbers; NaN where a run has no such figure) with
+    ``target`` after the time to target, one column per setting that differs between the
+    comparisons, then the rest of TRAILING_COLUMNS. ``run`` reads
     as a legend does ("PyTorch #2").
     """
     settings = differing_settings(comparisons)
@@ -97,7 +98,9 @@ def run_table(comparisons: list[Mapping[str, Any]]) -> pd.DataFrame:
             row["memory measured"] = where
             row["mode"] = (result.figure("mode") if result else None) or ""
             rows.append(row)
-    columns = [*LEADING_COLUMNS, *FIGURE_COLUMNS, *settings, *TRAILING_COLUMNS]
+    # Whether the target was reached sits beside the time it took, which reads as blank otherwise.
+    columns = [*LEADING_COLUMNS, *FIGURE_COLUMNS[:4], "target", *FIGURE_COLUMNS[4:], *settings,
+               *[c for c in TRAILING_COLUMNS if c != "target"]]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -174,7 +174,10 @@ if selected:
 if len(selected) >= 2:
     st.subheader(f"What differs between the {len(selected)} selected")
     settings, results = diff_many([store.comparison(comparison_id) for comparison_id in selected])
-    only_differences = st.toggle("Only settings that differ", value=True, key="only_differences")
+    if "only_differences" not in st.session_state:
+        st.session_state.only_differences = not flag_param(st.query_params, "all_settings")
+    only_differences = st.toggle("Only settings that differ", key="only_differences")
+    write_params(st.query_params, {"all_settings": not only_differences})
     st.dataframe(settings[settings["differs"]] if only_differences else settings, hide_index=True, key="diff_settings")
     st.dataframe(results, hide_index=True, key="diff_results")
 

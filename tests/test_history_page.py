@@ -63,6 +63,8 @@ def test_any_number_selected_are_diffed_and_linked_to_compare_together(stored):
     assert list(results.columns) == ["figure", "framework", *stored]
     app.toggle(key="only_differences").set_value(False).run()
     assert "epochs" in list(app.dataframe[1].value["setting"])
+    assert app.query_params["all_settings"] == "1"
+    assert open_page("pages/history.py", dict(app.query_params)).toggle(key="only_differences").value is False
     links = [link for link in app.get("page_link") if "Overlay the 3 selected" in link.proto.label]
     from urllib.parse import parse_qs
 

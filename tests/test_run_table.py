@@ -44,6 +44,7 @@ def test_one_row_per_run_with_numbers_and_the_settings_that_differ():
     assert "epochs" in table.columns and "batch_size" not in table.columns and "notes" not in table.columns
     assert list(table["epochs"]) == ["5", "5", "10", "10"]
     assert list(table["tags"]) == ["gpu", "gpu", "", ""]
+    assert list(table.columns).index("target") == list(table.columns).index("time to target (s)") + 1
 
 
 def test_differing_settings_counts_a_missing_setting_as_different():
