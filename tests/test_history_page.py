@@ -117,3 +117,20 @@ def test_filters_and_dates_in_the_address_are_applied_on_a_first_run(stored):
     assert app.multiselect(key="architectures").value == ["cnn"]
     assert len(table(app)) == 3
     assert app.query_params["architectures"] == "cnn" and "dates" not in app.query_params  # the whole range: no need
+
+
+def test_hostile_tags_and_notes_are_shown_as_text(home, monkeypatch):
+    from tests.test_pages import EVIL, assert_nothing_links_out, import_hostile_comparison
+
+    monkeypatch.setenv("TWINBENCH_NO_RUNNER", "1")
+    comparison_id = import_hostile_comparison(home)
+    store = Store(home / "runs.sqlite")
+    store.set_annotations(comparison_id, tags=["[x](http://evil.example)", "<img src=x>"], note=EVIL)
+    history = open_page("pages/history.py", {"comparisons": comparison_id, "tags": "<img src=x>"})
+    assert_nothing_links_out(history)
+    assert list(table(history)["id"]) == [comparison_id] and table(history).loc[0, "note"] == EVIL
+    history.button(key="save_annotations").click().run()  # saved again as shown: unchanged, and said as text
+    assert_nothing_links_out(history)
+    assert store.comparison(comparison_id)["note"] == EVIL
+    several = open_page("pages/compare.py", {"show": "several", "comparisons": comparison_id, "run_text": EVIL})
+    assert_nothing_links_out(several)
