@@ -137,13 +137,15 @@ class Store:
         finally:
             raw.close()
 
-    def check(self) -> dict[str, Any]:
-        """What ``runs check`` reports: the integrity check (SQLite), the schema version, rows per table."""
-        report: dict[str, Any] = {"path": self.shown, "counts": {}, "problems": []}
+    def check(self, integrity: bool = True) -> dict[str, Any]:
+        """What ``runs check`` reports: the integrity check (SQLite; skipped with ``integrity=False``),
+        the schema version, rows per table, and the backend."""
+        report: dict[str, Any] = {"path": self.shown, "backend": "SQLite" if self.is_sqlite else "PostgreSQL",
+                                  "counts": {}, "problems": []}
         try:
             with database.read_transaction(self.engine) as db:
                 report["schema_version"] = database.stored_version(db)
-                if self.is_sqlite:
+                if self.is_sqlite and integrity:
                     problems = [row[0] for row in db.exec_driver_sql("PRAGMA integrity_check(20)")]
                     report["problems"] = [] if problems == ["ok"] else problems
         except (DBAPIError, sqlite3.DatabaseError) as error:

@@ -6,7 +6,8 @@ import streamlit as st
 from core.frameworks import LABELS
 from core.report import format_value
 from core.system import probe_frameworks, system_report
-from dashboard_state import page_setup
+from core.text import plain
+from dashboard_state import open_store, page_setup, public_policy
 
 page_setup()
 
@@ -35,6 +36,18 @@ else:
 st.subheader("Installed versions")
 st.dataframe(pd.DataFrame([{"package": k, "version": v or "not installed"} for k, v in report["versions"].items()]),
              hide_index=True)
+
+st.subheader("Results database")
+database = open_store().check(integrity=False)
+# A shared instance's visitors have no business reading the server's paths or database host.
+where = "" if public_policy().enabled else f" · {database['path']}"
+st.write(plain(f"{database['backend']}{where} · schema version {database['schema_version']}"))
+st.dataframe(pd.DataFrame([{"table": table, "rows": "unreadable" if count is None else f"{count:,}"}
+                           for table, count in database["counts"].items()]), hide_index=True)
+for problem in database["problems"]:
+    st.warning(plain(problem))
+st.caption("Set TWINBENCH_DB (a SQLite file or a postgresql:// URL), or [connections.twinbench] url in Streamlit's "
+           "secrets, to keep results elsewhere; `python -m core runs check` also runs SQLite's integrity check.")
 
 st.subheader("What each framework sees")
 st.caption("Each framework is asked in its own process, as during training (a few seconds each).")

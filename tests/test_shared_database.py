@@ -73,3 +73,20 @@ def test_the_dashboard_reads_the_url_from_the_environment_or_from_secrets(shared
         assert not app.exception, [e.message for e in app.exception]
         shown = " ".join(str(frame.value.to_csv()) for frame in app.dataframe)
         assert all(comparison_id in shown for comparison_id in ids), how
+
+
+def test_the_system_page_names_the_database_and_its_rows(shared, monkeypatch):
+    url, ids = shared
+    monkeypatch.setenv("TWINBENCH_NO_RUNNER", "1")
+    monkeypatch.setenv("TWINBENCH_DB", url.replace("postgres@", "postgres:hunter2@"))
+    app = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=60)
+    app.switch_page("pages/system.py").run()
+    assert not app.exception, [e.message for e in app.exception]
+    text = " ".join(str(element.value) for element in app.markdown)
+    assert "PostgreSQL" in text and "schema version 2" in text and "hunter2" not in text
+    rows = next(frame.value for frame in app.dataframe if "table" in frame.value.columns)
+    assert dict(zip(rows["table"], rows["rows"], strict=True))["comparisons"] == str(len(ids))
+    monkeypatch.setenv("TWINBENCH_PUBLIC", "1")  # a shared instance does not show where its database is
+    app = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=60)
+    app.switch_page("pages/system.py").run()
+    assert "127.0.0.1" not in " ".join(str(element.value) for element in app.markdown)
