@@ -476,6 +476,137 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK if finished else EXIT_RUN_FAILED
 
 
+def sweep_from_args(args: argparse.Namespace) -> Any:
+    """The sweep the flags describe: each one-to-one flag's comma-separated values, switches fixed."""
+    from core.sweep import expand_sweep, split_values
+
+    axes = {field: split_values(getattr(args, flag)) for flag, field in SPEC_FLAGS.items()
+            if getattr(args, flag, None) is not None}
+    return expand_sweep(axes, {switch: True for switch in SPEC_SWITCHES if getattr(args, switch, False)})
+
+
+def print_sweep_plan(sweep: Any, frameworks: list[str], estimate: Any) -> None:
+    from core.eta import format_left
+    from core.frameworks import label
+    from core.report import render_table
+
+    swept = ", ".join(sweep.swept) or "nothing (a single comparison)"
+    runs = sum(cell.spec.repeats for cell in sweep.cells) * len(frameworks)
+    print(f"Sweep of {len(sweep)} comparisons ({', '.join(map(label, frameworks))}; {runs} runs), over {swept}; "
+          f"estimated time {format_left(estimate)}" + (" (rough: no run of these here to time by)" if estimate.rough else ""))
+    shown = [*sweep.swept, *(name for name in ("epochs", "batch_size", "repeats") if name not in sweep.swept)]
+    print(render_table(["cell", *shown], [[str(cell.index), *(str(getattr(cell.spec, name)) for name in shown)]
+                                          for cell in sweep.cells]))
+
+
+def speeds_measured_here(store: Any, location: str | None) -> list[Any]:
+    """The finished runs' speeds the estimate goes by: from ``store``, or with --dry-run (which
+    writes nothing, not even a new database) from the database read as it is, if there is one."""
+    from core.sweep import speed_history
+
+    if store is not None:
+        return speed_history(store)
+    from core.database import default_location
+    from core.store import Store
+
+    try:
+        existing = Store.read_only(str(location) if location else default_location())
+    except BadInput:  # no database yet: nothing measured, the estimate says it is rough
+        return []
+    try:
+        return speed_history(existing)
+    except Exception:  # an older or damaged file: the dry run still checks everything else
+        return []
+    finally:
+        existing.close()
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """`sweep`: every combination as an ordinary comparison under one sweep id, trained one after
+    another; a comparison that fails (out of memory at a large batch, say) does not stop the rest."""
+    from tqdm import tqdm
+
+    from core.compare import create_comparison, execute_comparison
+    from core.frameworks import label, parse_frameworks
+    from core.jobs import device_lock, recover_abandoned
+    from core.ray_executor import executor_setting
+    from core.report import comparison_json, failures, render_table
+    from core.runner import WorkerHosts
+    from core.sweep import check_sweep, estimate_sweep, new_sweep_id, summary_rows, sweep_frame
+
+    sweep = sweep_from_args(args)
+    frameworks = parse_frameworks(args.frameworks)
+    if executor_setting(args.executor) == "ray":
+        raise BadInput("sweep trains on this machine; --executor ray is for compare (one comparison on a cluster)",
+                       "executor")
+    if not args.quiet:
+        print(f"Checking {len(sweep)} comparisons and preparing their data ...", file=sys.stderr)
+    check_sweep(sweep, frameworks)
+    store = open_store(args.db) if not args.dry_run else None
+    # The CLI imports the frameworks once for the whole sweep (one set of hosts), not per comparison.
+    estimate = estimate_sweep(sweep, frameworks, speeds_measured_here(store, args.db), imports_per_comparison=False)
+    print_sweep_plan(sweep, frameworks, estimate)
+    if args.dry_run or store is None:
+        return EXIT_OK
+    sweep_id = new_sweep_id()
+    comparison_ids = [create_comparison(store, cell.spec, frameworks, sweep_id=sweep_id) for cell in sweep.cells]
+    print(f"Sweep {sweep_id}: {len(comparison_ids)} comparisons queued", file=sys.stderr)
+    waiting = "Another comparison is training on this device; waiting for it to finish ..."
+    interrupted = False
+    done = 0
+    bar = tqdm(total=len(sweep), desc="sweep", unit="comparison", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
+    try:
+        with device_lock(on_wait=lambda: print(waiting, file=sys.stderr)):
+            recover_abandoned(store)
+            # One host per framework for the whole sweep: each run is still forked fresh from it,
+            # and the frameworks are imported once instead of once per comparison.
+            with contextlib.closing(WorkerHosts(frameworks)) as hosts:
+                for cell, comparison_id in zip(sweep.cells, comparison_ids, strict=True):
+                    bar.set_postfix_str(cell.label)
+
+                    def on_event(info: dict[str, Any], event: dict[str, Any], cell: Any = cell) -> None:
+                        if event["type"] in ("epoch", "started"):
+                            where = f"{label(info['framework'])} #{info['repeat'] + 1}"
+                            epoch = f" epoch {event['epoch']}/{info.get('epochs')}" if event["type"] == "epoch" else ""
+                            bar.set_postfix_str(f"{cell.label} · {where}{epoch}")
+
+                    outcomes = execute_comparison(store, comparison_id, on_event=on_event, hosts=hosts)
+                    done += 1
+                    bar.update(1)
+                    runs = store.comparison(comparison_id)["runs"]
+                    failed = [run for run in runs if run["status"] != "finished"]
+                    bar.write(f"{cell.index}/{len(sweep)} {cell.label}: "
+                              + (f"{len(failed)} of {len(runs)} runs failed ({failed[0]['error_kind']})" if failed
+                                 else "finished"), file=sys.stderr)
+                    if any(outcome.interrupted for outcome in outcomes):
+                        interrupted = True
+                        break
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+    if interrupted:
+        for comparison_id in comparison_ids[done:]:
+            store.fail_unfinished_runs(comparison_id, "cancelled", "the sweep was interrupted")
+    comparisons = [store.comparison(comparison_id) for comparison_id in comparison_ids]
+    frame = sweep_frame(comparisons)
+    print(f"Sweep {sweep_id}: {len(comparisons)} comparisons over {', '.join(sweep.swept) or 'one setting'}")
+    headers, rows = summary_rows(frame)
+    print(render_table(headers, rows))
+    for comparison in comparisons:
+        for line in failures(comparison):
+            print(f"failed: {line}", file=sys.stderr)
+    if args.json:
+        write_json(args.json, {"kind": "sweep", "sweep_id": sweep_id, "swept": list(sweep.swept),
+                               "table": json.loads(frame.to_json(orient="records")),
+                               "comparisons": [comparison_json(comparison) for comparison in comparisons]})
+    if interrupted:
+        print("interrupted: the table shows what finished; the rest is marked cancelled", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finished = all(run["status"] == "finished" for comparison in comparisons for run in comparison["runs"])
+    return EXIT_OK if finished else EXIT_RUN_FAILED
+
+
 def parse_input_shape(text: str) -> tuple[int, int, int]:
     parts = str(text).lower().replace("×", "x").split("x")
     try:

@@ -38,8 +38,8 @@ FIELD_WORDS = {"batch_size": "batch", "learning_rate": "lr", "image_size": "imag
                "data_pipeline": "pipeline", "channels_last": "channels_last", "weight_decay": "weight decay"}
 # Rough model of a run's duration before anything is known: a process start, a data load and
 # an evaluation cost a few seconds whatever the model; training is epochs × images / speed.
-RUN_OVERHEAD_SECONDS = 5.0
-COMPARISON_OVERHEAD_SECONDS = 10.0  # each framework's import when a comparison starts its hosts
+RUN_OVERHEAD_SECONDS = 2.0  # measured about 1 s for a digits run here: fork, data, evaluation
+IMPORT_SECONDS = 10.0  # the frameworks' imports when framework hosts start
 DEFAULT_IMAGES_PER_SECOND = 1500.0  # a small CNN on a few CPU cores, when nothing was measured here
 # Training images of the built-in datasets before the validation split (an uploaded folder is unknown).
 DATASET_IMAGES = {"digits": 1797, "shapes": 2000, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000,
@@ -228,14 +228,16 @@ def training_images(spec: RunSpec) -> int:
     return max(1, int(total * (1 - spec.validation_fraction)))
 
 
-def estimate_sweep(sweep: Sweep, frameworks: Sequence[str], history: Sequence[ObservedSpeed] = ()) -> Estimate:
-    """Seconds the sweep will take, from a rough model: per comparison the frameworks' imports,
+def estimate_sweep(sweep: Sweep, frameworks: Sequence[str], history: Sequence[ObservedSpeed] = (),
+                   imports_per_comparison: bool = True) -> Estimate:
+    """Seconds the sweep will take, from a rough model: the frameworks' imports (once per
+    comparison as the job runner starts them, or once for the whole sweep as the CLI does), and
     per run a fixed overhead plus epochs × training images / images per second, the speed taken
     from the nearest run measured here (``history``) or a default. ``rough`` when any speed was
     the default."""
-    seconds, rough = 0.0, False
+    seconds, rough = (0.0 if imports_per_comparison else IMPORT_SECONDS), False
     for cell in sweep.cells:
-        seconds += COMPARISON_OVERHEAD_SECONDS
+        seconds += IMPORT_SECONDS if imports_per_comparison else 0.0
         for framework in frameworks:
             speed, guessed = _speed(cell.spec, framework, history)
             rough = rough or guessed

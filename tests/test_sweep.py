@@ -7,6 +7,7 @@ from core.errors import BadInput
 from core.frameworks import DEFAULT_NAMES, LABELS
 from core.results import RunResult
 from core.spec import MAX_SEED
+from core.store import Store
 from core.sweep import (
     MAX_CELLS,
     ObservedSpeed,
@@ -106,6 +107,9 @@ def test_the_estimate_grows_with_the_work_and_uses_speeds_measured_here():
     assert not measured_fast.rough and not measured_slow.rough
     # 1,797 digits less a tenth for validation, one epoch at 10 images/s, in each framework.
     assert measured_slow.seconds - measured_fast.seconds == pytest.approx(2 * int(1797 * 0.9) / 10.0, rel=0.01)
+    # The CLI imports the frameworks once per sweep, the job runner once per comparison.
+    once = estimate_sweep(four, [FIRST, SECOND], fast, imports_per_comparison=False)
+    assert once.seconds < estimate_sweep(four, [FIRST, SECOND], fast).seconds
 
 
 # --- grouping -----------------------------------------------------------------------------------
@@ -260,7 +264,6 @@ def test_charts_of_nothing_say_so():
 
 def test_a_queued_sweep_is_one_sweep_id_over_ordinary_comparisons_and_exports_it(home):
     from core.jobs import active_jobs
-    from core.store import Store
 
     store = Store(home / "runs.sqlite")
     store.create_comparison({"dataset": "digits", "architecture": "cnn", "device": "cpu"}, [FIRST], [])  # not a sweep
@@ -280,8 +283,6 @@ def test_a_queued_sweep_is_one_sweep_id_over_ordinary_comparisons_and_exports_it
 
 
 def test_a_sweep_with_one_impossible_cell_queues_nothing(home):
-    from core.store import Store
-
     store = Store(home / "runs.sqlite")
     sweep = expand_sweep({"batch_size": ["16", "4000"]}, {"epochs": 1, "repeats": 1})
     with pytest.raises(BadInput) as refused:
@@ -341,3 +342,7 @@ def test_a_tiny_sweep_trains_every_cell_and_a_failed_cell_does_not_stop_the_rest
     listed = run_cli(["runs", "list", "--sweep", result["sweep_id"][:6]], home)
     assert listed.returncode == 0 and listed.stdout.count(result["sweep_id"]) == 2
     assert run_cli(["runs", "list", "--sweep", "zzz"], home).returncode == 2
+    # A dry run now estimates from the runs measured here, and stores nothing.
+    again = run_cli(["sweep", "--batch-size", "16,32", "--epochs", "1", "--repeats", "1", "--dry-run"], home)
+    assert again.returncode == 0 and "estimated time" in again.stdout and "rough" not in again.stdout
+    assert len(Store(home / "runs.sqlite").list_comparisons()) == 2
