@@ -118,6 +118,19 @@ def disturbance(runs: list[dict[str, Any]], frameworks: Iterable[str]) -> str | 
     return ", ".join(named) or None
 
 
+def machine(run: dict[str, Any]) -> str | None:
+    """The machine a run trained on, as its environment names it (a Ray node's hostname, or the
+    worker's); None for runs stored before runs recorded it."""
+    environment = run.get("environment") or {}
+    return environment.get("node_hostname") or environment.get("hostname")
+
+
+def machines(runs: list[dict[str, Any]], frameworks: Iterable[str]) -> list[str]:
+    """The distinct machines the finished runs of ``frameworks`` trained on, in order of appearance."""
+    named = [machine(run) for framework in frameworks for run in finished_runs(runs, framework)]
+    return list(dict.fromkeys(name for name in named if name))
+
+
 def _values(runs: list[dict[str, Any]], framework: str, key: str) -> list[float]:
     return [float(r.figure(key)) for r in finished_results(runs, framework) if r.figure(key) is not None]
 
@@ -159,8 +172,11 @@ def ratio_decision(runs: list[dict[str, Any]], first: str, second: str, topic: s
     leader, trailer = (first, second) if first_ahead else (second, first)
     estimate = f"{label(leader)} is {format_ratio(oriented.estimate)} {phrase} {label(trailer)}"
     busy = disturbance(runs, (first, second)) if timing else None
+    hosts = machines(runs, (first, second))
     reason = None
-    if busy:
+    if len(hosts) > 1:
+        reason = f"the runs trained on different machines ({', '.join(hosts)})"
+    elif busy:
         reason = f"the machine was busy during {busy}"
     elif interval.samples < 2:
         reason = "fewer than two runs of each, so run-to-run variation is unknown"
@@ -175,7 +191,8 @@ def ratio_decision(runs: list[dict[str, Any]], first: str, second: str, topic: s
     if interval.method == "bootstrap over steps" and oriented.known:
         detail += " from the steps of one run each"
     sentence = f"{topic}: inconclusive, {reason} ({detail})."
-    short = "inconclusive (busy)" if busy else "inconclusive (1 run)" if interval.samples < 2 else "inconclusive"
+    short = ("inconclusive (machines)" if len(hosts) > 1 else "inconclusive (busy)" if busy
+             else "inconclusive (1 run)" if interval.samples < 2 else "inconclusive")
     return Decision(topic, key, first, second, leader, None, oriented, reason, sentence, short, disturbed=bool(busy))
 
 

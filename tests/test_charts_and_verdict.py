@@ -76,6 +76,18 @@ def test_verdict_names_the_faster_framework_with_its_interval():
     assert found["Memory"].sentence.startswith("Memory: PyTorch uses 12 % less peak host memory than TensorFlow (95 % CI 12–12 %")
 
 
+def test_runs_from_different_machines_are_never_compared_without_saying_so():
+    clear = steady(comparison([130, 132, 131], [100, 101, 99], memory=(88, 100)))
+    for run in clear["runs"]:  # one machine, named two ways (a Ray node's hostname, a local worker's): one verdict
+        run["environment"] = {"node_hostname": "gpu-1"} if run["repeat"] else {"hostname": "gpu-1"}
+    assert {f.topic: f for f in findings(clear)}["Training speed"].winner == "pytorch"
+    clear["runs"][-1]["environment"] = {"node_hostname": "gpu-2", "hostname": "gpu-2"}
+    found = {f.topic: f for f in findings(clear)}
+    for topic in ("Training speed", "Memory", "Warm-up"):
+        assert found[topic].winner is None and "different machines (gpu-1, gpu-2)" in found[topic].sentence, topic
+    assert found["Training speed"].short == "inconclusive (machines)"
+
+
 def test_overlapping_repeats_are_inconclusive_and_say_why():
     found = {f.topic: f for f in findings(steady(comparison([100, 120, 110], [105, 110, 115])))}
     speed = found["Training speed"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -98,6 +99,8 @@ class TrainerBase:
             "framework_version": framework_version,
             "device": self.device_kind,
             "device_name": device_name,
+            # Which machine: the verdict compares timings and memory only between runs of one.
+            "hostname": socket.gethostname(),
             **details,
             "mode": self.mode,
             "precision": "bf16" if self.bf16 else "fp32",
