@@ -165,17 +165,33 @@ def new_sweep_id() -> str:
     return new_id()
 
 
-def enqueue_sweep(store: Any, sweep: Sweep, frameworks: list[str], *, owner: str | None = None) -> tuple[str, list[str]]:
+def enqueue_sweep(store: Any, sweep: Sweep, frameworks: list[str], *, owner: str | None = None,
+                  policy: Any = None) -> tuple[str, list[str]]:
     """Check every cell, then queue each as a comparison for the job runner; (sweep id, job ids).
 
     All cells are checked before the first is queued, so a refusal leaves no half sweep behind.
+    With a public ``policy`` (core.public_mode.PublicPolicy, enabled) the whole sweep must fit
+    the queue at once and each cell the public bounds, checked and queued under the public
+    queue lock so that two visitors cannot both take the last places.
     """
     from core.jobs import enqueue
 
-    check_sweep(sweep, frameworks)
     sweep_id = new_sweep_id()
-    jobs = [enqueue(store, cell.spec, frameworks, sweep_id=sweep_id, owner=owner) for cell in sweep.cells]
-    return sweep_id, jobs
+    if policy is None or not policy.enabled:
+        check_sweep(sweep, frameworks)
+        return sweep_id, [enqueue(store, cell.spec, frameworks, sweep_id=sweep_id, owner=owner) for cell in sweep.cells]
+    from core.public_mode import check_many, make_room, queue_lock
+
+    with queue_lock:
+        specs = check_many(store, [cell.spec for cell in sweep.cells], owner, policy)
+        bounded = Sweep(tuple(Cell(cell.index, spec, cell.values) for cell, spec in zip(sweep.cells, specs, strict=True)),
+                        sweep.swept, sweep.fixed)
+        try:
+            check_sweep(bounded, frameworks)
+            return sweep_id, [enqueue(store, cell.spec, frameworks, sweep_id=sweep_id, owner=owner)
+                              for cell in bounded.cells]
+        finally:  # refused or not, the cells may have prepared their data
+            make_room(store, policy)
 
 
 # --- time estimate ----------------------------------------------------------------------------

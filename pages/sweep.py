@@ -30,7 +30,7 @@ from core.sweep import (
 )
 from core.sweep_charts import memory_figure, ratio_figure, throughput_figure
 from core.text import plain
-from dashboard_state import open_store, page_setup
+from dashboard_state import open_store, page_setup, public_policy, visitor
 
 page_setup()
 
@@ -103,7 +103,7 @@ def sweep_form() -> None:
     if st.button("Start sweep", key="start_sweep", type="primary"):
         try:
             with st.spinner(f"Checking {len(sweep)} comparisons and preparing their data ..."):
-                sweep_id, _ = enqueue_sweep(store, sweep, chosen, owner=None)
+                sweep_id, _ = enqueue_sweep(store, sweep, chosen, owner=visitor(), policy=public_policy())
         except BadInput as error:
             error_place.error(plain(error), icon=":material/error:")
         else:

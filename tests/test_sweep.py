@@ -346,3 +346,23 @@ def test_a_tiny_sweep_trains_every_cell_and_a_failed_cell_does_not_stop_the_rest
     again = run_cli(["sweep", "--batch-size", "16,32", "--epochs", "1", "--repeats", "1", "--dry-run"], home)
     assert again.returncode == 0 and "estimated time" in again.stdout and "rough" not in again.stdout
     assert len(Store(home / "runs.sqlite").list_comparisons()) == 2
+
+
+def test_on_a_shared_instance_a_sweep_must_fit_the_queue_at_once_and_each_cell_the_bounds(home):
+    from core.public_mode import PublicPolicy
+
+    store = Store(home / "runs.sqlite")
+    sweep = expand_sweep({"batch_size": ["16", "32"]}, {"epochs": 1, "repeats": 1})
+    strict = PublicPolicy(enabled=True, max_queued_per_visitor=1, max_images=500)
+    with pytest.raises(BadInput, match="one visitor may have 1 comparison"):
+        enqueue_sweep(store, sweep, [FIRST, SECOND], owner="visitor-a", policy=strict)
+    assert store.list_comparisons() == []
+    too_long = expand_sweep({"epochs": ["1", "50"]}, {"repeats": 1})
+    with pytest.raises(BadInput, match="epochs is at most 10 epochs on this shared instance"):
+        enqueue_sweep(store, too_long, [FIRST, SECOND], owner="visitor-a",
+                      policy=PublicPolicy(enabled=True, max_queued_per_visitor=2))
+    roomy = PublicPolicy(enabled=True, max_queued_per_visitor=2, max_images=500)
+    sweep_id, jobs = enqueue_sweep(store, sweep, [FIRST, SECOND], owner="visitor-a", policy=roomy)
+    comparisons = sweep_comparisons(store, sweep_id)
+    assert len(jobs) == 2 and {c["owner"] for c in comparisons} == {"visitor-a"}
+    assert {c["settings"]["max_images"] for c in comparisons} == {500}  # "all images" bounded, as a comparison is

@@ -120,3 +120,14 @@ def test_an_unknown_sweep_in_the_address_is_explained(app_home):
     app = open_page(PAGE, {"sweep": "<b>nope</b>"})
     assert not app.exception
     assert "No sweep with id" in text_of(app) and "showing the latest" in text_of(app)
+
+
+def test_on_a_shared_instance_start_is_refused_when_the_sweep_does_not_fit_the_queue(app_home, monkeypatch):
+    monkeypatch.setenv("TWINBENCH_PUBLIC", "1")
+    app = open_page(PAGE)
+    app.text_input(key="sweep_epochs").set_value("1").run()
+    app.text_input(key="sweep_batch_size").set_value("16, 32").run()
+    app.button(key="start_sweep").click().run()
+    assert not app.exception, app.exception
+    assert "one visitor may have 1 comparison(s) waiting or training" in text_of(app)
+    assert Store(app_home / "runs.sqlite").list_comparisons() == []
