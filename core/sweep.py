@@ -194,6 +194,20 @@ def enqueue_sweep(store: Any, sweep: Sweep, frameworks: list[str], *, owner: str
             make_room(store, policy)
 
 
+def cancel_sweep(store: Any, sweep_id: str) -> int:
+    """Cancel every comparison of the sweep still waiting or training; returns how many were asked.
+
+    Each is cancelled as the Train page's Cancel does (core.jobs.request_cancel): a queued one at
+    once, the one training at its next step."""
+    from core.jobs import active_jobs, request_cancel
+
+    ours = {c["id"] for c in store.list_comparisons() if c.get("sweep_id") == sweep_id}
+    jobs = [job for job in active_jobs(store) if job["comparison_id"] in ours]
+    for job in jobs:
+        request_cancel(store, job["id"])
+    return len(jobs)
+
+
 # --- time estimate ----------------------------------------------------------------------------
 
 

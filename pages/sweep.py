@@ -17,6 +17,7 @@ from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, OPTIMIZERS, PRECIS
 from core.sweep import (
     MAX_CELLS,
     SWEEPABLE,
+    cancel_sweep,
     enqueue_sweep,
     estimate_sweep,
     expand_sweep,
@@ -30,7 +31,7 @@ from core.sweep import (
 )
 from core.sweep_charts import memory_figure, ratio_figure, throughput_figure
 from core.text import plain
-from dashboard_state import open_store, page_setup, public_policy, visitor
+from dashboard_state import may_change, open_store, page_setup, public_policy, visitor
 
 page_setup()
 
@@ -130,6 +131,11 @@ def show_results(sweep_id: str) -> None:
         st.progress(ended / runs)
         st.caption(f"{ended} of {runs} runs ended; the charts fill in as the comparisons finish.")
         st.page_link("pages/train.py", label="Follow the queue on Train", icon=":material/play_circle:")
+        # On a shared instance only the visitor who started them may cancel them.
+        if all(may_change(c) for c in comparisons) and st.button("Cancel the rest of this sweep", key="cancel_sweep"):
+            cancelled = cancel_sweep(store, sweep_id)
+            st.toast(f"Cancelled {cancelled} comparison(s)")
+            st.rerun()
     st.caption(plain(f"Swept: {', '.join(field_words(name) for name in swept) or 'nothing (one comparison)'}"))
     axis_column, log_column = st.columns([3, 1])
     x = axis_column.selectbox("Against", swept or ["cell"], key="sweep_x", format_func=field_words)

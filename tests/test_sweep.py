@@ -11,6 +11,7 @@ from core.store import Store
 from core.sweep import (
     MAX_CELLS,
     ObservedSpeed,
+    cancel_sweep,
     enqueue_sweep,
     estimate_sweep,
     expand_sweep,
@@ -366,3 +367,19 @@ def test_on_a_shared_instance_a_sweep_must_fit_the_queue_at_once_and_each_cell_t
     comparisons = sweep_comparisons(store, sweep_id)
     assert len(jobs) == 2 and {c["owner"] for c in comparisons} == {"visitor-a"}
     assert {c["settings"]["max_images"] for c in comparisons} == {500}  # "all images" bounded, as a comparison is
+
+
+def test_cancelling_a_sweep_cancels_its_waiting_comparisons_and_nothing_else(home):
+    from core.jobs import active_jobs, enqueue
+    from core.spec import RunSpec
+
+    store = Store(home / "runs.sqlite")
+    other = enqueue(store, RunSpec(epochs=1, repeats=1), [FIRST, SECOND])
+    sweep_id, _ = enqueue_sweep(store, expand_sweep({"batch_size": ["16", "32"]}, {"epochs": 1, "repeats": 1}),
+                                [FIRST, SECOND])
+    assert cancel_sweep(store, sweep_id) == 2
+    assert [job["id"] for job in active_jobs(store)] == [other]
+    runs = [run for c in sweep_comparisons(store, sweep_id) for run in c["runs"]]
+    assert {(run["status"], run["error_kind"]) for run in runs} == {("failed", "cancelled")}
+    assert set(sweep_frame(sweep_comparisons(store, sweep_id))["status"]) == {"failed"}
+    assert cancel_sweep(store, sweep_id) == 0

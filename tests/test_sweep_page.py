@@ -97,6 +97,10 @@ def test_start_queues_every_combination_under_one_sweep_id_and_shows_it(app_home
     assert len(active_jobs(store)) == 2
     assert app.selectbox(key="sweep").value == sweep_id
     assert "0 of 4 runs ended" in text_of(app)
+    app.button(key="cancel_sweep").click().run()
+    assert not app.exception, app.exception
+    assert active_jobs(store) == []
+    assert "4 of 4 runs ended" not in text_of(app) and not app.get("progress")  # every run has ended: no bar
 
 
 def test_a_stored_sweep_shows_its_charts_its_table_and_its_failed_cell(app_home):
