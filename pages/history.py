@@ -137,8 +137,10 @@ shown = sort_comparisons(filter_comparisons(frame, datasets, architectures, devi
 st.caption(f"{len(shown)} of {len(frame)} comparisons. Tick rows (or pick them below) to open, compare, tag or delete them.")
 figure_columns = [column for column in frame.columns if column not in ("id", "created", "dataset", "architecture", "device",
                                                                         "frameworks", "runs", "tags", "note")]
+# Each framework's figures come before the wide text columns, so that they show without scrolling.
+order = ["id", "created", "dataset", "architecture", "device", "runs", *figure_columns, "tags", "note", "frameworks"]
 table = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="multi-row", key="history-table",
-                     column_config={
+                     column_order=order, column_config={
                          "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
                          "note": st.column_config.TextColumn(width="medium"),
                          **{column: st.column_config.NumberColumn(
