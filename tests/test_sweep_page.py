@@ -35,12 +35,15 @@ def metrics(app) -> dict[str, str]:
     return {metric.label: metric.value for metric in app.metric}
 
 
-def stored_sweep(home) -> str:
-    """A finished sweep over batch 32, 128 and 2048 in which the second framework ran out of memory at 2048."""
+def stored_sweep(home, precisions=("fp32",)) -> str:
+    """A finished sweep over batch 32, 128 and 2048 (and ``precisions``) in which the second
+    framework ran out of memory at 2048."""
     store = Store(home / "runs.sqlite")
     sweep_id = new_id()
-    for batch, speeds in ((32, (200, 100)), (128, (400, 360)), (2048, (900, None))):
-        spec = RunSpec(batch_size=batch, epochs=1, repeats=2, device="cpu")
+    cells = [(batch, speeds, precision) for precision in precisions
+             for batch, speeds in ((32, (200, 100)), (128, (400, 360)), (2048, (900, None)))]
+    for batch, speeds, precision in cells:
+        spec = RunSpec(batch_size=batch, epochs=1, repeats=2, device="cpu", precision=precision)
         planned = run_specs(spec, [FIRST, SECOND])
         _, run_ids = store.create_comparison(spec.comparison_settings(), [FIRST, SECOND], planned, sweep_id=sweep_id)
         for (repeat, framework, _), run_id in zip(planned, run_ids, strict=True):
@@ -135,3 +138,15 @@ def test_on_a_shared_instance_start_is_refused_when_the_sweep_does_not_fit_the_q
     assert not app.exception, app.exception
     assert "one visitor may have 1 comparison(s) waiting or training" in text_of(app)
     assert Store(app_home / "runs.sqlite").list_comparisons() == []
+
+
+def test_a_sweep_over_two_settings_is_drawn_against_either(app_home):
+    sweep_id = stored_sweep(app_home, precisions=("fp32", "bf16"))
+    app = open_page(PAGE, {"sweep": sweep_id})
+    assert app.selectbox(key="sweep_x").options == ["batch", "precision"]  # shown in words
+    assert len(app.dataframe[0].value) == 12
+    app.selectbox(key="sweep_x").set_value("precision").run()
+    assert not app.exception, app.exception
+    assert len(app.get("plotly_chart")) == 3
+    app.toggle(key="sweep_log").set_value(True).run()
+    assert not app.exception, app.exception
