@@ -383,3 +383,36 @@ def test_cancelling_a_sweep_cancels_its_waiting_comparisons_and_nothing_else(hom
     assert {(run["status"], run["error_kind"]) for run in runs} == {("failed", "cancelled")}
     assert set(sweep_frame(sweep_comparisons(store, sweep_id))["status"]) == {"failed"}
     assert cancel_sweep(store, sweep_id) == 0
+
+
+@pytest.mark.frameworks
+def test_ctrl_c_stops_the_sweep_and_cancels_the_comparisons_not_reached(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    from tests.conftest import PROJECT_ROOT
+    from tests.test_interruptions import assert_all_gone, wait_for_an_epoch
+
+    home, output = tmp_path / "home", tmp_path / "sweep.json"
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "core", "sweep", "--batch-size", "16,32", "--epochs", "300", "--repeats", "1", "--quiet",
+         "--json", str(output)],
+        cwd=PROJECT_ROOT, env={**os.environ, "TWINBENCH_HOME": str(home)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    wait_for_an_epoch(home, cli)
+    workers = psutil.Process(cli.pid).children(recursive=True)
+    cli.send_signal(signal.SIGINT)
+    stdout, stderr = cli.communicate(timeout=120)
+    assert cli.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted" in stderr
+    assert_all_gone(workers)
+    first, second = read_json(output)["comparisons"]
+    assert "cancelled" in {run["error"]["kind"] for run in first["runs"] if run["error"]}
+    assert {(run["status"], run["error"]["message"]) for run in second["runs"]} == {
+        ("failed", "the sweep was interrupted")}
+    assert "cell" in stdout  # the summary table of what there is
