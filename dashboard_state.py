@@ -28,6 +28,7 @@ PAGES = (
     ("pages/home.py", "Home", ":material/home:", None),
     ("pages/train.py", "Train", ":material/play_circle:", "train"),
     ("pages/compare.py", "Compare", ":material/compare_arrows:", "compare"),
+    ("pages/sweep.py", "Sweep", ":material/grid_view:", "sweep"),
     ("pages/history.py", "History", ":material/history:", "history"),
     ("pages/models.py", "Models", ":material/account_tree:", "models"),
     ("pages/system.py", "System", ":material/memory:", "system"),

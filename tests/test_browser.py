@@ -27,7 +27,7 @@ pytestmark = pytest.mark.frameworks
 ARTIFACTS = PROJECT_ROOT / "artifacts"
 NAVIGATION = [title for _, title, _, _ in PAGES]
 # What each page's address shows once the page has run to its end (with a finished comparison).
-PAGE_TEXT = {"": "Latest comparison", "train": "Queue", "compare": "Verdict", "history": "comparisons",
+PAGE_TEXT = {"": "Latest comparison", "train": "Queue", "compare": "Verdict", "sweep": "Results", "history": "comparisons",
              "models": "layers in both frameworks", "system": "Installed versions"}
 
 

@@ -24,9 +24,11 @@ APP = str(PROJECT_ROOT / "streamlit_app.py")
 PAGE_FILES = sorted(path.relative_to(PROJECT_ROOT).as_posix() for path in (PROJECT_ROOT / "pages").glob("*.py"))
 # The heading each page shows, and the navigation every page is shown in: (title, url path, icon).
 HEADINGS = {"pages/home.py": "Twinbench", "pages/train.py": "Train", "pages/compare.py": "Compare",
-            "pages/history.py": "History", "pages/models.py": "Models", "pages/system.py": "System"}
+            "pages/sweep.py": "Sweep", "pages/history.py": "History", "pages/models.py": "Models",
+            "pages/system.py": "System"}
 NAVIGATION = [("Home", "", ":material/home:"), ("Train", "train", ":material/play_circle:"),
-              ("Compare", "compare", ":material/compare_arrows:"), ("History", "history", ":material/history:"),
+              ("Compare", "compare", ":material/compare_arrows:"), ("Sweep", "sweep", ":material/grid_view:"),
+              ("History", "history", ":material/history:"),
               ("Models", "models", ":material/account_tree:"), ("System", "system", ":material/memory:")]
 # Building every model starts a worker process per framework.
 SLOW_PAGES = {"pages/models.py"}

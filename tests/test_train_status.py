@@ -49,9 +49,9 @@ def training_job(home, progress: dict | None, run_seconds: float = 30.0, job_sec
     info = {"run_id": first["id"], "framework": first["framework"], "repeat": 0, "position": 0, "runs": 2, "epochs": 2}
     now = time.time()
     with store.transaction() as db:
-        db.execute("UPDATE jobs SET status='running', started_at=?, progress_json=? WHERE id=?",
-                   (now - job_seconds, json.dumps({**info, **progress}) if progress else None, job_id))
-        db.execute("UPDATE runs SET status='running', started_at=? WHERE id=?", (now - run_seconds, first["id"]))
+        db.exec_driver_sql("UPDATE jobs SET status='running', started_at=?, progress_json=? WHERE id=?",
+                           (now - job_seconds, json.dumps({**info, **progress}) if progress else None, job_id))
+        db.exec_driver_sql("UPDATE runs SET status='running', started_at=? WHERE id=?", (now - run_seconds, first["id"]))
     if progress and progress.get("epoch"):
         store.add_epoch(first["id"], {"epoch": 1, "train_loss": 0.5, "train_accuracy": 0.8, "val_accuracy": 0.9,
                                       "epoch_seconds": 15.0})
