@@ -196,6 +196,13 @@ def test_several_comparisons_overlay_their_curves_and_list_every_run(home, monke
 
     table = app.dataframe[0].value
     assert len(table) == 12 and set(table["comparison"]) == set(ids)
+    app.radio(key="split").set_value("train").run()
+    assert overlay_keys(app)["overlay_loss"]["layout"]["title"]["text"] == "Train loss by epoch"
+    assert app.query_params["split"] == "train"
+    app.multiselect(key="run_statuses").set_value(["failed"]).run()
+    assert app.dataframe[0].value.empty and app.query_params["run_statuses"] == "failed"
+    app.multiselect(key="run_statuses").set_value(["finished"]).run()
+    assert len(app.dataframe[0].value) == 12
 
     app.multiselect(key="run_frameworks").set_value(["TensorFlow"]).run()
     app.selectbox(key="run_sort").set_value("images/s").run()
