@@ -89,12 +89,15 @@ def chart_view() -> ChartView:
 
 ids = [c["id"] for c in comparisons]
 by_id = {c["id"]: c for c in comparisons}
-# One comparison in depth, or several side by side (?show=several&comparisons=ID,ID,…).
+# One comparison in depth, or several side by side: ?comparisons=ID,ID,… alone asks for several
+# (?show=several without any), ?show=one keeps the single view while the address still names several.
 SHOW = {"one": "One comparison", "several": "Several comparisons"}
 if "show" not in st.session_state:
-    st.session_state.show = "several" if st.query_params.get("show") == "several" else "one"
+    asked_show = st.query_params.get("show")
+    st.session_state.show = asked_show if asked_show in SHOW else "several" if "comparisons" in st.query_params else "one"
 st.radio("Show", list(SHOW), format_func=SHOW.get, horizontal=True, key="show", label_visibility="collapsed")
-write_params(st.query_params, {"show": "several" if st.session_state.show == "several" else None})
+write_params(st.query_params, {"show": "several" if st.session_state.show == "several"
+                               else "one" if "comparisons" in st.query_params else None})
 
 if st.session_state.show == "several":
     # The address seeds every widget of this view on a first run; the widgets rewrite it after.

@@ -224,6 +224,14 @@ def test_several_comparisons_overlay_their_curves_and_list_every_run(home, monke
     assert (reloaded.selectbox(key="run_sort").value, reloaded.toggle(key="run_descending").value) == ("images/s", True)
     assert reloaded.dataframe[0].value.equals(table)
 
+    # The comparisons alone in the address ask for them together; the single view can still be chosen.
+    linked = open_page("pages/compare.py", {"comparisons": ",".join(ids[:2])})
+    assert linked.radio(key="show").value == "several" and linked.multiselect(key="comparisons").value == ids[:2]
+    linked.radio(key="show").set_value("one").run()
+    assert not linked.exception, linked.exception
+    assert linked.query_params["show"] == "one"
+    assert open_page("pages/compare.py", dict(linked.query_params)).radio(key="show").value == "one"
+
     # A text search, and an address naming comparisons that are not here.
     app.text_input(key="run_text").input(ids[1]).run()
     assert set(app.dataframe[0].value["comparison"]) == {ids[1]}
