@@ -5,6 +5,7 @@ The whole view (filters, sort, selection) lives in the address, so a reload or a
 """
 
 import datetime as dt
+import hashlib
 import json
 
 import streamlit as st
@@ -139,7 +140,9 @@ figure_columns = [column for column in frame.columns if column not in ("id", "cr
                                                                         "frameworks", "runs", "tags", "note")]
 # Each framework's figures come before the wide text columns, so that they show without scrolling.
 order = ["id", "created", "dataset", "architecture", "device", "runs", *figure_columns, "tags", "note", "frameworks"]
-table = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="multi-row", key="history-table",
+# Ticks are row positions: a table with other rows or another order is a new table, whose ticks start empty.
+table_key = "history-table-" + hashlib.sha256(",".join(shown["id"]).encode()).hexdigest()[:12]
+table = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="multi-row", key=table_key,
                      column_order=order, column_config={
                          "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
                          "note": st.column_config.TextColumn(width="medium"),
@@ -152,9 +155,11 @@ table = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="
 # Ticking rows adds them to the selection and unticking removes them; the selection itself is the
 # list below, which the address can hold (a table's ticks cannot be set from it).
 ticked = [shown.loc[i, "id"] for i in table.selection.rows if i < len(shown)]
-if ticked != st.session_state.get("ticked", []):
-    st.session_state.selected = merge_selection(st.session_state.selected, st.session_state.get("ticked", []), ticked)
-    st.session_state.ticked = ticked
+previous_key, previous = st.session_state.get("ticked", (None, []))
+previous = previous if previous_key == table_key else []
+if ticked != previous:
+    st.session_state.selected = merge_selection(st.session_state.selected, previous, ticked)
+st.session_state.ticked = (table_key, ticked)
 selected = st.multiselect("Selected comparisons", list(summaries), format_func=describe, key="selected",
                           placeholder="None: tick rows in the table, or choose here")
 write_params(st.query_params, {**{key: st.session_state[key] for key in options}, "comparisons": selected,
