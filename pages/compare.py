@@ -109,6 +109,8 @@ if st.session_state.show == "several":
                        "run_descending": asked.descending}.items():
         if key not in st.session_state:
             st.session_state[key] = value
+    # A comparison deleted meanwhile (on History, or by someone else) leaves the selection.
+    st.session_state.comparisons = [i for i in st.session_state.comparisons if i in by_id]
     picked = st.multiselect("Comparisons", ids, format_func=lambda i: describe(by_id[i]), key="comparisons",
                             placeholder="Choose comparisons to overlay")
     if not picked:

@@ -236,6 +236,12 @@ def test_several_comparisons_overlay_their_curves_and_list_every_run(home, monke
     app.text_input(key="run_text").input(ids[1]).run()
     assert set(app.dataframe[0].value["comparison"]) == {ids[1]}
     assert app.query_params["run_text"] == ids[1]
+    store = Store(home / "runs.sqlite")
+    store.delete_comparison(ids[1])
+    store.close()
+    app.run()  # the same session, its selection naming a comparison now gone
+    assert not app.exception, app.exception
+    assert app.multiselect(key="comparisons").value == [ids[0], ids[2]]
     stale = open_page("pages/compare.py", {"show": "several", "comparisons": f"nope,{ids[2]}", "colour_by": "nonsense"})
     assert not stale.exception, stale.exception
     assert stale.multiselect(key="comparisons").value == [ids[2]] and stale.radio(key="colour_by").value == "comparison"
