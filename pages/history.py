@@ -26,10 +26,10 @@ from core.history import (
     sort_options,
     write_params,
 )
-from core.paths import default_db_path
+from core.public_mode import check_import
 from core.store import Store
 from core.text import plain, plain_lines
-from dashboard_state import open_store, page_setup
+from dashboard_state import may_change, open_store, page_setup, public_policy, visitor
 
 page_setup()
 
@@ -38,12 +38,16 @@ page_setup()
 # --- who may do it can be decided in one place.
 
 def import_upload(container) -> bool:
-    """The import form in ``container``; True when something was imported."""
-    uploaded = container.file_uploader("Import a Twinbench JSON export", type=["json"], key="import_file")
+    """The import form in ``container``; True when something was imported. On a shared instance
+    an import is bounded like an upload and belongs to this visitor, who alone may delete it."""
+    policy = public_policy()
+    uploaded = container.file_uploader("Import a Twinbench JSON export", type=["json"], key="import_file",
+                                       max_upload_size=policy.max_upload_mib if policy.enabled else None)
     if uploaded is None or not container.button("Import", key="import"):
         return False
     try:
-        imported, skipped = store.import_json(parse_export(uploaded.getvalue(), uploaded.name))
+        check_import(uploaded.name, uploaded.size, policy)
+        imported, skipped = store.import_json(parse_export(uploaded.getvalue(), uploaded.name), owner=visitor())
     except BadInput as error:
         message = str(error) if str(error).startswith("nothing was imported") else f"nothing was imported: {error}"
         container.error(plain_lines(message[0].upper() + message[1:]))
@@ -52,8 +56,16 @@ def import_upload(container) -> bool:
     return True
 
 
-def delete_offer(chosen: list[str]) -> None:
-    """A popover that deletes the ``chosen`` comparisons once confirmed."""
+def delete_offer(selected: list[str]) -> None:
+    """A popover that deletes the selected comparisons this session may change, once confirmed
+    (on a shared instance: those it started or imported)."""
+    chosen = [comparison_id for comparison_id in selected if may_change(summaries[comparison_id])]
+    others = len(selected) - len(chosen)
+    if others:
+        st.caption(f"{others} of the selected comparisons were started or imported by other visitors of this shared "
+                   "instance: only they can delete them.")
+    if not chosen:
+        return
     with st.popover(f"Delete {len(chosen)} selected", icon=":material/delete:"):
         st.write("This removes the comparisons with all their runs, epochs and step times. It cannot be undone.")
         if st.button("Yes, delete", type="primary", key="delete"):
@@ -73,7 +85,7 @@ def figures_of(_store: Store, database: str, comparison_id: str, progress: tuple
 
 def load_frame():
     summaries = store.list_comparisons()
-    figures = {s["id"]: figures_of(store, str(default_db_path()), s["id"], (s["runs"], s["finished"], s["failed"]))
+    figures = {s["id"]: figures_of(store, store.location, s["id"], (s["runs"], s["finished"], s["failed"]))
                for s in summaries}
     return comparisons_frame(summaries, figures), {s["id"]: s for s in summaries}
 
@@ -90,10 +102,10 @@ frame, summaries = load_frame()
 
 with st.expander("Import or export", icon=":material/swap_vert:"):
     left, right = st.columns(2)
-    # Built only when clicked (with a connection of its own): an export holds every step time.
-    left.download_button("Export all as JSON", lambda: json.dumps(Store(default_db_path()).export_json(), indent=1),
+    # Built only when clicked: an export holds every step time.
+    left.download_button("Export all as JSON", lambda: json.dumps(store.export_json(), indent=1),
                          file_name="twinbench-export.json", mime="application/json", disabled=frame.empty, key="export_json")
-    left.download_button("Export all as CSV (one row per run)", lambda: Store(default_db_path()).export_csv(),
+    left.download_button("Export all as CSV (one row per run)", lambda: store.export_csv(),
                          file_name="twinbench-runs.csv", mime="text/csv", disabled=frame.empty, key="export_csv")
     if import_upload(right):
         frame, summaries = load_frame()
@@ -202,7 +214,11 @@ tags_column.text_input("Tags, comma-separated", key="tags_text", placeholder="ba
 note_column.text_area("Note", key="note_text", height=80, placeholder="What was tried, what was learnt")
 if saved := st.session_state.pop("annotations_saved", None):
     st.success(f"Saved the tags and note of {plain(saved)}.")
-if st.button("Save tags and note", key="save_annotations"):
+editable = may_change(summaries[annotating])
+if not editable:
+    st.caption("Another visitor of this shared instance started or imported this comparison: only they can change "
+               "its tags and note.")
+if st.button("Save tags and note", key="save_annotations", disabled=not editable):
     try:
         store.set_annotations(annotating, tags=st.session_state.tags_text.split(","), note=st.session_state.note_text)
     except BadInput as error:

@@ -62,6 +62,18 @@ def test_two_visitors_see_one_queue_and_change_only_their_own(browser, shared_ur
         expect(b.get_by_role("button", name="Cancel")).to_be_visible()
         owners = [c["owner"] for c in store.list_comparisons()]
         assert len(owners) == 2 and len(set(owners)) == 2 and None not in owners, owners
+
+        # On History (reached through the navigation: a new address would be a new visitor), B
+        # selects both comparisons and is offered the deletion of its own only.
+        b.get_by_role("link", name="History").click()
+        expect(b.get_by_role("heading", name="History")).to_be_visible(timeout=60_000)
+        for comparison in store.list_comparisons():
+            b.get_by_label("Selected comparisons").click()
+            b.get_by_role("option", name=comparison["id"]).click()
+            b.keyboard.press("Escape")
+        expect(b.get_by_text("1 of the selected comparisons were started or imported by other visitors")).to_be_visible(
+            timeout=60_000)
+        expect(b.get_by_role("button", name="Delete 1 selected")).to_be_visible()
         for page in (a, b):
             no_exception(page)
     finally:

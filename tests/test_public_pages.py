@@ -198,3 +198,43 @@ def test_a_wrong_limit_is_shown_once_and_the_defaults_apply(local, monkeypatch):
         "The default limits apply."]
     assert "Shared instance" in text_of(app)
     assert app.number_input(key="epochs").proto.max == 10
+
+
+def history_as(visitor: str, selected: list[str]) -> AppTest:
+    from tests.test_pages import APP
+
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.session_state["twinbench_visitor"] = visitor
+    app.query_params["comparisons"] = ",".join(selected)
+    app.switch_page("pages/history.py").run()
+    assert not app.exception, app.exception
+    return app
+
+
+def owned_comparisons(home, owners):
+    store = Store(home / "runs.sqlite")
+    settings = RunSpec(epochs=1).comparison_settings()
+    return [store.create_comparison(settings, ["pytorch"], [(0, "pytorch", {"epochs": 1})], owner=owner)[0]
+            for owner in owners]
+
+
+def test_history_deletes_and_annotates_only_this_visitors_comparisons(public):
+    mine, theirs, from_the_cli = owned_comparisons(public, ["visitor-a", "visitor-b", None])
+    app = history_as("visitor-a", [mine, theirs, from_the_cli])
+    assert "2 of the selected comparisons were started or imported by other visitors" in text_of(app)
+    app.button(key="delete").click().run()  # the popover offers only this visitor's one
+    assert [c["id"] for c in Store(public / "runs.sqlite").list_comparisons()] == [from_the_cli, theirs]
+
+    app = history_as("visitor-a", [theirs])
+    assert not [b for b in app.button if b.key == "delete"]
+    app.selectbox(key="annotating").set_value(theirs).run()
+    assert app.button(key="save_annotations").disabled and "only they can change its tags and note" in text_of(app)
+    assert not history_as("visitor-b", [theirs]).button(key="save_annotations").disabled
+
+
+def test_locally_history_deletes_whatever_is_selected(local):
+    ids = owned_comparisons(local, ["visitor-a", None])
+    app = history_as("someone-else", ids)
+    assert "other visitors" not in text_of(app)
+    app.button(key="delete").click().run()
+    assert Store(local / "runs.sqlite").list_comparisons() == []
