@@ -8,6 +8,7 @@ CLI table, the pages and the JSON export all read these decisions (docs/statisti
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -164,6 +165,8 @@ def ratio_decision(runs: list[dict[str, Any]], first: str, second: str, topic: s
     if not a or not b or min(a + b) <= 0:
         return None
     interval = ratio_interval(a, b)  # first / second
+    if not 0 < interval.estimate < math.inf:
+        return None  # figures so far apart that their ratio is not a float (an imported file's, say)
     if interval.samples < 2 and key == "steady_images_per_second":
         interval = _single_run_speed_interval(runs, first, second) or interval
     first_ahead = interval.estimate >= 1 if higher_is_better else interval.estimate <= 1

@@ -330,3 +330,12 @@ def test_the_chart_view_round_trips_through_the_address():
     params = {"x_axis": "train_seconds", "log_scale": "1", "comparison": "c1"}
     ChartView(smoothing=0.25).write_query(params)
     assert params == {"comparison": "c1", "smoothing": "0.25"}
+
+
+def test_figures_too_far_apart_for_a_ratio_are_left_undecided():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's overflow, which is the case under test
+        found = {f.topic: f for f in findings(steady(comparison([6e-142, 6e-142], [1e200, 1e200])))}
+    assert "Training speed" not in found and "Accuracy" in found
