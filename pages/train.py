@@ -215,15 +215,21 @@ with st.expander("New comparison", expanded=not live, key="new_comparison", on_c
         "measured; choose the native pipeline (tf.data, DataLoader) to measure it."
     )
 
+    # What to train sits outside the form: the form offers what applies to it (the upload box for
+    # an uploaded dataset, ImageNet weights for an architecture that has them).
+    dataset_column, architecture_column = st.columns(2)
+    with dataset_column:
+        setting(st.selectbox, "dataset", "Dataset", [*BUILTIN_DATASETS, UPLOAD_CHOICE],
+                format_func=lambda d: f"{d} — {BUILTIN_DATASETS[d]}" if d in BUILTIN_DATASETS else d)
+        upload = st.file_uploader("Image-folder .zip (one subfolder per class)", type=["zip"], key="dataset_upload",
+                                  max_upload_size=public.max_upload_mib if public.enabled else None) \
+            if values["dataset"] == UPLOAD_CHOICE else None
+    with architecture_column:
+        setting(st.selectbox, "architecture", "Architecture", list(ARCHITECTURES),
+                format_func=lambda a: f"{a} — {ARCHITECTURES[a].description}")
     with st.form("comparison"):
         left, middle, right = st.columns(3)
         with left:
-            setting(st.selectbox, "dataset", "Dataset", [*BUILTIN_DATASETS, UPLOAD_CHOICE],
-                    format_func=lambda d: f"{d} — {BUILTIN_DATASETS[d]}" if d in BUILTIN_DATASETS else d)
-            upload = st.file_uploader("Image-folder .zip (one subfolder per class)", type=["zip"], key="dataset_upload",
-                                      max_upload_size=public.max_upload_mib if public.enabled else None)
-            setting(st.selectbox, "architecture", "Architecture", list(ARCHITECTURES),
-                    format_func=lambda a: f"{a} — {ARCHITECTURES[a].description}")
             frameworks = st.multiselect("Frameworks", list(REGISTRY), default=list(DEFAULT_NAMES), key="frameworks",
                                         format_func=lambda name: LABELS[name] + ("" if REGISTRY[name].installed
                                                                                  else " (not installed)"))
@@ -264,10 +270,11 @@ with st.expander("New comparison", expanded=not live, key="new_comparison", on_c
                 setting(st.number_input, "validation_fraction", "Validation fraction", format="%.2f")
                 setting(st.number_input, "target_accuracy", "Target validation accuracy", format="%.2f",
                         help="for the time-to-target figure")
-                setting(st.checkbox, "pretrained", "ImageNet weights (mobilenetv2)",
-                        help="each library's ImageNet weights, frozen base, new dense head")
-                setting(st.number_input, "unfreeze_blocks", "Also train the top blocks", step=1,
-                        help="with ImageNet weights: 0 to 19")
+                if ARCHITECTURES[values["architecture"]].pretrained_available:
+                    setting(st.checkbox, "pretrained", "ImageNet weights",
+                            help="each library's ImageNet weights, frozen base, new dense head")
+                    setting(st.number_input, "unfreeze_blocks", "Also train the top blocks", step=1,
+                            help="with ImageNet weights: 0 to 19")
             with c:
                 setting(st.number_input, "image_size", "Image size (0 = as stored)", step=1,
                         **bounded("image_size", "resize images explicitly, e.g. 16 for lenet5 on 8x8 digits"))

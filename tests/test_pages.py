@@ -96,10 +96,12 @@ def test_a_first_visit_to_any_page_shows_the_whole_app_with_an_empty_store(app_h
 
 def test_every_setting_on_the_train_page_is_keyed_by_its_run_spec_field(app_home):
     app = open_page("pages/train.py")
+    app.selectbox(key="architecture").set_value("mobilenetv2").run()  # the one with ImageNet weights to offer
     keys = widget_keys(app)
     assert len(keys) == len(set(keys)), keys
     fields = set(RunSpec().comparison_settings()) - {"notes"}  # notes say what was done to the data
     assert fields <= set(keys), sorted(fields - set(keys))
+    app.selectbox(key="architecture").set_value(RunSpec().architecture).run()
 
     app.number_input(key="epochs").set_value(2)
     app.number_input(key="threads").set_value(2)
@@ -127,7 +129,7 @@ def test_form_validation_is_shown_next_to_the_field(app_home):
     assert any("at most the training split's 1293 images" in e.value for e in app.error)
 
     app = open_page("pages/train.py")
-    app.selectbox(key="dataset").set_value("Upload an image-folder .zip")
+    app.selectbox(key="dataset").set_value("Upload an image-folder .zip").run()
     app.button(key="start").click().run()
     assert any("choose a .zip to upload" in e.value for e in app.error)
 
@@ -299,3 +301,15 @@ def test_an_unknown_comparison_in_the_address_is_explained(app_home):
     app = open_page("pages/compare.py", {"id": comparison_id})
     assert not [w.value for w in app.warning if w.value.startswith("No comparison")]
     assert app.selectbox(key="comparison").value["id"] == comparison_id and "id" not in app.query_params
+
+
+def test_the_form_offers_only_what_applies_to_the_chosen_dataset_and_architecture(app_home):
+    app = open_page("pages/train.py")
+    assert not app.get("file_uploader") and "pretrained" not in [c.key for c in app.checkbox]
+    app.selectbox(key="dataset").set_value("Upload an image-folder .zip").run()
+    assert [u.key for u in app.get("file_uploader")] == ["dataset_upload"]
+    app.selectbox(key="architecture").set_value("mobilenetv2").run()
+    assert "pretrained" in [c.key for c in app.checkbox] and "unfreeze_blocks" in [n.key for n in app.number_input]
+    app.checkbox(key="pretrained").check()
+    app.selectbox(key="architecture").set_value("cnn").run()  # weights ticked for another architecture are not sent
+    assert "pretrained" not in [c.key for c in app.checkbox] and not app.exception

@@ -122,7 +122,7 @@ def test_the_upload_limit_refuses_with_a_message(public, monkeypatch):
     big = zip_bytes(two_classes(extra=[(f"cats/filler-{n}.png", bytes(range(256)) * 1100) for n in range(5)]),
                     compression=0)  # stored, not deflated: over 1 MiB on the wire
     assert len(big) > 1 << 20
-    app.selectbox(key="dataset").set_value(UPLOAD_CHOICE)
+    app.selectbox(key="dataset").set_value(UPLOAD_CHOICE).run()  # the upload box appears
     app.file_uploader(key="dataset_upload").upload("big.zip", big, "application/zip")
     start(app)
     assert any(e.startswith("big.zip is 1.") and e.endswith("uploads are at most 1 MiB on this shared instance")
@@ -135,7 +135,7 @@ def test_the_upload_count_per_visitor_holds(public, monkeypatch):
     monkeypatch.setenv("TWINBENCH_PUBLIC_MAX_UPLOADS_PER_VISITOR", "1")
     monkeypatch.setenv("TWINBENCH_PUBLIC_MAX_QUEUED_PER_VISITOR", "5")
     app = open_page("pages/train.py")
-    app.selectbox(key="dataset").set_value(UPLOAD_CHOICE)
+    app.selectbox(key="dataset").set_value(UPLOAD_CHOICE).run()  # the upload box appears
     app.number_input(key="batch_size").set_value(2)
     first = zip_bytes(two_classes(per_class=6))
     app.file_uploader(key="dataset_upload").upload("pets.zip", first, "application/zip")
