@@ -146,6 +146,12 @@ def curves_figure(epochs: pd.DataFrame, metric: str = "accuracy", x: str = "epoc
     if not figure.data:
         return _empty(title, f"No {metric} recorded")
     subtitle = "solid: validation · dashed: train" + (f" · smoothed {smoothing:g}, raw faint" if smoothing else "")
+    return _curve_layout(figure, title, subtitle, x, epochs, metric, log_scale)
+
+
+def _curve_layout(figure: go.Figure, title: str, subtitle: str, x: str, epochs: pd.DataFrame, metric: str,
+                  log_scale: bool) -> go.Figure:
+    """Title, subtitle and axes of a curves chart: whole-epoch ticks, or seconds on a value axis."""
     figure.update_layout(title={"text": title, "subtitle": {"text": subtitle}}, **{**LAYOUT, "margin": {**MARGIN, "t": 60}})
     if x == "epoch":
         figure.update_xaxes(title="epoch", tick0=1, dtick=epoch_dtick(float(epochs["epoch"].max())))
@@ -215,13 +221,7 @@ def overlay_curves_figure(epochs: pd.DataFrame, metric: str = "accuracy", x: str
         )
     other = "comparison" if colour_by == "framework" else "framework"
     subtitle = f"colour: {colour_by} · dash: {other} · marker: repeat" + (f" · smoothed {smoothing:g}, raw faint" if smoothing else "")
-    figure.update_layout(title={"text": title, "subtitle": {"text": subtitle}}, **{**LAYOUT, "margin": {**MARGIN, "t": 60}})
-    if x == "epoch":
-        figure.update_xaxes(title="epoch", tick0=1, dtick=epoch_dtick(float(epochs["epoch"].max())))
-    else:
-        figure.update_xaxes(title="training seconds", **_value_axis(log_scale))
-    figure.update_yaxes(title=metric, **({"tickformat": ".0%"} if metric == "accuracy" else {}))
-    return figure
+    return _curve_layout(figure, title, subtitle, x, epochs, metric, log_scale)
 
 
 def _spread_bars(figure: go.Figure, data: pd.DataFrame, column: str, unit: str, value_format: str, note: str = "") -> None:
