@@ -31,10 +31,14 @@ POSTGRES := $(firstword $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))
 postgresql:
 	@test -n "$(POSTGRES)" || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql; }
 
+# Two test processes (pytest-xdist), one file each at a time, so that a file's module fixtures (a
+# trained comparison, a server) are made once; TEST_WORKERS=0 runs the suite in this process.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) $(CHROMIUM) postgresql
 	$(PY) -m ruff check .
 	$(PY) -m mypy
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
