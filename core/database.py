@@ -295,6 +295,10 @@ def lock_schema(connection: Connection) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
 
 
+# What the database itself raises (damaged, unreachable, refused), as opposed to our code: through
+# SQLAlchemy, or from the sqlite3 module directly (online backup, a raw connection).
+DATABASE_ERRORS = (DBAPIError, sqlite3.DatabaseError)
+
+
 def is_database_error(error: BaseException) -> bool:
-    """An error from the database itself (damaged, unreachable, refused), not from our code."""
-    return isinstance(error, DBAPIError | sqlite3.DatabaseError)
+    return isinstance(error, DATABASE_ERRORS)

@@ -3,16 +3,12 @@ new one. The damaged file is only read, never changed or replaced."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy.exc import DBAPIError
-
+from core.database import DATABASE_ERRORS
 from core.errors import BadInput
 from core.store import Store
-
-DATABASE_ERRORS = (DBAPIError, sqlite3.DatabaseError)
 
 
 @dataclass

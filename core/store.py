@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, case, delete, func, insert, select, tuple_, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from core import database
 from core.database import SCHEMA_VERSION, comparisons, environments, epochs, runs, step_samples
@@ -85,7 +85,7 @@ class Store:
                     version = database.stored_version(db)  # another process may have done it meanwhile
                     if version < SCHEMA_VERSION:
                         database.upgrade(db, version)
-        except (DBAPIError, sqlite3.DatabaseError) as error:
+        except database.DATABASE_ERRORS as error:
             self.engine.dispose()
             raise self._unusable(error) from None
 
@@ -128,12 +128,21 @@ class Store:
         return store
 
     def backup(self, target: Path) -> None:
-        """A consistent copy of the whole SQLite file (its online backup), taken before an upgrade."""
+        """A consistent copy of the whole SQLite file (its online backup), taken before an upgrade.
+
+        Written beside ``target`` and renamed into place, so that a full disk leaves no partial copy."""
+        partial = target.with_name(target.name + ".partial")
         raw = self.engine.raw_connection()
         try:
-            with sqlite3.connect(target) as copy:
+            copy = sqlite3.connect(partial)
+            try:
                 raw.driver_connection.backup(copy)  # type: ignore[union-attr]
-            copy.close()
+            finally:
+                copy.close()
+            partial.replace(target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
         finally:
             raw.close()
 
@@ -148,7 +157,7 @@ class Store:
                 if self.is_sqlite and integrity:
                     problems = [row[0] for row in db.exec_driver_sql("PRAGMA integrity_check(20)")]
                     report["problems"] = [] if problems == ["ok"] else problems
-        except (DBAPIError, sqlite3.DatabaseError) as error:
+        except database.DATABASE_ERRORS as error:
             report["problems"] = [str(getattr(error, "orig", None) or error)]
             report.setdefault("schema_version", None)
         for name in database.TABLES:
@@ -156,7 +165,7 @@ class Store:
             try:
                 with database.read_transaction(self.engine) as db:
                     report["counts"][name] = db.execute(select(func.count()).select_from(table)).scalar_one()
-            except (DBAPIError, sqlite3.DatabaseError) as error:
+            except database.DATABASE_ERRORS as error:
                 report["counts"][name] = None
                 report["problems"].append(f"{name}: {getattr(error, 'orig', None) or error}")
         report["ok"] = not report["problems"]
@@ -219,10 +228,10 @@ class Store:
         if note is not None:
             values["note"] = clean_note(note)
         with self.transaction() as db:
-            changed = db.execute(update(comparisons).where(comparisons.c.id == comparison_id)
-                                 .values(**values or {"id": comparison_id})).rowcount
-        if not changed:
-            raise BadInput(f"no comparison with id {comparison_id!r}")
+            if db.execute(select(comparisons.c.id).where(comparisons.c.id == comparison_id)).first() is None:
+                raise BadInput(f"no comparison with id {comparison_id!r}")
+            if values:
+                db.execute(update(comparisons).where(comparisons.c.id == comparison_id).values(**values))
 
     def mark_running(self, run_id: str) -> None:
         with self.transaction() as db:

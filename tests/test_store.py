@@ -1,4 +1,5 @@
 import json
+import sqlite3
 import time
 
 import pytest
@@ -287,3 +288,37 @@ def test_a_database_from_a_newer_version_is_refused(database):
         db.execute(schema_versions.update().values(version=99))
     with pytest.raises(BadInput, match="newer Twinbench"):
         Store(database)
+
+
+FULL_DISK_OPEN = """
+import resource, signal, sys
+from core.errors import BadInput
+from core.store import Store
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, 16 * 1024))
+try:
+    Store(sys.argv[1])
+except BadInput as error:
+    print(error)
+    sys.exit(2)
+"""
+
+
+def test_an_upgrade_on_a_full_disk_is_refused_in_a_line_and_leaves_no_partial_backup(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_ROOT
+
+    path = tmp_path / "runs.sqlite"
+    shutil.copy(PROJECT_ROOT / "tests" / "data" / "runs-schema-1.sqlite", path)
+    completed = subprocess.run([sys.executable, "-c", FULL_DISK_OPEN, str(path)], cwd=PROJECT_ROOT,
+                               capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 2 and "Traceback" not in completed.stderr, completed.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if "schema" in p.name) == []  # no backup, whole or partial
+    with sqlite3.connect(path) as db:  # and the file is still schema 1, to upgrade once there is room
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 8
+    db.close()
