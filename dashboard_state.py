@@ -13,15 +13,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import streamlit as st
+from core.store.queries.database import default_location
+from core.store.queries.queries import Store
 
-from core.database import default_location
-from core.error_log import one_line, record
+from core.analysis.verdict import Decision
+from core.engine.error_log import one_line, record
+from core.engine.jobs import RETRY_SECONDS, JobRunner
+from core.engine.public_mode import PublicPolicy, may_delete, policy_from_environment
 from core.errors import BadInput
-from core.jobs import RETRY_SECONDS, JobRunner
-from core.public_mode import PublicPolicy, may_delete, policy_from_environment
-from core.store import Store
 from core.text import plain
-from core.verdict import Decision
 
 # The navigation, in order: (script, title, icon, url path). Home, without a path, is the default page (/).
 PAGES = (
@@ -85,7 +85,7 @@ def page_setup() -> None:
 
 
 def _policy_and_problem() -> tuple[PublicPolicy, str | None]:
-    """Public mode and its limits, from the environment (core/public_mode.py), and what is wrong
+    """Public mode and its limits, from the environment (core/engine/public_mode.py), and what is wrong
     with the setting, if anything: then the default limits apply, with public mode on (the safe side)."""
     try:
         return policy_from_environment(os.environ), None

@@ -43,11 +43,11 @@ def _cpu_seconds(process: psutil.Process, exclude: set[int]) -> float:
 
 def _workers(server: psutil.Process) -> set[int]:
     return {child.pid for child in server.children(recursive=True)
-            if "core.worker" in " ".join(child.cmdline())}
+            if "core.engine.worker" in " ".join(child.cmdline())}
 
 
 def _latest_runs(home: Path) -> list[dict]:
-    from core.store import Store
+    from core.store.queries import Store
 
     store = Store(home / "runs.sqlite")
     try:
@@ -59,7 +59,7 @@ def _latest_runs(home: Path) -> list[dict]:
 def _from_dashboard(page, url: str, home: Path, leave: bool, epochs: int, dataset: str, architecture: str) -> None:
     from playwright.sync_api import expect
 
-    from core.store import Store
+    from core.store.queries import Store
 
     page.goto(f"{url}/train")
     page.get_by_role("spinbutton", name="Epochs").fill(str(epochs))
@@ -131,7 +131,7 @@ def measure(modes: list[str], rounds: int, epochs: int, dataset: str, architectu
 
 def summarize(speeds: dict[str, dict[str, list[float]]], baseline: str = "cli") -> None:
     """Each mode's speed against the baseline's, per framework: ratio of geometric means, 95 % CI."""
-    from core.uncertainty import ratio_interval
+    from core.analysis.uncertainty import ratio_interval
 
     if baseline not in speeds:
         return

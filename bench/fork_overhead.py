@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 
-from core.compare import prepare_for
+from core.analysis.uncertainty import ratio_interval
+from core.engine.compare import prepare_for
+from core.engine.runner import ProcessExecutor, WorkerHost
+from core.engine.work import TrainJob
 from core.frameworks import REFERENCE
-from core.runner import ProcessExecutor, WorkerHost
 from core.spec import RunSpec
-from core.uncertainty import ratio_interval
-from core.work import TrainJob
 
 
 def main() -> None:

@@ -233,8 +233,8 @@ def child(archive: Path) -> None:
     import PIL.Image  # noqa: F401  (what preparing any dataset imports, once per server)
     import sklearn.model_selection  # noqa: F401
 
-    from core.compare import plan_comparison
     from core.data.uploads import save_upload
+    from core.engine.compare import plan_comparison
     from core.errors import BadInput
     from core.frameworks import DEFAULT_NAMES
     from core.spec import RunSpec

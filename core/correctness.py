@@ -1,6 +1,6 @@
 """Which test images a run got right, as compact text for a JSON result (1 bit per image).
 
-The paired accuracy test of the verdict (core.uncertainty.mcnemar_exact) reads it back.
+The paired accuracy test of the verdict (core.analysis.uncertainty.mcnemar_exact) reads it back.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ class Framework:
     native_pipeline: str | None = None  # its own input pipeline, measured with data_pipeline native
     channels_last: bool = False  # has an NHWC memory-layout option
     cuda_graphs: bool = False  # compile reduce-overhead captures CUDA graphs
-    minimal_loop: str | None = None  # bench/minimal_loops.py's loop for the harness check
+    minimal_loop: str | None = None  # core/train/minimal_loops.py's loop for the harness check
     extra_minimal_loops: tuple[str, ...] = ()  # further reference loops bench --against-minimal reports
     tensor_layout: str = "NHWC"  # how its models hold images
 

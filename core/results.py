@@ -75,3 +75,18 @@ def checked_result(figures: dict[str, Any]) -> RunResult:
     if result.model_extra:
         raise TwinbenchError(f"the run reported figures RunResult does not name: {', '.join(sorted(result.model_extra))}")
     return result
+
+
+MIB = 2**20
+
+
+def peak_memory(result: Any) -> tuple[float | None, str]:
+    """A run's peak memory in MiB and where it was measured: the device allocator's peak when the
+    run measured one (a GPU run), else its worker's peak host RSS (a CPU run)."""
+    if result is None:
+        return None, ""
+    for key, where in (("peak_device_memory_bytes", "device"), ("peak_host_rss_bytes", "host")):
+        value = result.figure(key)
+        if value is not None:
+            return float(value) / MIB, where
+    return None, ""

@@ -7,7 +7,14 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core.charts import (
+from core.analysis.frames import epochs_frame, overlay_epochs_frame, results_frame, runs_frame, steps_frame, target_frame
+from core.analysis.report import comparison_json, comparison_rows
+from core.analysis.smoothing import MAX_SMOOTHING
+from core.analysis.verdict import comparison_frameworks, findings
+from core.frameworks import LABELS
+from core.modes import NEAR_EQUAL_FRACTION
+from core.text import plain
+from core.views.charts import (
     CURVE_AXES,
     OVERLAY_COLOURINGS,
     OVERLAY_SPLITS,
@@ -20,12 +27,8 @@ from core.charts import (
     time_to_target_figure,
     warmup_figure,
 )
-from core.frames import epochs_frame, overlay_epochs_frame, results_frame, runs_frame, steps_frame, target_frame
-from core.frameworks import LABELS
-from core.history import write_params
-from core.modes import NEAR_EQUAL_FRACTION
-from core.report import comparison_json, comparison_rows
-from core.run_table import (
+from core.views.query import write_params
+from core.views.run_table import (
     FIGURE_COLUMNS,
     RUN_STATUSES,
     RunFilter,
@@ -35,9 +38,6 @@ from core.run_table import (
     sort_choices,
     sort_runs,
 )
-from core.smoothing import MAX_SMOOTHING
-from core.text import plain
-from core.verdict import comparison_frameworks, findings
 from dashboard_state import open_store, page_setup, show_decision
 
 page_setup()

@@ -10,25 +10,22 @@ import json
 
 import streamlit as st
 
+from core.engine.public_mode import check_import
 from core.errors import BadInput
-from core.export_format import parse_export
-from core.history import (
+from core.store.export_format import parse_export
+from core.store.queries import Store
+from core.text import plain, plain_lines
+from core.views.history import (
     comparisons_frame,
-    dates_param,
     diff_many,
     filter_comparisons,
-    flag_param,
     frame_tags,
     framework_figures,
-    list_param,
     merge_selection,
     sort_comparisons,
     sort_options,
-    write_params,
 )
-from core.public_mode import check_import
-from core.store import Store
-from core.text import plain, plain_lines
+from core.views.query import dates_param, flag_param, list_param, write_params
 from dashboard_state import may_change, open_store, page_setup, public_policy, visitor
 
 page_setup()

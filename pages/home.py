@@ -5,13 +5,13 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
+from core.analysis.report import comparison_rows
+from core.analysis.verdict import findings
+from core.engine.public_mode import enqueue_public
 from core.errors import BadInput
 from core.frameworks import DEFAULT_NAMES, LABELS
-from core.public_mode import enqueue_public
-from core.report import comparison_rows
 from core.spec import RunSpec
 from core.text import plain
-from core.verdict import findings
 from dashboard_state import open_store, page_setup, public_policy, show_decision, visitor
 
 page_setup()

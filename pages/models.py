@@ -3,14 +3,14 @@
 import pandas as pd
 import streamlit as st
 
+from core.analysis.figures import format_value
+from core.engine.model_catalog import accepted_architectures, describe_architectures, parity_results
 from core.errors import TwinbenchError
 from core.frameworks import REGISTRY
-from core.model_table import COLUMNS as OVERVIEW_COLUMNS
-from core.model_table import overview_rows
-from core.models.catalog import accepted_architectures, describe_architectures, parity_results
 from core.models.registry import ARCHITECTURES, INIT_SCHEME
-from core.report import format_value
 from core.text import plain
+from core.views.model_table import COLUMNS as OVERVIEW_COLUMNS
+from core.views.model_table import overview_rows
 from dashboard_state import page_setup
 
 page_setup()

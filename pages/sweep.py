@@ -8,29 +8,17 @@ import datetime as dt
 
 import streamlit as st
 
+from core.analysis.eta import format_left
+from core.analysis.sweeps import estimate_sweep, sweep_frame
 from core.data.registry import BUILTIN_DATASETS
+from core.engine.sweep import cancel_sweep, enqueue_sweep, list_sweeps, speed_history, sweep_comparisons
 from core.errors import BadInput
-from core.eta import format_left
 from core.frameworks import DEFAULT_NAMES, LABELS, REGISTRY, parse_frameworks
 from core.models.registry import ARCHITECTURES
 from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
-from core.sweep import (
-    MAX_CELLS,
-    SWEEPABLE,
-    cancel_sweep,
-    enqueue_sweep,
-    estimate_sweep,
-    expand_sweep,
-    field_words,
-    format_value,
-    list_sweeps,
-    speed_history,
-    split_values,
-    sweep_comparisons,
-    sweep_frame,
-)
-from core.sweep_charts import memory_figure, ratio_figure, throughput_figure
+from core.sweep_spec import MAX_CELLS, SWEEPABLE, expand_sweep, field_words, format_value, split_values
 from core.text import plain
+from core.views.sweep_charts import memory_figure, ratio_figure, throughput_figure
 from dashboard_state import may_change, open_store, page_setup, public_policy, visitor
 
 page_setup()

@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
+from core.analysis.figures import format_value
+from core.engine.system import probe_frameworks, system_report
 from core.frameworks import LABELS
-from core.report import format_value
-from core.system import probe_frameworks, system_report
 from core.text import plain
 from dashboard_state import open_store, page_setup, public_policy
 

@@ -1,7 +1,7 @@
 """Train: choose what to compare, press Start comparison, and follow the queue live.
 
 While a comparison is queued or training, the top of the page is its status (framework, epoch and
-step, elapsed and time left from core.eta) with the live curves beside it, and the form folds away
+step, elapsed and time left from core.analysis.eta) with the live curves beside it, and the form folds away
 into a collapsed expander until the comparison ends."""
 
 import datetime as dt
@@ -10,19 +10,19 @@ import time
 
 import streamlit as st
 
-from core.charts import curves_figure
+from core.analysis.eta import format_duration, format_left, job_status
+from core.analysis.frames import epochs_frame
 from core.data.registry import BUILTIN_DATASETS
+from core.engine.jobs import active_jobs, get_job, queue_position, request_cancel
+from core.engine.public_mode import check_queue, enqueue_public, store_upload
 from core.errors import BadInput
-from core.eta import format_duration, format_left, job_status
-from core.frames import epochs_frame
 from core.frameworks import DEFAULT_NAMES, LABELS, REGISTRY, parse_frameworks
-from core.jobs import active_jobs, get_job, queue_position, request_cancel
 from core.models.registry import ARCHITECTURES
-from core.public_mode import check_queue, enqueue_public, store_upload
 from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
 from core.text import plain
 from core.train.measure import usable_cpu_count
-from core.watching import WatchPolicy, trains_on_cpu, watch_policy
+from core.views.charts import curves_figure
+from core.views.watching import WatchPolicy, trains_on_cpu, watch_policy
 from dashboard_state import may_change, open_store, page_setup, public_policy, visitor
 
 page_setup()
@@ -49,7 +49,7 @@ def setting(widget, field: str, label: str, options=(), **kwargs) -> None:
 
 def bounded(field: str, help_text: str) -> dict:
     """In public mode, the widget's largest value and its help say the shared instance's bound
-    (core.public_mode.bounded_spec refuses more, whatever the widget sends)."""
+    (core.engine.public_mode.bounded_spec refuses more, whatever the widget sends)."""
     if not public.enabled:
         return {"help": help_text} if help_text else {}
     bound = {"epochs": public.max_epochs, "repeats": public.max_repeats, "max_images": public.max_images,
@@ -91,7 +91,7 @@ def show_curves(comparison: dict | None) -> None:
     What a fragment draws into a container outside it is cleared by the fragment's next run
     unless drawn again, so the curves vanished between epochs (while TensorFlow's worker started,
     say). The fragment instead reruns the whole page when an epoch has ended, where the watch
-    policy allows live curves (core.watching), and in any case once the comparison has ended;
+    policy allows live curves (core.views.watching), and in any case once the comparison has ended;
     redrawing unchanged Plotly charts every refresh cost the browser and the server CPU that a
     training run on a small machine needs (see docs/benchmarks.md).
     """

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.compare import plan_comparison
 from core.data import image_folder
 from core.data.image_folder import Limits, list_image_folder, load_image_folder_raw, zip_directory_size
 from core.data.prepare import prepare_dataset
 from core.data.uploads import MAX_UPLOAD_BYTES, save_upload
+from core.engine.compare import plan_comparison
 from core.errors import BadInput
 from core.frameworks import DEFAULT_NAMES
 from core.spec import RunSpec

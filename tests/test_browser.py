@@ -15,10 +15,10 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from bench.dashboard_server import CHROMIUM, CHROMIUM_ARGS, start_dashboard
+from core.engine.jobs import enqueue, get_job
 from core.frameworks import DEFAULT_NAMES
-from core.jobs import enqueue, get_job
 from core.spec import RunSpec
-from core.store import Store
+from core.store.queries import Store
 from dashboard_state import PAGES
 from tests.conftest import PROJECT_ROOT, run_cli
 

@@ -7,7 +7,7 @@ limits have something to count; nothing trains. The server and browser come from
 import pytest
 from playwright.sync_api import expect
 
-from core.store import Store
+from core.store.queries import Store
 from tests.test_browser import assert_no_error_logged, browser, dashboard  # noqa: F401  (browser is a fixture)
 
 WAITING = "Waiting for the device: cnn on digits"  # the status panel's heading

@@ -2,10 +2,10 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from core.charts import curves_figure, memory_figure, spread_bar_figure, step_time_figure, warmup_figure
-from core.frames import epochs_frame, results_frame, runs_frame, steps_frame
+from core.analysis.frames import epochs_frame, results_frame, runs_frame, steps_frame
+from core.analysis.verdict import findings, headline
 from core.results import RunResult
-from core.verdict import findings, headline
+from core.views.charts import curves_figure, memory_figure, spread_bar_figure, step_time_figure, warmup_figure
 
 
 def make_run(framework, repeat, speed, accuracy, memory, status="finished"):
@@ -190,7 +190,7 @@ def test_large_ratios_and_their_intervals_drop_the_hundredths():
 
 
 def test_the_baseline_can_be_any_framework_of_the_comparison():
-    from core.report import comparison_rows
+    from core.analysis.report import comparison_rows
 
     data = steady(comparison([150, 152, 151], [100, 101, 99]))
     against_tensorflow = findings(data, baseline="tensorflow")
@@ -212,7 +212,7 @@ def test_only_timings_spoiled_by_a_busy_machine_are_marked_disturbed():
 # --- chart options: smoothing, log scale, whole-epoch ticks, hover labels, time to target ----------
 
 def test_ema_is_tensorboards_debiased_moving_average():
-    from core.smoothing import clamp_smoothing, ema
+    from core.analysis.smoothing import clamp_smoothing, ema
 
     assert ema([1.0, 2.0, 3.0], 0.0) == [1.0, 2.0, 3.0]
     # Debiased: the first point is itself, the second (0.5·0.5·1 + 0.5·2) / (1 - 0.25) = 1.6667.
@@ -233,7 +233,7 @@ def test_curves_have_one_legend_entry_per_run_and_whole_epoch_ticks():
     assert figure.layout.xaxis.dtick == 1 and figure.layout.xaxis.tick0 == 1
     single = curves_figure(epochs_frame(comparison([100], [90])))
     assert [t.name for t in single.data if t.showlegend is not False] == ["PyTorch", "TensorFlow"]
-    from core.charts import epoch_dtick
+    from core.views.charts import epoch_dtick
 
     assert [epoch_dtick(n) for n in (3, 20, 21, 100, 1000)] == [1, 1, 5, 10, 100]
 
@@ -261,7 +261,7 @@ def test_smoothing_draws_the_ema_over_the_faint_raw_curve():
     raw, smoothed = figure.data[0], figure.data[1]
     assert raw.opacity == 0.25 and raw.showlegend is False and raw.hoverinfo == "skip"
     assert list(raw.y) == pytest.approx([1.1, 0.55, 1.1 / 3])  # PyTorch validation loss 1.1 / epoch
-    from core.smoothing import ema
+    from core.analysis.smoothing import ema
 
     assert list(smoothed.y) == pytest.approx(ema([1.1, 0.55, 1.1 / 3], 0.5))
     assert "(raw %{customdata[2]:.3f})" in smoothed.hovertemplate
@@ -273,8 +273,8 @@ def test_log_scale_sets_every_speed_and_memory_axis():
     for run in data["runs"]:
         update_result(run, time_to_target_seconds=2.0, target_accuracy=0.6)
     results = results_frame(data)
-    from core.charts import time_to_target_figure
-    from core.frames import target_frame
+    from core.analysis.frames import target_frame
+    from core.views.charts import time_to_target_figure
 
     def figures(log_scale):
         return [
@@ -294,8 +294,8 @@ def test_log_scale_sets_every_speed_and_memory_axis():
 
 
 def test_time_to_target_says_not_reached_or_not_measured():
-    from core.charts import time_to_target_figure
-    from core.frames import NOT_MEASURED, NOT_REACHED, REACHED, target_frame
+    from core.analysis.frames import NOT_MEASURED, NOT_REACHED, REACHED, target_frame
+    from core.views.charts import time_to_target_figure
 
     data = comparison([100, 110], [90, 95])
     data["settings"] = {"target_accuracy": 0.8}
@@ -319,7 +319,7 @@ def test_time_to_target_says_not_reached_or_not_measured():
 
 
 def test_the_chart_view_round_trips_through_the_address():
-    from core.charts import ChartView
+    from core.views.charts import ChartView
 
     assert ChartView.from_query({}) == ChartView()
     view = ChartView.from_query({"x_axis": "train_seconds", "log_scale": "1", "smoothing": "0.6"})

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core.store import Store
+from core.store.queries import Store
 from tests.conftest import PROJECT_ROOT, read_json, run_cli
 
 pytestmark = pytest.mark.frameworks
@@ -235,7 +235,7 @@ def test_a_killed_worker_fails_its_run_and_the_other_framework_completes(tmp_pat
 
 
 def test_cancelling_a_comparison_marks_its_runs_cancelled(home):
-    from core.compare import create_comparison, execute_comparison
+    from core.engine.compare import create_comparison, execute_comparison
     from core.spec import RunSpec
 
     store = Store(home / "runs.sqlite")
@@ -283,13 +283,13 @@ def test_a_batch_that_cannot_fit_in_memory_is_reported_as_out_of_memory(tmp_path
 
 
 def test_the_cli_needs_no_framework_in_its_own_process():
-    code = ("import sys, core.cli, core.compare, core.store, core.report, core.data.prepare; "
+    code = ("import sys, core.cli, core.engine.compare, core.store.queries, core.analysis.report, core.data.prepare; "
             "sys.exit(any(m in sys.modules for m in ('torch', 'tensorflow', 'keras', 'streamlit')))")
     assert subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT).returncode == 0
 
 
 def test_prepared_data_survives_a_cleared_cache(home):
-    from core.compare import create_comparison, execute_comparison
+    from core.engine.compare import create_comparison, execute_comparison
     from core.spec import RunSpec
 
     store = Store(home / "runs.sqlite")
@@ -335,7 +335,7 @@ def test_three_frameworks_compare_pairwise_against_the_first(tmp_path):
 
 
 def test_a_cancel_while_the_frameworks_load_stops_waiting_at_once():
-    from core.runner import WorkerHost
+    from core.engine.runner import WorkerHost
 
     host = WorkerHost("tensorflow")
     try:

@@ -10,7 +10,7 @@ import pytest
 from core.frameworks import NAMES
 from core.results import RunResult
 from core.spec import RunSpec
-from core.store import Store
+from core.store.queries import Store
 from tests.test_pages import open_page
 
 LOSSES = [1.0, 0.4, 0.7, 0.2]  # a noisy validation loss, so smoothing shows
@@ -90,7 +90,7 @@ def test_toggling_log_scale_changes_every_speed_and_memory_axis(stored):
 
 
 def test_the_smoothing_value_is_applied_to_the_curves(stored):
-    from core.smoothing import ema
+    from core.analysis.smoothing import ema
 
     app = open_page("pages/compare.py")
     traces = figure(app, "loss")["data"]
@@ -131,7 +131,7 @@ def test_the_address_restores_the_view_on_a_first_run(stored):
 
 
 def ema_of_losses(weight: float) -> list[float]:
-    from core.smoothing import ema
+    from core.analysis.smoothing import ema
 
     return ema(LOSSES, weight)
 
@@ -251,8 +251,8 @@ def test_several_comparisons_overlay_their_curves_and_list_every_run(home, monke
 def test_the_overlay_draws_one_split_and_says_when_there_is_nothing():
     import pandas as pd
 
-    from core.charts import overlay_curves_figure
-    from core.frames import overlay_epochs_frame
+    from core.analysis.frames import overlay_epochs_frame
+    from core.views.charts import overlay_curves_figure
 
     assert overlay_epochs_frame([]).empty
     empty = overlay_curves_figure(pd.DataFrame(), "loss")
@@ -270,7 +270,7 @@ def test_the_overlay_draws_one_split_and_says_when_there_is_nothing():
 
 
 def test_the_cli_table_says_why_a_time_to_target_is_missing():
-    from core.report import comparison_rows
+    from core.analysis.report import comparison_rows
 
     def run(framework, repeat, seconds, best, target=0.8):
         return {"id": f"{framework}{repeat}", "framework": framework, "repeat": repeat, "status": "finished", "spec": {"batch_size": 8},

@@ -7,10 +7,10 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import store as store_module
-from core.jobs import JobRunner
+from core.engine.jobs import JobRunner
 from core.results import RunResult
-from core.store import Store
+from core.store import queries as store_module
+from core.store.queries import Store
 from tests.conftest import PROJECT_ROOT, run_cli
 
 # Every page that reads stored results (the Models page builds models and reads none).

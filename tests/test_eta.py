@@ -1,10 +1,10 @@
-"""core.eta: the time a comparison has left, the status of a job, and the CLI bars that show it."""
+"""core.analysis.eta: the time a comparison has left, the status of a job, and the CLI bars that show it."""
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.eta import (
+from core.analysis.eta import (
     CurrentRun,
     Estimate,
     FinishedRun,
@@ -136,7 +136,7 @@ def test_a_job_before_its_first_step_after_its_last_epoch_and_while_waiting():
 # --- the CLI's bars say the same ---
 
 def test_the_cli_bars_show_the_comparisons_elapsed_and_remaining_time():
-    from core.progress import RunProgress
+    from core.cli.progress import RunProgress
 
     now = [0.0]
     progress = RunProgress(enabled=False, clock=lambda: now[0])

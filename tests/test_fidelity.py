@@ -1,6 +1,6 @@
 import pytest
 
-from core.fidelity import alternating_plan, fidelity
+from core.analysis.fidelity import alternating_plan, fidelity
 from core.modes import NEAR_EQUAL_FRACTION
 from tests.conftest import read_json, run_cli
 
@@ -33,8 +33,8 @@ def test_bench_takes_every_mode_flag_into_its_spec():
 
 
 def test_every_minimal_loop_the_registry_names_exists():
-    from bench.minimal_loops import LOOPS
     from core.frameworks import REGISTRY
+    from core.train.minimal_loops import LOOPS
 
     named = [loop for f in REGISTRY.values() for loop in (f.minimal_loop, *f.extra_minimal_loops) if loop]
     assert named and all(loop in LOOPS for loop in named)

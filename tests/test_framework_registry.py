@@ -69,7 +69,7 @@ def test_every_framework_has_a_trainer_module_and_a_colour():
 
 
 def test_a_setting_a_chosen_framework_cannot_run_is_refused_before_anything_is_queued():
-    from core.compare import check_spec_against_frameworks
+    from core.engine.compare import check_spec_against_frameworks
 
     native = RunSpec(data_pipeline="native")
     check_spec_against_frameworks(native, ["pytorch", "tensorflow"])

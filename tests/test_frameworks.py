@@ -7,10 +7,10 @@ import math
 
 import pytest
 
+from core.engine.runner import ProcessExecutor
+from core.engine.work import DescribeJob
 from core.frameworks import REFERENCE, REGISTRY
 from core.models.registry import ARCHITECTURES
-from core.runner import ProcessExecutor
-from core.work import DescribeJob
 
 pytestmark = pytest.mark.frameworks
 

@@ -1,7 +1,7 @@
 import datetime as dt
 
-from core.history import comparisons_frame, diff_comparisons, filter_comparisons
 from core.results import RunResult
+from core.views.history import comparisons_frame, diff_comparisons, filter_comparisons
 
 
 def summary(comparison_id, dataset, architecture, device, day):
@@ -39,7 +39,7 @@ def test_tags_are_stripped_deduplicated_and_bounded():
     import pytest
 
     from core.errors import BadInput
-    from core.history import MAX_TAGS, clean_tags
+    from core.store.annotations import MAX_TAGS, clean_tags
 
     assert clean_tags(" gpu ,baseline,, GPU , two  words\t,") == ["gpu", "baseline", "two words"]
     assert clean_tags(["a", "b, c", "A"]) == ["a", "b", "c"]
@@ -59,7 +59,7 @@ def test_notes_keep_their_lines_and_are_bounded():
     import pytest
 
     from core.errors import BadInput
-    from core.history import clean_note
+    from core.store.annotations import clean_note
 
     assert clean_note("  first line\r\nsecond\x00 line\t \n") == "first line\nsecond line"
     assert clean_note(None) == ""
@@ -77,7 +77,7 @@ def test_each_framework_gets_its_figure_columns_for_sorting():
     import math
 
     from core.frameworks import LABELS, NAMES
-    from core.history import framework_figures, sort_comparisons, sort_options
+    from core.views.history import framework_figures, sort_comparisons, sort_options
 
     first, second = NAMES[:2]
     figures = {
@@ -107,7 +107,7 @@ def test_each_framework_gets_its_figure_columns_for_sorting():
 
 
 def test_a_tag_filter_keeps_comparisons_with_any_of_the_tags():
-    from core.history import frame_tags
+    from core.views.history import frame_tags
 
     frame = comparisons_frame([{**summary("a", "d", "cnn", "cpu", 1), "tags": ["GPU", "baseline"]},
                                {**summary("b", "d", "cnn", "cpu", 1), "tags": ["slow"]}, summary("c", "d", "cnn", "cpu", 1)])
@@ -118,7 +118,7 @@ def test_a_tag_filter_keeps_comparisons_with_any_of_the_tags():
 
 
 def test_a_diff_of_three_flags_what_is_not_all_equal():
-    from core.history import diff_many
+    from core.views.history import diff_many
 
     def comparison(comparison_id, epochs, batch, speed):
         return {"id": comparison_id, "frameworks": "pytorch,tensorflow",
@@ -134,7 +134,7 @@ def test_a_diff_of_three_flags_what_is_not_all_equal():
 
 
 def test_selection_follows_the_ticked_rows_and_keeps_the_rest():
-    from core.history import merge_selection
+    from core.views.history import merge_selection
 
     assert merge_selection(["x", "a"], [], ["b"]) == ["x", "a", "b"]
     assert merge_selection(["x", "a", "b"], ["a", "b"], ["b"]) == ["x", "b"]
@@ -142,7 +142,7 @@ def test_selection_follows_the_ticked_rows_and_keeps_the_rest():
 
 
 def test_address_lists_and_flags_round_trip():
-    from core.history import flag_param, list_param, write_params
+    from core.views.query import flag_param, list_param, write_params
 
     params = {"comparisons": "a, b,,a", "tags": "x"}
     assert list_param(params, "comparisons") == ["a", "b"]
@@ -154,7 +154,7 @@ def test_address_lists_and_flags_round_trip():
 
 
 def test_a_date_range_in_the_address_is_kept_within_the_data():
-    from core.history import dates_param
+    from core.views.query import dates_param
 
     first, last = dt.date(2026, 11, 1), dt.date(2026, 11, 9)
     assert dates_param({"dates": "2026-11-02,2026-11-05"}, first, last) == (dt.date(2026, 11, 2), dt.date(2026, 11, 5))

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from core.frameworks import LABELS, NAMES
-from core.store import Store
+from core.store.queries import Store
 from tests.test_compare_view import store_comparisons
 from tests.test_pages import open_page, text_of
 

@@ -20,19 +20,27 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from core import export_format
-from core.charts import curves_figure, memory_figure, spread_bar_figure, step_time_figure, warmup_figure
+from core.analysis.frames import epochs_frame, results_frame, runs_frame, steps_frame
+from core.analysis.report import comparison_json, comparison_rows, failures
+from core.analysis.verdict import comparison_frameworks, findings, headline
 from core.cli import print_comparison
 from core.errors import BadInput
-from core.frames import epochs_frame, results_frame, runs_frame, steps_frame
 from core.frameworks import LABELS, NAMES
-from core.history import comparisons_frame, diff_comparisons, filter_comparisons
-from core.report import comparison_json, comparison_rows, failures
 from core.results import RunResult
 from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
-from core.store import COMPARISON_COLUMNS, ENVIRONMENT_COLUMNS, EPOCH_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION, STEP_COLUMNS, Store
+from core.store import export_format
+from core.store.queries import (
+    COMPARISON_COLUMNS,
+    ENVIRONMENT_COLUMNS,
+    EPOCH_COLUMNS,
+    RUN_COLUMNS,
+    SCHEMA_VERSION,
+    STEP_COLUMNS,
+    Store,
+)
 from core.text import plain, plain_lines
-from core.verdict import comparison_frameworks, findings, headline
+from core.views.charts import curves_figure, memory_figure, spread_bar_figure, step_time_figure, warmup_figure
+from core.views.history import comparisons_frame, diff_comparisons, filter_comparisons
 
 HOSTILE = "[link](http://evil.example) ![x](http://evil.example/t.png) <img src=x>"
 HOSTILE_TEXTS = [HOSTILE, "<script>alert(1)</script>", "**bold** _it_ `code` $x^2$ | a | b |", "# heading", "- item",
@@ -545,7 +553,7 @@ def test_plain_lines_keeps_one_paragraph_per_line():
 
 
 def test_an_export_file_that_cannot_be_read_is_one_line(tmp_path):
-    from core.export_format import load_export, parse_export
+    from core.store.export_format import load_export, parse_export
 
     (tmp_path / "folder").mkdir()
     (tmp_path / "latin1.json").write_bytes(b'{"x": "\xe9"}')

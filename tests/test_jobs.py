@@ -6,8 +6,7 @@ import time
 
 from sqlalchemy import insert, update
 
-from core.database import claimant, jobs
-from core.jobs import (
+from core.engine.jobs import (
     ABANDONED_AFTER_SECONDS,
     active_jobs,
     claim_next,
@@ -20,7 +19,8 @@ from core.jobs import (
     run_pending,
 )
 from core.spec import RunSpec
-from core.store import Store, new_id
+from core.store.database import claimant, jobs
+from core.store.queries import Store, new_id
 from tests.conftest import PROJECT_ROOT
 
 
@@ -88,7 +88,7 @@ def test_a_job_left_running_by_a_dead_runner_is_failed_with_a_reason(home, datab
     store = Store(database)
     job_id = enqueue(store, RunSpec(epochs=1), ["pytorch", "tensorflow"])
     # A runner in another process claims the job and dies before finishing it.
-    code = ("import os, sys; from core.store import Store; from core.jobs import claim_next; "
+    code = ("import os, sys; from core.store.queries import Store; from core.engine.jobs import claim_next; "
             "claim_next(Store(sys.argv[1])); os._exit(9)")
     subprocess.run([sys.executable, "-c", code, database], cwd=PROJECT_ROOT, check=False)
     assert get_job(store, job_id)["status"] == "running"
@@ -103,8 +103,8 @@ def test_a_job_left_running_by_a_dead_runner_is_failed_with_a_reason(home, datab
 
 CLAIMER = """
 import sys
-from core.jobs import claim_next
-from core.store import Store
+from core.engine.jobs import claim_next
+from core.store.queries import Store
 
 store = Store(sys.argv[1])
 while (job := claim_next(store)) is not None:

@@ -12,9 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core import cli
-from core.errors import BadInput
-from core.frameworks import NAMES, REGISTRY
-from core.max_batch import (
+from core.engine.max_batch import (
     MAX_BATCH_SIZE,
     MEMORY_LIMIT_VARIABLE,
     Fit,
@@ -25,8 +23,10 @@ from core.max_batch import (
     search_max_batch,
     worker_memory_limit,
 )
+from core.engine.work import BenchJob
+from core.errors import BadInput
+from core.frameworks import NAMES, REGISTRY
 from core.spec import RunSpec
-from core.work import BenchJob
 from tests.conftest import PROJECT_ROOT, read_json, run_cli
 
 GiB = 1 << 30
@@ -124,7 +124,7 @@ def test_the_limit_reaches_workers_started_meanwhile_only(monkeypatch):
 
 
 def test_a_worker_asked_to_keep_to_a_limit_is_refused_memory_beyond_it():
-    code = ("import numpy as np, core.worker as worker\n"
+    code = ("import numpy as np, core.engine.worker as worker\n"
             "try:\n    worker.apply_memory_limit()\n    np.ones(1 << 28)\n"  # 2 GiB
             "except MemoryError as error:\n    print('refused:', error)\n")
 
@@ -158,7 +158,7 @@ def test_a_worker_asked_to_keep_to_a_limit_is_refused_memory_beyond_it():
     (MemoryError(), ": MemoryError; try"),
 ])
 def test_the_message_names_the_batch_the_input_and_the_limit(monkeypatch, said, detail):
-    from core.worker import out_of_memory_message
+    from core.engine.worker import out_of_memory_message
 
     monkeypatch.setenv(MEMORY_LIMIT_VARIABLE, str(3 * GiB // 2))
     job = BenchJob(spec=RunSpec(batch_size=4096), input_shape=(32, 32, 3), steps=1, warmup=0)
@@ -168,14 +168,14 @@ def test_the_message_names_the_batch_the_input_and_the_limit(monkeypatch, said, 
 
 
 def test_an_allocation_refused_in_the_c_librarys_words_is_out_of_memory(monkeypatch):
-    from core.worker import out_of_memory_as_memory_error
+    from core.engine.worker import out_of_memory_as_memory_error
 
     class Backend:
         @staticmethod
         def is_out_of_memory(error: BaseException) -> bool:
             return False
 
-    monkeypatch.setattr("core.worker.apply_memory_limit", lambda: None)  # this process keeps its own limits
+    monkeypatch.setattr("core.engine.worker.apply_memory_limit", lambda: None)  # this process keeps its own limits
     monkeypatch.delenv(MEMORY_LIMIT_VARIABLE, raising=False)
     with pytest.raises(MemoryError), out_of_memory_as_memory_error(Backend()):  # type: ignore[arg-type]
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 bytes")
@@ -209,7 +209,7 @@ BIG, SMALL = 49152, 256
 def limited_hosts():
     """One host per framework, started together so their imports overlap; every run they fork
     keeps to LIMIT once its framework is imported."""
-    from core.runner import WorkerHosts
+    from core.engine.runner import WorkerHosts
 
     with worker_memory_limit(LIMIT), WorkerHosts(list(NAMES)) as hosts:
         hosts.wait_ready()

@@ -14,9 +14,9 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import dashboard_state
-from core.jobs import enqueue, get_job, run_pending
+from core.engine.jobs import enqueue, get_job, run_pending
 from core.spec import RunSpec
-from core.store import Store
+from core.store.queries import Store
 from tests.conftest import PROJECT_ROOT
 
 APP = str(PROJECT_ROOT / "streamlit_app.py")

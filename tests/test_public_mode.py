@@ -1,4 +1,4 @@
-"""Public mode's policy (core/public_mode.py): the setting and Cloud detection, who may delete
+"""Public mode's policy (core/engine/public_mode.py): the setting and Cloud detection, who may delete
 what, the queue limits under concurrent enqueues, the bounds, uploads and the disk cap."""
 
 import os
@@ -8,10 +8,8 @@ import time
 import pytest
 
 from core.data.uploads import cached_files, evict_oldest, save_upload, uploads_dir
-from core.errors import BadInput
-from core.jobs import active_jobs, enqueue, request_cancel
-from core.paths import prepared_dir
-from core.public_mode import (
+from core.engine.jobs import active_jobs, enqueue, request_cancel
+from core.engine.public_mode import (
     PublicPolicy,
     bounded_spec,
     check_import,
@@ -24,8 +22,10 @@ from core.public_mode import (
     policy_from_environment,
     store_upload,
 )
+from core.errors import BadInput
+from core.paths import prepared_dir
 from core.spec import RunSpec
-from core.store import Store
+from core.store.queries import Store
 from tests.test_archives import two_classes, zip_bytes
 
 LOCAL = "/home/someone/twinbench"

@@ -6,9 +6,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.data.uploads import uploads_dir
-from core.jobs import active_jobs, enqueue
+from core.engine.jobs import active_jobs, enqueue
 from core.spec import RunSpec
-from core.store import Store
+from core.store.queries import Store
 from tests.test_archives import two_classes, zip_bytes
 from tests.test_pages import app_home, open_page, text_of  # noqa: F401  (app_home is a fixture)
 
@@ -48,7 +48,7 @@ def may_change_script() -> None:
 
     import dashboard_state
     from core.paths import default_db_path
-    from core.store import Store
+    from core.store.queries import Store
 
     for comparison in Store(default_db_path()).list_comparisons():
         st.text(f"{comparison['id']} {dashboard_state.may_change(comparison)}")
@@ -157,7 +157,7 @@ def test_epochs_above_the_bound_are_capped_in_the_form_and_never_reach_the_queue
     assert app.number_input(key="max_images").proto.max == 5000
     assert app.number_input(key="repeats").proto.max == 3
     # What a hand-made request could send. Streamlit puts a value outside the widget's range back
-    # to its default on the server; core.public_mode.bounded_spec would refuse it otherwise.
+    # to its default on the server; core.engine.public_mode.bounded_spec would refuse it otherwise.
     epochs.set_value(50)
     start(app)
     store = Store(public / "runs.sqlite")

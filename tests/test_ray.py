@@ -12,10 +12,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from core.engine.ray_executor import ClusterUnavailable, executor_setting, reservation
 from core.errors import BadInput
-from core.ray_executor import ClusterUnavailable, executor_setting, reservation
 from core.spec import RunSpec
-from core.store import Store
+from core.store.queries import Store
 from tests.conftest import read_json, run_cli
 
 
@@ -59,7 +59,7 @@ def test_an_unreachable_cluster_is_one_line_before_anything_is_stored(home):
 def local_cluster():
     """A one-node cluster with two CPUs, started by this process; yields its address."""
     ray = pytest.importorskip("ray")
-    from core.ray_executor import code_runtime_env
+    from core.engine.ray_executor import code_runtime_env
 
     ray.shutdown()
     context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning",
@@ -93,9 +93,9 @@ def test_a_comparison_through_the_cli_trains_on_the_cluster_and_records_the_node
 @pytest.mark.ray
 @pytest.mark.frameworks
 def test_a_cancel_reaches_the_run_on_the_cluster_and_shipped_data_trains(home, local_cluster):
-    from core.compare import prepare_for
-    from core.ray_executor import RayComparisonExecutor
-    from core.work import TrainJob
+    from core.engine.compare import prepare_for
+    from core.engine.ray_executor import RayComparisonExecutor
+    from core.engine.work import TrainJob
 
     spec, data = prepare_for(RunSpec(framework="pytorch", epochs=200))
     events: list[dict] = []
@@ -119,8 +119,8 @@ def test_comparisons_spread_over_nodes_and_a_lost_node_fails_only_its_own(home, 
     ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
-    from core.jobs import enqueue, get_job, run_pending
-    from core.ray_executor import code_runtime_env
+    from core.engine.jobs import enqueue, get_job, run_pending
+    from core.engine.ray_executor import code_runtime_env
 
     ray.shutdown()
     monkeypatch.delenv("TWINBENCH_RAY_PARALLEL", raising=False)

@@ -1,6 +1,7 @@
-from core.report import METRICS, Spread, comparison_rows, format_value, render_table, summarize
+from core.analysis.figures import METRICS, format_value
+from core.analysis.report import Spread, comparison_rows, render_table, summarize
+from core.analysis.verdict import format_ratio
 from core.results import RunResult
-from core.verdict import format_ratio
 
 
 def run(framework, status="finished", **result):

@@ -3,8 +3,8 @@
 import math
 
 from core.frameworks import LABELS, NAMES
-from core.results import RunResult
-from core.run_table import RunFilter, differing_settings, filter_runs, peak_memory, run_table, sort_choices, sort_runs
+from core.results import RunResult, peak_memory
+from core.views.run_table import RunFilter, differing_settings, filter_runs, run_table, sort_choices, sort_runs
 
 FIRST, SECOND = NAMES[:2]
 

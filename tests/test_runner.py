@@ -3,8 +3,8 @@ import signal
 import tempfile
 from pathlib import Path
 
-from core.runner import ProcessExecutor, describe_exit, oom_kill_count
-from core.work import ProbeJob
+from core.engine.runner import ProcessExecutor, describe_exit, oom_kill_count
+from core.engine.work import ProbeJob
 
 
 def test_a_killed_worker_is_said_to_be_out_of_memory_only_with_the_kernels_word_for_it():
@@ -36,8 +36,8 @@ def in_another_thread(work):
 
 
 def test_asking_the_frameworks_waits_its_turn_for_the_device(home):
-    from core.device_lock import BUSY, device_lock
-    from core.system import probe_frameworks
+    from core.engine.device_lock import BUSY, device_lock
+    from core.engine.system import probe_frameworks
 
     with device_lock(wait=False) as held:  # as the job runner holds it while training
         assert held
@@ -46,7 +46,7 @@ def test_asking_the_frameworks_waits_its_turn_for_the_device(home):
 
 
 def test_the_device_lock_is_reentrant_in_its_thread_only(home):
-    from core.device_lock import device_lock
+    from core.engine.device_lock import device_lock
 
     seen = []
     with device_lock(wait=False) as outer:
@@ -59,8 +59,8 @@ def test_the_device_lock_is_reentrant_in_its_thread_only(home):
 
 
 def test_the_models_page_building_its_table_waits_for_the_device(home):
-    from core.device_lock import BUSY, device_lock
-    from core.models.catalog import describe_architectures
+    from core.engine.device_lock import BUSY, device_lock
+    from core.engine.model_catalog import describe_architectures
 
     with device_lock(wait=False):
         answer = in_another_thread(lambda: describe_architectures((32, 32, 3)))

@@ -7,7 +7,7 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.store import Store
+from core.store.queries import Store
 from tests.conftest import PROJECT_ROOT, run_cli
 
 SCHEMA_1 = PROJECT_ROOT / "tests" / "data" / "runs-schema-1.sqlite"

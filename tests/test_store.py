@@ -6,11 +6,11 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from core.database import epochs as epochs_table
-from core.database import runs as runs_table
 from core.errors import BadInput
 from core.results import RunResult
-from core.store import Store
+from core.store.database import epochs as epochs_table
+from core.store.database import runs as runs_table
+from core.store.queries import Store
 
 
 def fill(store: Store) -> str:
@@ -146,7 +146,7 @@ def test_many_processes_opening_a_new_database_at_once_all_succeed(tmp_path):
     from tests.conftest import PROJECT_ROOT
 
     path = tmp_path / "new.sqlite"
-    code = "import sys; from core.store import Store; s = Store(sys.argv[1]); s.list_comparisons(); print('ok')"
+    code = "import sys; from core.store.queries import Store; s = Store(sys.argv[1]); s.list_comparisons(); print('ok')"
     workers = [subprocess.Popen([sys.executable, "-c", code, str(path)], cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True) for _ in range(6)]
     results = [w.communicate(timeout=60) for w in workers]
@@ -180,7 +180,7 @@ def test_threads_opening_one_new_database_at_once_all_succeed(tmp_path):
 WRITER = """
 import sys
 from core.results import RunResult
-from core.store import Store
+from core.store.queries import Store
 
 store = Store(sys.argv[1])
 settings = {"dataset": "digits", "architecture": "cnn", "device": "cpu", "epochs": 3}
@@ -272,7 +272,7 @@ def test_a_database_written_by_schema_1_is_upgraded_without_losing_a_row(tmp_pat
         assert (comparison.pop("sweep_id"), comparison.pop("tags_json"), comparison.pop("note")) == (None, "[]", "")
     assert after["comparisons"] == before["comparisons"]
     assert (tmp_path / "runs.sqlite.schema-1.bak").exists()
-    from core.jobs import active_jobs
+    from core.engine.jobs import active_jobs
 
     assert [job["id"] for job in active_jobs(store)] == ["job1"]  # the queue survives too
     store.set_annotations(store.latest_comparison_id(), tags=["upgraded"])  # and the new columns work
@@ -281,7 +281,7 @@ def test_a_database_written_by_schema_1_is_upgraded_without_losing_a_row(tmp_pat
 
 
 def test_a_database_from_a_newer_version_is_refused(database):
-    from core.database import schema_versions
+    from core.store.database import schema_versions
 
     store = Store(database)
     with store.transaction() as db:
@@ -293,7 +293,7 @@ def test_a_database_from_a_newer_version_is_refused(database):
 FULL_DISK_OPEN = """
 import resource, signal, sys
 from core.errors import BadInput
-from core.store import Store
+from core.store.queries import Store
 
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) as on a full disk
 resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, 16 * 1024))

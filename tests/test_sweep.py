@@ -3,26 +3,15 @@ comparisons), queueing through the store, and `python -m core sweep` as a user r
 
 import pytest
 
+from core.analysis.sweeps import ObservedSpeed, estimate_sweep, summary_rows, sweep_frame, swept_fields
+from core.engine.sweep import cancel_sweep, enqueue_sweep, list_sweeps, sweep_comparisons
 from core.errors import BadInput
 from core.frameworks import DEFAULT_NAMES, LABELS
 from core.results import RunResult
 from core.spec import MAX_SEED
-from core.store import Store
-from core.sweep import (
-    MAX_CELLS,
-    ObservedSpeed,
-    cancel_sweep,
-    enqueue_sweep,
-    estimate_sweep,
-    expand_sweep,
-    list_sweeps,
-    split_values,
-    summary_rows,
-    sweep_comparisons,
-    sweep_frame,
-    swept_fields,
-)
-from core.sweep_charts import FAILED_SYMBOL, INCONCLUSIVE_SYMBOL, memory_figure, ratio_figure, throughput_figure
+from core.store.queries import Store
+from core.sweep_spec import MAX_CELLS, expand_sweep, split_values
+from core.views.sweep_charts import FAILED_SYMBOL, INCONCLUSIVE_SYMBOL, memory_figure, ratio_figure, throughput_figure
 from tests.conftest import read_json, run_cli
 
 FIRST, SECOND = DEFAULT_NAMES
@@ -264,7 +253,7 @@ def test_charts_of_nothing_say_so():
 
 
 def test_a_queued_sweep_is_one_sweep_id_over_ordinary_comparisons_and_exports_it(home):
-    from core.jobs import active_jobs
+    from core.engine.jobs import active_jobs
 
     store = Store(home / "runs.sqlite")
     store.create_comparison({"dataset": "digits", "architecture": "cnn", "device": "cpu"}, [FIRST], [])  # not a sweep
@@ -350,7 +339,7 @@ def test_a_tiny_sweep_trains_every_cell_and_a_failed_cell_does_not_stop_the_rest
 
 
 def test_on_a_shared_instance_a_sweep_must_fit_the_queue_at_once_and_each_cell_the_bounds(home):
-    from core.public_mode import PublicPolicy
+    from core.engine.public_mode import PublicPolicy
 
     store = Store(home / "runs.sqlite")
     sweep = expand_sweep({"batch_size": ["16", "32"]}, {"epochs": 1, "repeats": 1})
@@ -370,7 +359,7 @@ def test_on_a_shared_instance_a_sweep_must_fit_the_queue_at_once_and_each_cell_t
 
 
 def test_cancelling_a_sweep_cancels_its_waiting_comparisons_and_nothing_else(home):
-    from core.jobs import active_jobs, enqueue
+    from core.engine.jobs import active_jobs, enqueue
     from core.spec import RunSpec
 
     store = Store(home / "runs.sqlite")

@@ -8,13 +8,14 @@ As in tests/test_pages.py, the background runner is off and widgets are found by
 import pytest
 
 import dashboard_state
-from core.compare import run_specs
+from core.engine.compare import run_specs
+from core.engine.jobs import active_jobs
+from core.engine.sweep import sweep_comparisons
 from core.frameworks import DEFAULT_NAMES, LABELS
-from core.jobs import active_jobs
 from core.results import RunResult
 from core.spec import RunSpec
-from core.store import Store, new_id
-from core.sweep import MAX_CELLS, sweep_comparisons
+from core.store.queries import Store, new_id
+from core.sweep_spec import MAX_CELLS
 from tests.test_pages import open_page, text_of
 
 PAGE = "pages/sweep.py"

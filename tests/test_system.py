@@ -1,4 +1,4 @@
-from core.system import SMALL_HOST_BYTES, expectations, installed_versions
+from core.engine.system import SMALL_HOST_BYTES, expectations, installed_versions
 from tests.conftest import PROJECT_ROOT
 
 GPU = {"index": 0, "name": "NVIDIA H100", "memory_total_bytes": 80 * 2**30, "memory_used_bytes": 0}

@@ -1,6 +1,6 @@
 """The Train page while a comparison is queued or training: the status panel on top, the form folded away.
 
-A job and its live progress are written to the store as core.jobs.execute_job writes them, so no
+A job and its live progress are written to the store as core.engine.jobs.execute_job writes them, so no
 framework trains here (the runner is off: TWINBENCH_NO_RUNNER=1).
 """
 
@@ -10,10 +10,10 @@ import time
 
 import pytest
 
+from core.engine.jobs import enqueue, get_job
 from core.frameworks import LABELS
-from core.jobs import enqueue, get_job
 from core.spec import RunSpec
-from core.store import Store
+from core.store.queries import Store
 from tests.test_pages import open_page, text_of
 
 
@@ -127,7 +127,7 @@ def built(params: int, flops: int = 1000) -> dict:
 
 
 def test_the_models_overview_says_each_figure_once_and_names_what_differs():
-    from core.model_table import COLUMNS, overview_rows
+    from core.views.model_table import COLUMNS, overview_rows
 
     catalog = {"frameworks": {"pytorch": {"cnn": built(100), "mlp": built(50), "rnn": built(7)},
                               "tensorflow": {"cnn": built(100), "mlp": built(52)}}}
@@ -144,10 +144,10 @@ def test_the_models_overview_says_each_figure_once_and_names_what_differs():
 
 
 def test_the_models_page_shows_the_compact_table(app_home, monkeypatch):
-    import core.models.catalog as catalog_module
+    import core.engine.model_catalog as catalog_module
+    from core.engine.model_catalog import accepted_architectures
     from core.frameworks import NAMES
-    from core.model_table import COLUMNS
-    from core.models.catalog import accepted_architectures
+    from core.views.model_table import COLUMNS
 
     accepted, _ = accepted_architectures((32, 32, 3))
     fake = {"frameworks": {name: {arch: built(123) for arch in accepted} for name in NAMES}, "errors": {}}

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.analysis.uncertainty import mcnemar_exact, mean_difference_interval, ratio_interval, step_bootstrap_ratio
 from core.correctness import pack_correct, unpack_correct
-from core.uncertainty import mcnemar_exact, mean_difference_interval, ratio_interval, step_bootstrap_ratio
 
 
 def exact_mcnemar_by_hand(only_first: int, only_second: int) -> float:

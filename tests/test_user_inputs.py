@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from core.cli import main
+from core.engine.jobs import enqueue
 from core.errors import BadInput
 from core.frameworks import REGISTRY
-from core.jobs import enqueue
 from core.models.registry import ARCHITECTURES
 from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
-from core.store import Store
+from core.store.queries import Store
 
 # Mostly values that work, so that the rules that need the data (sizes, subsets) are reached too.
 WHOLE = st.one_of(st.integers(1, 64).map(str), st.integers(-3, 70).map(str),

@@ -1,5 +1,5 @@
 from core.train.measure import training_threads
-from core.watching import watch_policy
+from core.views.watching import watch_policy
 
 
 def test_a_small_cpu_machine_holds_the_page_back_while_a_gpu_or_big_machine_does_not():

@@ -5,12 +5,9 @@ import typing
 
 import pytest
 
-from core.errors import BadInput, TwinbenchError
-from core.report import METRICS
-from core.results import RunResult, checked_result
-from core.runner import PROJECT_ROOT
-from core.spec import RunSpec
-from core.work import (
+from core.analysis.figures import METRICS
+from core.engine.runner import PROJECT_ROOT
+from core.engine.work import (
     BenchJob,
     DescribeJob,
     Job,
@@ -22,7 +19,10 @@ from core.work import (
     TrainJob,
     job_from_json,
 )
-from core.worker import JOB_HANDLERS
+from core.engine.worker import JOB_HANDLERS
+from core.errors import BadInput, TwinbenchError
+from core.results import RunResult, checked_result
+from core.spec import RunSpec
 
 SPEC = RunSpec(framework="tensorflow", batch_size=8)
 BENCH = BenchJob(spec=SPEC, input_shape=(32, 32, 3), steps=5, warmup=2)
@@ -70,7 +70,7 @@ def test_a_malformed_job_is_refused_as_bad_input(text, words):
 def test_the_worker_reports_a_malformed_job_as_its_last_event(tmp_path):
     path = tmp_path / "job.json"
     path.write_text('{"kind": "probe"}')
-    completed = subprocess.run([sys.executable, "-m", "core.worker", str(path)], cwd=PROJECT_ROOT,
+    completed = subprocess.run([sys.executable, "-m", "core.engine.worker", str(path)], cwd=PROJECT_ROOT,
                                capture_output=True, text=True, timeout=60)
     last = json.loads(completed.stdout.strip().splitlines()[-1])
     assert completed.returncode == 1

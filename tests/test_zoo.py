@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from core.engine.parity import LOGIT_TOLERANCE, run_parity_many
+from core.engine.runner import ProcessExecutor
+from core.engine.work import StepsJob
 from core.errors import BadInput
 from core.frameworks import REGISTRY
 from core.models.registry import ARCHITECTURES, check_input_shape, check_pretrained
-from core.parity import LOGIT_TOLERANCE, run_parity_many
-from core.runner import ProcessExecutor
-from core.work import StepsJob
 from tests.conftest import PROJECT_ROOT, read_json, run_cli
 
 ALL = list(ARCHITECTURES)

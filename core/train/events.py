@@ -8,7 +8,7 @@ import os
 import time
 from typing import IO, Any
 
-# "ready" and "exited" come from a framework host (core.worker --host): its framework is
+# "ready" and "exited" come from a framework host (core.engine.worker --host): its framework is
 # imported, and the process it forked for a run has ended.
 EVENT_TYPES = ("started", "progress", "epoch", "finished", "failed", "ready", "exited")
 

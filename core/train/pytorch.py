@@ -256,7 +256,7 @@ def probe_devices() -> dict[str, Any]:
 
 
 def preload() -> None:
-    """Import, without running anything, what building a trainer would import (see core.worker.serve)."""
+    """Import, without running anything, what building a trainer would import (see core.engine.worker.serve)."""
     import torch._dynamo  # noqa: F401  (torch.optim imports it on first use: seconds on a small CPU)
 
 

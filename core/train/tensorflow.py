@@ -20,7 +20,7 @@ import tensorflow as tf  # noqa: E402
 from core import frameworks  # noqa: E402
 from core.errors import FrameworkUnavailable  # noqa: E402
 from core.train import keras_common  # noqa: E402
-from core.train.keras_common import make_optimizer as make_optimizer  # noqa: E402  (bench/minimal_loops.py)
+from core.train.keras_common import make_optimizer as make_optimizer  # noqa: E402  (core/train/minimal_loops.py)
 from core.train.loop import EvaluationCache, batch_grid, mean_loss_and_hits  # noqa: E402
 from core.train.measure import cpu_name  # noqa: E402
 
