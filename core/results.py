@@ -39,6 +39,12 @@ class RunResult(BaseModel):
     nvml_memory_used_bytes: int | None = None
     nvml_memory_scope: str | None = None
     peak_host_rss_bytes: int | None = None
+    # Energy: joules per steady-state image above idle power, the idle power and the steady
+    # seconds behind it, and which counter measured it or why nothing did (core.analysis.energy).
+    energy_joules_per_image: float | None = None
+    energy_idle_watts: float | None = None
+    energy_window_seconds: float | None = None
+    energy_note: str | None = None
     # The model as built.
     params: int | None = None
     trainable_params: int | None = None

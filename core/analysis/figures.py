@@ -11,13 +11,14 @@ from typing import Any
 class Metric:
     key: str
     label: str
-    unit: str  # "percent", "bytes", "count", "ms", "s", "per_s", "text"
+    unit: str  # "percent", "bytes", "count", "ms", "s", "per_s", "J", "text"
     better: str | None  # "higher", "lower" or None
 
 
 METRICS = (
     Metric("test_accuracy", "Test accuracy", "percent", "higher"),
     Metric("steady_images_per_second", "Steady-state images/s", "per_s", "higher"),
+    Metric("energy_joules_per_image", "Energy per image", "J", "lower"),
     Metric("step_ms_median", "Step time, median", "ms", "lower"),
     Metric("step_ms_p90", "Step time, p90", "ms", "lower"),
     Metric("warmup_seconds", "Warm-up", "s", "lower"),
@@ -56,4 +57,6 @@ def format_value(value: Any, unit: str) -> str:
         return f"{value:.2f} s"
     if unit == "per_s":
         return f"{value:,.0f}"
+    if unit == "J":
+        return f"{value:.3g} J" if abs(value) >= 1 else f"{1000 * value:.3g} mJ"
     return str(value)

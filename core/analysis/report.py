@@ -73,6 +73,10 @@ def comparison_rows(comparison: dict[str, Any], baseline: str | None = None) -> 
             cells = time_to_target_cells(comparison, frameworks, cells)
             if all(cell in (format_value(None, metric.unit), "not measured") for cell in cells):
                 continue
+        elif metric.key == "energy_joules_per_image":
+            cells = energy_cells(comparison["runs"], frameworks, cells)
+            if all(cell == format_value(None, metric.unit) for cell in cells):
+                continue
         elif all(v is None for v in values.values()):
             continue
         row = [metric.label, *cells]
@@ -98,6 +102,16 @@ def time_to_target_cells(comparison: dict[str, Any], frameworks: list[str], cell
             said.append(note)
         else:
             said.append(f"{cell}; {note}")
+    return said
+
+
+def energy_cells(runs: list[dict[str, Any]], frameworks: list[str], cells: list[str]) -> list[str]:
+    """The energy cells, a framework whose runs measured none saying why ("not measurable here",
+    a window too short for the counter); runs stored before energy was measured say nothing."""
+    said = []
+    for framework, cell in zip(frameworks, cells, strict=True):
+        notes = [r.energy_note for r in finished_results(runs, framework) if r.energy_note]
+        said.append(notes[0] if cell == format_value(None, "J") and notes else cell)
     return said
 
 

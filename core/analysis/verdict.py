@@ -32,7 +32,8 @@ SIGNIFICANCE = 1 - CONFIDENCE
 # redrawing a page, thermal limits): its throughput, which is the mean, is then unreliable.
 UNSTABLE_P90_OVER_MEDIAN = 3.0
 UNSTABLE_MEAN_OVER_MEDIAN = 1.5
-TIMING_UNITS = ("per_s", "ms", "s")
+# Figures measured over timed windows, which other work on the machine disturbs (energy too).
+TIMING_UNITS = ("per_s", "ms", "s", "J")
 
 
 def finished_runs(runs: list[dict[str, Any]], framework: str) -> list[dict[str, Any]]:
@@ -304,6 +305,8 @@ def pair_decisions(runs: list[dict[str, Any]], first: str, second: str) -> list[
     """The verdict's questions for one pair, most asked first."""
     candidates = [
         ratio_decision(runs, first, second, "Training speed", "steady_images_per_second", True, "faster than", True),
+        ratio_decision(runs, first, second, "Energy per image", "energy_joules_per_image", False,
+                       "more energy-efficient per image than", True),
         accuracy_decision(runs, first, second),
         memory_decision(runs, first, second),
         ratio_decision(runs, first, second, "Warm-up", "warmup_seconds", False, "quicker to warm up than", True),

@@ -24,6 +24,7 @@ from core.data.augment import augment_epoch
 from core.data.order import epoch_order, steps_per_epoch, warmup_steps
 from core.data.prepare import PreparedData
 from core.modes import run_mode_label
+from core.train.energy import EnergyMeter, energy_counter
 from core.train.measure import NvmlSampler, peak_rss_bytes, percentile
 from core.train.optim import OptimizerSettings
 
@@ -193,6 +194,12 @@ class StepWindows:
         return [s for s in self.samples if not s.warmup and (epoch is None or s.epoch == epoch)]
 
 
+def steady_begins(epoch: int, done: int, warmup: int) -> bool:
+    """Whether the steady state starts once ``done`` steps of ``epoch`` have run (the warm-up
+    edge of the first epoch, the start of every later one): where energy starts to count."""
+    return done == (warmup if epoch == 0 else 0)
+
+
 def weighted_step_ms(samples: list[StepSample]) -> list[float]:
     """One value per step, so a long window counts as much as its steps."""
     return [s.milliseconds for s in samples for _ in range(s.steps)]
@@ -240,6 +247,7 @@ def run_training(
     emit: Emit,
     clock: Clock = time.perf_counter,
     should_stop: Callable[[], bool] = lambda: False,
+    energy: EnergyMeter | None = None,
 ) -> dict[str, Any]:
     """Train for ``spec.epochs`` epochs, emitting an ``epoch`` event after each; return the result."""
     batch_size = spec.batch_size
@@ -248,6 +256,8 @@ def run_training(
     warmup = warmup_steps(steps)
     windows = StepWindows(trainer, clock, 1 if trainer.device_kind == "cpu" else GPU_WINDOW_STEPS)
     nvml = NvmlSampler(enabled=trainer.device_kind == "cuda")
+    energy = energy or EnergyMeter(energy_counter(trainer.device_kind), clock)
+    energy.measure_idle()
     nvml.start()
     trainer.reset_peak_memory()
     order_digest = hashlib.sha256()
@@ -267,14 +277,19 @@ def run_training(
         trainer.start_epoch(order)
         epoch_start = windows.open()
         data_seconds = epoch_start - data_start
+        if steady_begins(epoch, 0, warmup):
+            energy.start()
         for step in range(steps):
             if should_stop():
                 raise Cancelled
             trainer.train_step(step)
             windows.after_step(epoch, step + 1, steps, warmup)
+            if steady_begins(epoch, step + 1, warmup):
+                energy.start()
             if clock() - last_progress >= PROGRESS_INTERVAL_SECONDS:
                 last_progress = clock()
                 emit("progress", epoch=epoch, step=step + 1, steps_per_epoch=steps, epochs=spec.epochs)
+        energy.stop()
         epoch_seconds = windows.mark - epoch_start
         train_seconds += epoch_seconds
         train_loss, train_accuracy = trainer.take_epoch_metrics()
@@ -309,7 +324,7 @@ def run_training(
     inference = time_inference(trainer, data.x_test if len(data.x_test) else data.x_train, batch_size, clock)
     inference["test_evaluation_seconds"] = inference_start - evaluation_start
     inference["inference_timing_seconds"] = clock() - inference_start
-    result = _final_figures(trainer, windows, batch_size, warmup, nvml)
+    result = _final_figures(trainer, windows, batch_size, warmup, nvml, energy)
     result.update(inference)
     result.update(
         test_accuracy=float(test_correct.mean()) if len(test_correct) else None,
@@ -327,9 +342,10 @@ def run_training(
 
 
 def _final_figures(
-    trainer: Trainer, windows: StepWindows, batch_size: int, warmup: int, nvml: NvmlSampler
+    trainer: Trainer, windows: StepWindows, batch_size: int, warmup: int, nvml: NvmlSampler, energy: EnergyMeter
 ) -> dict[str, Any]:
     steady = summarize_steps(windows.steady(), batch_size)
+    steady_images = sum(s.steps for s in windows.steady()) * batch_size
     warm_samples = [s for s in windows.samples if s.warmup]
     first_step_seconds = windows.samples[0].milliseconds / 1000.0 if windows.samples else None
     median_seconds = (steady["step_ms_median"] or 0.0) / 1000.0
@@ -354,6 +370,7 @@ def _final_figures(
         "mode": trainer.mode,
         # Other work on the machine slows a CPU run; the load average shows whether there was any.
         "host_load_average_1m": os.getloadavg()[0],
+        **energy.figures(steady_images).as_dict(),
     }
 
 
@@ -366,23 +383,31 @@ def run_benchmark(
     emit: Emit,
     clock: Clock = time.perf_counter,
     should_stop: Callable[[], bool] = lambda: False,
+    energy: EnergyMeter | None = None,
 ) -> dict[str, Any]:
     """Steady-state speed on synthetic data: ``warmup`` untimed-for-throughput steps, then ``steps``."""
     windows = StepWindows(trainer, clock, 1 if trainer.device_kind == "cpu" else GPU_WINDOW_STEPS)
     nvml = NvmlSampler(enabled=trainer.device_kind == "cuda")
+    energy = energy or EnergyMeter(energy_counter(trainer.device_kind), clock)
+    energy.measure_idle()
     nvml.start()
     trainer.reset_peak_memory()
     trainer.start_epoch(np.arange(pool_batches * batch_size))
     total = warmup + steps
     windows.open()
+    if steady_begins(0, 0, warmup):
+        energy.start()
     last_progress = clock()
     for step in range(total):
         if should_stop():
             raise Cancelled
         trainer.train_step(step % pool_batches)
         windows.after_step(0, step + 1, total, warmup)
+        if steady_begins(0, step + 1, warmup):
+            energy.start()
         if clock() - last_progress >= PROGRESS_INTERVAL_SECONDS:
             last_progress = clock()
             emit("progress", epoch=0, step=step + 1, steps_per_epoch=total, epochs=1)
+    energy.stop()
     trainer.take_epoch_metrics()
-    return _final_figures(trainer, windows, batch_size, warmup, nvml)
+    return _final_figures(trainer, windows, batch_size, warmup, nvml, energy)
