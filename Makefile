@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: app test lint compare clean postgresql
+.PHONY: app test lint compare clean postgresql stage-gpu gpu-check
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,14 @@ lint: $(STAMP)
 
 compare: $(STAMP)
 	$(PY) -m core compare
+
+# Here: the pieces that bring what the GPU machine lacks (.gpu-stage/, ignored by git; docs/benchmarks.md).
+stage-gpu: $(STAMP)
+	$(PY) -m bench.stage_gpu
+
+# On the GPU machine, after `source bench/gpu_setup.sh`: every GPU figure in one command.
+gpu-check:
+	$(PYTHON) -m bench.gpu_check --out artifacts/gpu
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts
