@@ -143,11 +143,8 @@ def wheel_name_and_version(file: str) -> tuple[str, str]:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(MIB), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def collect_wheels(plan: list[tuple[str, str, str]], folder: Path) -> list[Wheel]:
