@@ -86,7 +86,7 @@ FRAMEWORKS = [framework_param(name) for name in REGISTRY]
 
 @pytest.fixture(scope="module")
 def cuda_comparisons(tmp_path_factory):
-    """One short cnn comparison on cuda per installed framework, with the device's memory in use
+    """One short cnn comparison on cuda (the default epochs) per installed framework, with the device's memory in use
     before it and once its worker has gone."""
     found = {}
     for framework in INSTALLED:
@@ -94,7 +94,7 @@ def cuda_comparisons(tmp_path_factory):
         before = device_memory_used()
         out = home / "out.json"
         finished = run_cli(["compare", "--dataset", "shapes", "--architecture", "cnn", "--frameworks", framework,
-                            "--device", "cuda", "--epochs", "3", "--repeats", "1", "--quiet", "--json", str(out)], home)
+                            "--device", "cuda", "--repeats", "1", "--quiet", "--json", str(out)], home)
         found[framework] = {"process": finished, "before": before, "after": wait_until_device_free(before),
                             "report": read_json(out) if out.exists() else None}
     return found
