@@ -24,7 +24,7 @@ from core.analysis.uncertainty import (
 )
 from core.correctness import unpack_correct
 from core.frameworks import LABELS as FRAMEWORK_LABELS
-from core.results import RunResult
+from core.results import PEAK_MEMORY_FIGURES, RunResult
 
 SIGNIFICANCE = 1 - CONFIDENCE
 # A steady step whose 90th percentile is several times its median, or a mean step well above the
@@ -280,7 +280,8 @@ def _mcnemar(a: dict[str, Any], b: dict[str, Any]) -> McNemar | None:
 
 
 def memory_decision(runs: list[dict[str, Any]], first: str, second: str) -> Decision | None:
-    for key, where in (("peak_device_memory_bytes", "peak device memory"), ("peak_host_rss_bytes", "peak host memory")):
+    for key, measured_on in PEAK_MEMORY_FIGURES:
+        where = f"peak {measured_on} memory"
         decision = ratio_decision(runs, first, second, "Memory", key, False, f"less {where} than", timing=False)
         if decision is None or decision.interval is None or decision.leader is None:
             continue
