@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import streamlit as st
-from core.store.queries.database import default_location
-from core.store.queries.queries import Store
+from core.store.database import default_location
+from core.store.queries import Store
 
 from core.analysis.verdict import Decision
 from core.engine.error_log import one_line, record
