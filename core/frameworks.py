@@ -74,6 +74,8 @@ def get(name: str) -> Framework:
 
 
 def label(name: str) -> str:
+    """How a framework is shown ("PyTorch"); a name the registry does not know (stored by another
+    version) is shown as it is."""
     return LABELS.get(name, name)
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 from core.analysis.eta import Estimate
 from core.analysis.uncertainty import mean_difference_interval
 from core.analysis.verdict import comparison_frameworks, finished_results, ratio_decision
-from core.frameworks import LABELS as FRAMEWORK_LABELS
+from core.frameworks import label
 from core.results import MIB, RunResult, peak_memory_figure
 from core.spec import RunSpec
 from core.sweep_spec import SWEEPABLE, Sweep, describe_values
@@ -210,14 +210,13 @@ def sweep_frame(comparisons: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             ratio = ({} if baseline else _speed_ratio(comparison["runs"], frameworks[0], framework))
             rows.append({
                 "cell": cell, "comparison_id": comparison["id"], **values, "setting": describe_values(values),
-                "framework": FRAMEWORK_LABELS.get(framework, framework), "framework_name": framework,
+                "framework": label(framework), "framework_name": framework,
                 "baseline": baseline, "status": _status(runs), "runs": len(runs), "finished_runs": len(results),
                 "failure_kind": failure_kind, "failure": failure,
                 "images_per_second": _median(speeds), "images_per_second_low": low, "images_per_second_high": high,
                 "peak_memory_bytes": peak, "peak_memory_mib": peak / MIB if peak else None, "memory_kind": memory_kind,
                 "test_accuracy": _median(accuracies),
-                "ratio_of": None if baseline else f"{FRAMEWORK_LABELS.get(frameworks[0], frameworks[0])} / "
-                                                  f"{FRAMEWORK_LABELS.get(framework, framework)}",
+                "ratio_of": None if baseline else f"{label(frameworks[0])} / {label(framework)}",
                 **ratio,
             })
     columns = [*SWEEP_COLUMNS[:2], *swept, *SWEEP_COLUMNS[2:]]

@@ -23,7 +23,7 @@ from core.analysis.uncertainty import (
     step_bootstrap_ratio,
 )
 from core.correctness import unpack_correct
-from core.frameworks import LABELS as FRAMEWORK_LABELS
+from core.frameworks import label
 from core.results import PEAK_MEMORY_FIGURES, RunResult
 
 SIGNIFICANCE = 1 - CONFIDENCE
@@ -54,10 +54,6 @@ def _ratio_number(ratio: float) -> str:
 
 def _ratio_range(interval: Interval) -> str:
     return f"{_ratio_number(interval.low)}–{_ratio_number(interval.high)}"  # type: ignore[arg-type]
-
-
-def label(framework: str) -> str:
-    return FRAMEWORK_LABELS.get(framework, framework)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,7 @@ import pandas as pd
 
 from core.analysis.figures import METRICS, PEAK_MEMORY, metric_named, metric_value
 from core.analysis.report import format_spread, summarize
-from core.frameworks import LABELS as FRAMEWORK_LABELS
-from core.frameworks import REGISTRY
+from core.frameworks import REGISTRY, label
 
 # What each framework's columns in the comparisons table hold, each headed by its Metric's framework_column.
 FRAMEWORK_FIGURES = tuple(metric_named(key) for key in ("steady_images_per_second", "test_accuracy", PEAK_MEMORY.key))
@@ -32,7 +31,7 @@ def framework_figures(comparison: dict[str, Any]) -> dict[str, float]:
     for framework in dict.fromkeys(run["framework"] for run in comparison["runs"]):
         results = [run["result"] for run in comparison["runs"]
                    if run["framework"] == framework and run["status"] == "finished" and run["result"]]
-        name = FRAMEWORK_LABELS.get(framework, framework)
+        name = label(framework)
         for figure in FRAMEWORK_FIGURES:
             values = [metric_value(figure, r) for r in results]
             numbers = [float(v) for v in values if v is not None]
@@ -52,7 +51,7 @@ def comparisons_frame(summaries: list[dict[str, Any]], figures: Mapping[str, Map
             "dataset": s["dataset"],
             "architecture": s["architecture"],
             "device": s.get("resolved_device") or s["device"],
-            "frameworks": ", ".join(FRAMEWORK_LABELS.get(f, f) for f in s["frameworks"].split(",")),
+            "frameworks": ", ".join(label(f) for f in s["frameworks"].split(",")),
             "runs": f"{s['finished'] or 0}/{s['runs']} finished" + (f", {s['failed']} failed" if s["failed"] else ""),
             # Older stores and exports have no annotations.
             "tags": ", ".join(s.get("tags") or []),
@@ -137,7 +136,7 @@ def diff_many(comparisons: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataF
             values = [summary[framework][metric.key] for summary in summaries]
             if all(v is None for v in values):
                 continue
-            rows.append({"figure": metric.label, "framework": FRAMEWORK_LABELS.get(framework, framework),
+            rows.append({"figure": metric.label, "framework": label(framework),
                          **{i: format_spread(v, metric.unit) for i, v in zip(ids, values, strict=True)}})
     return settings, pd.DataFrame(rows, columns=["figure", "framework", *ids])
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from core.analysis.figures import PEAK_MEMORY, metric_named, metric_value
 from core.analysis.frames import target_status
-from core.frameworks import LABELS as FRAMEWORK_LABELS
+from core.frameworks import label
 from core.results import peak_memory
 
 # The figure columns, in the order shown, each headed by its Metric's run_column.
@@ -67,7 +67,7 @@ def run_table(comparisons: list[Mapping[str, Any]]) -> pd.DataFrame:
         tags = ", ".join(comparison.get("tags") or [])
         for run in comparison["runs"]:
             result = run["result"] if run["status"] == "finished" else None
-            framework = FRAMEWORK_LABELS.get(run["framework"], run["framework"])
+            framework = label(run["framework"])
             _, where = peak_memory(result)
             row: dict[str, Any] = {
                 "comparison": comparison["id"], "run": f"{framework} #{run['repeat'] + 1}", "framework": framework,
