@@ -79,10 +79,6 @@ def label(name: str) -> str:
     return LABELS.get(name, name)
 
 
-def by_family(family: str) -> list[Framework]:
-    return [framework for framework in REGISTRY.values() if framework.model_family == family]
-
-
 def parse_frameworks(text: str | list[str] | tuple[str, ...]) -> list[str]:
     """'pytorch,tf' (or a list) into registry names, in the given order, no repeats.
 

@@ -100,7 +100,7 @@ def test_default_compare_prints_a_side_by_side_table_and_stores_everything(defau
     store = Store(home / "runs.sqlite")
     stored = store.comparison(result["comparison_id"])
     assert all(r["step_samples"] for r in stored["runs"])
-    assert store.integrity_ok()
+    assert store.check()["problems"] == []
 
 
 def test_runs_list_show_export_import_delete(default_compare, tmp_path):
@@ -230,7 +230,7 @@ def test_a_killed_worker_fails_its_run_and_the_other_framework_completes(tmp_pat
     assert "killed by SIGKILL" in runs["pytorch"]["error"]["message"]
     assert runs["pytorch"]["epochs"], "epochs recorded before the crash are kept"
     assert runs["tensorflow"]["status"] == "finished" and len(runs["tensorflow"]["epochs"]) == 30
-    assert Store(database).integrity_ok()
+    assert Store(database).check()["problems"] == []
     assert "Traceback" not in stderr
 
 
@@ -250,7 +250,7 @@ def test_cancelling_a_comparison_marks_its_runs_cancelled(home):
     runs = store.comparison(comparison_id)["runs"]
     assert [(r["status"], r["error_kind"]) for r in runs] == [("failed", "cancelled"), ("failed", "cancelled")]
     assert 2 <= len(runs[0]["epochs"]) < 50
-    assert store.integrity_ok()
+    assert store.check()["problems"] == []
 
 
 @pytest.mark.parametrize("mode, expected", [

@@ -77,10 +77,6 @@ class Decision:
     mcnemar: McNemar | None = None
     disturbed: bool = False  # a run was unsteady, so a timing could not be judged
 
-    @property
-    def within_noise(self) -> bool:
-        return self.winner is None
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "topic": self.topic, "metric": self.key, "frameworks": [self.first, self.second],

@@ -353,12 +353,6 @@ class Store:
         run["environment"] = json.loads(details) if details else None
         return run
 
-    def integrity_ok(self) -> bool:
-        if not self.is_sqlite:
-            return True  # PostgreSQL checks its pages itself (data checksums) and has no such pragma
-        with self.reading() as db:
-            return db.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
-
     # --- export and import -------------------------------------------------------------------
 
     def export_json(self, comparison_ids: list[str] | None = None) -> dict[str, Any]:

@@ -139,8 +139,3 @@ def diff_many(comparisons: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataF
             rows.append({"figure": metric.label, "framework": label(framework),
                          **{i: format_spread(v, metric.unit) for i, v in zip(ids, values, strict=True)}})
     return settings, pd.DataFrame(rows, columns=["figure", "framework", *ids])
-
-
-def diff_comparisons(first: dict[str, Any], second: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``diff_many`` of two comparisons."""
-    return diff_many([first, second])
