@@ -1,9 +1,12 @@
-"""One framework, one run, one process: ``python -m core.engine.worker JOB.json``.
+"""The process that runs a framework's code: ``python -m core.engine.worker JOB.json`` (or ``-``,
+the job on standard input) runs one job; ``--host FRAMEWORK`` imports one framework of the
+registry once and forks a process for each job it reads on standard input (``serve``).
 
-The job file holds the RunSpec and the path of the prepared arrays (or, for a benchmark, the
-synthetic input's shape). Events go to standard output as JSON lines; everything the
-frameworks print goes to standard error. The last event is ``finished`` or ``failed``; a
-worker that dies before writing either is marked failed by its parent.
+A job (core.engine.work) names its framework and what to do: a run of a comparison on the
+prepared arrays, a benchmark or a reference loop on a synthetic input, two training steps, a
+description, a probe, a half of the parity audit. Events go to standard output as JSON lines;
+everything the frameworks print goes to standard error. The last event is ``finished`` or
+``failed``; a worker that dies before writing either is marked failed by its parent.
 """
 
 from __future__ import annotations
