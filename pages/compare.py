@@ -27,6 +27,7 @@ from core.views.charts import (
     time_to_target_figure,
     warmup_figure,
 )
+from core.views.environment import code_note
 from core.views.query import write_params
 from core.views.run_table import (
     FIGURE_COLUMNS,
@@ -178,6 +179,7 @@ st.caption(plain(
     + "".join(f" · {note}" for note in settings.get("notes") or [])
     + (" · best of each: every framework in its fastest mode (see below)" if settings.get("best_of_each") else "")
     + threads_note(comparison)
+    + code_note(comparison)
 ))
 
 runs = runs_frame(comparison)
