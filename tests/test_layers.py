@@ -9,6 +9,8 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CORE = PROJECT_ROOT / "core"
 # Registries that RunSpec reads to check its names: contracts, although they sit in worker packages.
@@ -95,32 +97,11 @@ def test_the_map_knows_every_layer():
     assert {layer(module) for module in CORE_MODULES} == set(ALLOWED)
 
 
-def test_contracts_import_only_contracts():
-    assert arrows("contracts", ALLOWED["contracts"]) == []
-
-
-def test_data_and_models_import_only_contracts_and_each_other():
-    assert arrows("data/models", ALLOWED["data/models"]) == []
-
-
-def test_train_imports_only_contracts_data_and_models():
-    assert arrows("train", ALLOWED["train"]) == []
-
-
-def test_store_imports_only_contracts():
-    assert arrows("store", ALLOWED["store"]) == []
-
-
-def test_analysis_imports_only_contracts():
-    assert arrows("analysis", ALLOWED["analysis"]) == []
-
-
-def test_engine_imports_neither_views_nor_cli():
-    assert arrows("engine", ALLOWED["engine"]) == []
-
-
-def test_views_do_not_import_the_cli():
-    assert arrows("views", ALLOWED["views"]) == []
+@pytest.mark.parametrize("where", list(ALLOWED))
+def test_each_layer_imports_only_itself_and_what_lies_below_it(where):
+    # contracts: only contracts; data/models: contracts; train: contracts, data/models; store and
+    # analysis: only contracts; engine: neither views nor cli; views: not the cli.
+    assert arrows(where, ALLOWED[where]) == []
 
 
 def test_nothing_in_core_imports_bench_the_pages_or_streamlit():
