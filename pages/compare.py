@@ -11,7 +11,7 @@ from core.analysis.frames import epochs_frame, overlay_epochs_frame, results_fra
 from core.analysis.report import comparison_json, comparison_rows
 from core.analysis.smoothing import MAX_SMOOTHING
 from core.analysis.verdict import comparison_frameworks, findings
-from core.frameworks import LABELS
+from core.frameworks import LABELS, label
 from core.modes import NEAR_EQUAL_FRACTION
 from core.text import plain
 from core.views.charts import (
@@ -27,6 +27,7 @@ from core.views.charts import (
     time_to_target_figure,
     warmup_figure,
 )
+from core.views.environment import code_note
 from core.views.query import write_params
 from core.views.run_table import (
     FIGURE_COLUMNS,
@@ -178,6 +179,7 @@ st.caption(plain(
     + "".join(f" · {note}" for note in settings.get("notes") or [])
     + (" · best of each: every framework in its fastest mode (see below)" if settings.get("best_of_each") else "")
     + threads_note(comparison)
+    + code_note(comparison)
 ))
 
 runs = runs_frame(comparison)
@@ -193,7 +195,7 @@ frameworks = comparison_frameworks(comparison)
 baseline = frameworks[0]
 if len(frameworks) > 2:
     wanted_baseline = st.query_params.get("baseline")
-    baseline = st.selectbox("Compare every framework against", frameworks, format_func=LABELS.get,
+    baseline = st.selectbox("Compare every framework against", frameworks, format_func=label,
                             index=frameworks.index(wanted_baseline) if wanted_baseline in frameworks else 0, key="baseline")
     st.query_params["baseline"] = baseline
 verdict = findings(comparison, baseline)
@@ -234,7 +236,7 @@ if choices:
                "as just as fast, so the simplest of those is chosen.")
     for framework, choice in choices.items():
         payoff = choice["chosen"].get("compile_payoff_step")
-        st.markdown(f"**{plain(LABELS.get(framework, framework))}** trained in **{plain(choice['chosen']['mode'])}**"
+        st.markdown(f"**{plain(label(framework))}** trained in **{plain(choice['chosen']['mode'])}**"
                     + (f"; compiling pays for itself after step {payoff:,}" if payoff else ""))
         st.dataframe(pd.DataFrame(choice["trials"])[["mode", "steady_images_per_second", "step_ms_median",
                                                      "compile_seconds", "status"]], hide_index=True,

@@ -16,7 +16,7 @@ from core.errors import BadInput
 from core.frameworks import DEFAULT_NAMES, LABELS, REGISTRY, parse_frameworks
 from core.models.registry import ARCHITECTURES
 from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
-from core.sweep_spec import MAX_CELLS, SWEEPABLE, expand_sweep, field_words, format_value, split_values
+from core.sweep_spec import MAX_CELLS, SWEEPABLE, expand_sweep, field_words, setting_text, split_values
 from core.text import plain
 from core.views.sweep_charts import memory_figure, ratio_figure, throughput_figure
 from dashboard_state import may_change, open_store, page_setup, public_policy, visitor
@@ -60,11 +60,11 @@ def sweep_form() -> None:
     for number, (field, (title, options)) in enumerate(CHOICES.items()):
         default = getattr(DEFAULTS, field)
         axes[field] = columns[number % 3].multiselect(title, options, default=[default], key=f"sweep_{field}",
-                                                      format_func=format_value)
+                                                      format_func=setting_text)
     columns = st.columns(4)
     for number, (field, title) in enumerate(TYPED.items()):
         default = getattr(DEFAULTS, field)
-        text = columns[number % 4].text_input(title, value="" if default is None else format_value(default),
+        text = columns[number % 4].text_input(title, value="" if default is None else setting_text(default),
                                               key=f"sweep_{field}", help="comma-separated, e.g. 32, 128, 512")
         if split_values(text):
             axes[field] = split_values(text)

@@ -16,7 +16,7 @@ from core.data.registry import BUILTIN_DATASETS
 from core.engine.jobs import active_jobs, get_job, queue_position, request_cancel
 from core.engine.public_mode import check_queue, enqueue_public, store_upload
 from core.errors import BadInput
-from core.frameworks import DEFAULT_NAMES, LABELS, REGISTRY, parse_frameworks
+from core.frameworks import DEFAULT_NAMES, LABELS, REGISTRY, label, parse_frameworks
 from core.models.registry import ARCHITECTURES
 from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
 from core.text import plain
@@ -154,9 +154,9 @@ def show_queue(policy: WatchPolicy) -> None:
             st.caption(f"Queued at {started} · {plain(status_text)}")
         for run in comparison["runs"]:
             fraction, caption = progress_of(run, shown)
-            label = LABELS.get(run["framework"], run["framework"])
-            label += f" #{run['repeat'] + 1}" if comparison["settings"]["repeats"] > 1 else ""
-            st.progress(fraction, text=plain(f"{label}: {caption}"))
+            name = label(run["framework"])
+            name += f" #{run['repeat'] + 1}" if comparison["settings"]["repeats"] > 1 else ""
+            st.progress(fraction, text=plain(f"{name}: {caption}"))
         if yours and shown["status"] in ("queued", "running") and st.button("Cancel", key="cancel"):
             request_cancel(store, shown["id"])
             st.rerun()

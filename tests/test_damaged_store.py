@@ -91,7 +91,7 @@ def test_check_finds_the_damage_and_recover_copies_every_readable_comparison(dam
     store = Store(copy)
     copied = [c["id"] for c in store.list_comparisons()]
     assert 0 < len(copied) <= len(ids) and set(copied) <= set(ids)
-    assert store.integrity_ok()
+    assert store.check()["problems"] == []
     assert all(len(store.comparison(comparison_id)["runs"]) == 2 for comparison_id in copied)
     lost = len(ids) - len(copied)
     assert recovered.returncode == (1 if lost else 0) and recovered.stderr.count("lost:") >= (1 if lost else 0)

@@ -1,9 +1,12 @@
-"""One framework, one run, one process: ``python -m core.engine.worker JOB.json``.
+"""The process that runs a framework's code: ``python -m core.engine.worker JOB.json`` (or ``-``,
+the job on standard input) runs one job; ``--host FRAMEWORK`` imports one framework of the
+registry once and forks a process for each job it reads on standard input (``serve``).
 
-The job file holds the RunSpec and the path of the prepared arrays (or, for a benchmark, the
-synthetic input's shape). Events go to standard output as JSON lines; everything the
-frameworks print goes to standard error. The last event is ``finished`` or ``failed``; a
-worker that dies before writing either is marked failed by its parent.
+A job (core.engine.work) names its framework and what to do: a run of a comparison on the
+prepared arrays, a benchmark or a reference loop on a synthetic input, two training steps, a
+description, a probe, a half of the parity audit. Events go to standard output as JSON lines;
+everything the frameworks print goes to standard error. The last event is ``finished`` or
+``failed``; a worker that dies before writing either is marked failed by its parent.
 """
 
 from __future__ import annotations
@@ -41,10 +44,12 @@ from core.engine.work import (
     job_from_json,
 )
 from core.errors import BadInput, FrameworkUnavailable, TwinbenchError
+from core.provenance import provenance
 from core.results import checked_result
 from core.spec import RunSpec
 from core.train.backend import Backend
 from core.train.events import EventWriter, claim_stdout_for_events
+from core.train.loop import Trainer
 from core.train.measure import host_environment, training_threads
 
 
@@ -148,7 +153,7 @@ def bench_run_job(job: BenchJob, events: EventWriter, cancel: threading.Event) -
         check_input_shape(spec.architecture, job.input_shape)
         images, labels = synthetic_inputs(job.input_shape, job.num_classes, job.pool_batches * spec.batch_size, spec.seed)
         trainer = backend.create_trainer(spec, job.input_shape, job.num_classes, labels, training_threads(spec.threads))
-        events.emit("started", environment={**host_environment(), **trainer.environment()})
+        events.emit("started", environment=run_environment(trainer))
         trainer.load_training_images(images)
         return checked_result(run_benchmark(trainer, spec.batch_size, job.steps, job.warmup, job.pool_batches,
                                             events.emit, should_stop=cancel.is_set)).as_dict()
@@ -165,9 +170,15 @@ def train_job(job: TrainJob, events: EventWriter, cancel: threading.Event) -> di
         data = load_prepared(Path(job.data_path))
         trainer = backend.create_trainer(spec, data.input_shape, data.num_classes, data.y_train,
                                          training_threads(spec.threads), init_weights=job.init_weights)
-        events.emit("started", environment={**host_environment(), **trainer.environment(),
-                                            "startup_seconds": seconds_since_process_start(), **HOST_FIGURES})
+        events.emit("started", environment=run_environment(trainer, startup_seconds=seconds_since_process_start(),
+                                                           **HOST_FIGURES))
         return checked_result(run_training(trainer, data, spec, events.emit, should_stop=cancel.is_set)).as_dict()
+
+
+def run_environment(trainer: Trainer, **details: Any) -> dict[str, Any]:
+    """What a run records of where it ran: the host, the harness (core.provenance), the framework
+    and device as its trainer reports them, and ``details``."""
+    return {**host_environment(), **provenance(), **trainer.environment(), **details}
 
 
 @contextlib.contextmanager
@@ -342,6 +353,7 @@ def serve(framework: str, events: EventWriter) -> int:
         events.emit("failed", kind=error.kind, message=str(error))
         return 1
     import_seconds = time.perf_counter() - start
+    provenance()  # read once here: the runs forked from this host inherit it instead of each starting git
     child = 0
 
     def forward(signum: int, _frame: Any) -> None:
