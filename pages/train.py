@@ -15,6 +15,7 @@ from core.models.registry import ARCHITECTURES
 from core.text import plain
 from core.views import train_form as words
 from core.views import train_status as queue
+from core.views.framework_words import framework_choice
 from core.views.watching import WatchPolicy
 from dashboard_state import may_change, open_store, page_setup, public_policy, visitor
 
@@ -106,7 +107,7 @@ def new_comparison(store, expanded: bool) -> None:
             left, middle, right = st.columns(3)
             with left:
                 frameworks = st.multiselect("Frameworks", list(REGISTRY), default=list(DEFAULT_NAMES), key="frameworks",
-                                            format_func=words.framework_choice)
+                                            format_func=framework_choice)
                 form.errors["frameworks"] = st.empty()
             with middle:
                 form.add("epochs", "batch_size", "optimizer", "learning_rate", "seed")

@@ -18,37 +18,19 @@ from typing import Any, Protocol
 from core.data.registry import BUILTIN_DATASETS
 from core.engine.public_mode import PublicPolicy, check_queue, enqueue_public, store_upload
 from core.errors import BadInput
-from core.frameworks import LABELS, REFERENCE, REGISTRY, Framework, parse_frameworks
+from core.frameworks import parse_frameworks
 from core.models.registry import ARCHITECTURES
 from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
+from core.views.framework_words import CHANNELS_LAST, CHANNELS_LAST_LABEL, NATIVE_PIPELINES, REFERENCE_LABEL, compile_help
 
 UPLOAD_CHOICE = "Upload an image-folder .zip"
 DEFAULTS = RunSpec()
 
 
-def listed(words: Iterable[str]) -> str:
-    """"a", "a and b", "a, b and c"."""
-    items = list(words)
-    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
-
-
-def labels_where(has: Callable[[Framework], object]) -> list[str]:
-    """The labels of the registered frameworks that have something (an option, a mode)."""
-    return [framework.label for framework in REGISTRY.values() if has(framework)]
-
-
-NATIVE_PIPELINES = [framework.native_pipeline for framework in REGISTRY.values() if framework.native_pipeline]
 ABOUT = ("Every framework trains the identical model on identical data, one after the other on this machine. "
          "By default the training data sits on the device in each, so the input pipeline is not part of what is "
          f"measured; choose the native pipeline ({', '.join(NATIVE_PIPELINES)}) to measure it.")
-CHANNELS_LAST_LABEL = f"channels_last ({listed(labels_where(lambda framework: framework.channels_last))})"
 PIPELINE_CHOICES = {"device": "data on the device (not measured)", "native": f"{' / '.join(NATIVE_PIPELINES)} (measured)"}
-
-
-def _compile_help() -> str:
-    compilers = [f"{framework.compiler} for {framework.label}" for framework in REGISTRY.values() if framework.compiler]
-    always = [f"{framework.label} ({framework.plain_mode})" for framework in REGISTRY.values() if not framework.compiler]
-    return "on: " + ", ".join(compilers) + (f"; always compiled: {listed(always)}" if always else "")
 
 
 def dataset_choice(dataset: str) -> str:
@@ -57,10 +39,6 @@ def dataset_choice(dataset: str) -> str:
 
 def architecture_choice(architecture: str) -> str:
     return f"{architecture} — {ARCHITECTURES[architecture].description}"
-
-
-def framework_choice(name: str) -> str:
-    return LABELS[name] + ("" if REGISTRY[name].installed else " (not installed)")
 
 
 @dataclass(frozen=True)
@@ -97,18 +75,17 @@ FIELDS = {
     "seed": _number("Seed", step=1),
     "device": _choice("Device", DEVICES, "auto takes the GPU when a framework sees one"),
     "precision": _choice("Precision", PRECISIONS, "bf16: mixed precision, logits kept in float32"),
-    "compile": _choice("Compile", COMPILE_MODES, _compile_help()),
+    "compile": _choice("Compile", COMPILE_MODES, compile_help()),
     "repeats": _number("Repeats", "runs per framework, alternating which goes first; repeat i uses seed + i, "
                                   "so each figure gets a spread and the verdict an interval", step=1),
     "best_of_each": _check("Best of each", "first try each framework's modes (compile, bf16, channels_last) briefly, "
                                            "then train each in its fastest"),
-    "channels_last": _check(CHANNELS_LAST_LABEL, "NHWC memory order for the images and convolutions of "
-                            + listed(labels_where(lambda framework: framework.channels_last))),
+    "channels_last": _check(CHANNELS_LAST_LABEL, f"NHWC memory order for the images and convolutions of {CHANNELS_LAST}"),
     "data_pipeline": _choice("Input pipeline", DATA_PIPELINES, format_func=PIPELINE_CHOICES.get),
     "momentum": _number("SGD momentum", format="%.3f"),
     "weight_decay": _number("Weight decay (decoupled)", format="%.5f"),
     "same_init": _check("Same initial weights",
-                        f"every other framework starts from {REFERENCE.label}'s initial weights, converted layer by layer"),
+                        f"every other framework starts from {REFERENCE_LABEL}'s initial weights, converted layer by layer"),
     "same_seed": _check("Same seed for every repeat", "speed-only repeats: accuracy then has no spread to judge"),
     "validation_fraction": _number("Validation fraction", format="%.2f"),
     "target_accuracy": _number("Target validation accuracy", "for the time-to-target figure", format="%.2f"),
