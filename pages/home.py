@@ -9,16 +9,17 @@ from core.analysis.report import comparison_rows
 from core.analysis.verdict import findings
 from core.engine.public_mode import enqueue_public
 from core.errors import BadInput
-from core.frameworks import DEFAULT_NAMES, LABELS
+from core.frameworks import DEFAULT_NAMES
 from core.spec import RunSpec
 from core.text import plain
+from core.views.framework_words import DEFAULT_FRAMEWORKS, EVERY_FRAMEWORK
 from dashboard_state import open_store, page_setup, public_policy, show_decision, visitor
 
 page_setup()
 
 st.title("Twinbench")
 st.write(
-    "Twinbench trains the same image classifier in TensorFlow/Keras and in PyTorch, with the same data, "
+    f"Twinbench trains the same image classifier in {EVERY_FRAMEWORK}, with the same data, "
     "order, initialisation and optimiser settings, one framework after the other on this machine. "
     "It then shows which is faster, which needs less memory, and whether accuracy differs."
 )
@@ -26,7 +27,7 @@ st.write(
 store = open_store()
 default = RunSpec()
 if st.button("Start comparison", type="primary", key="start",
-             help=f"{default.architecture} on {default.dataset}, {' and '.join(LABELS[n] for n in DEFAULT_NAMES)}, "
+             help=f"{default.architecture} on {default.dataset}, {DEFAULT_FRAMEWORKS}, "
                   f"{default.epochs} epochs, "
                   f"{default.repeats} seeds each; takes well under a minute on a laptop CPU"):
     try:
