@@ -3,11 +3,10 @@ comparisons at once, their curves overlaid and every run in one table."""
 
 import json
 
-import pandas as pd
 import streamlit as st
 
 from core.analysis import frames
-from core.analysis.report import comparison_json, comparison_rows
+from core.analysis.report import comparison_json
 from core.analysis.smoothing import MAX_SMOOTHING
 from core.analysis.verdict import comparison_frameworks, findings
 from core.frameworks import LABELS
@@ -16,7 +15,7 @@ from core.views import charts
 from core.views import compare_view as view_of
 from core.views import run_table as runs_table
 from core.views.query import seed, write_params
-from dashboard_state import open_store, page_setup, show_decision
+from dashboard_state import open_store, page_setup, show_decision, show_figures
 
 page_setup()
 
@@ -59,9 +58,7 @@ def show_several(store, comparisons: list[dict]) -> None:
     colour_column, split_column = st.columns(2)
     colour_column.radio("Colour by", charts.OVERLAY_COLOURINGS, horizontal=True, key="colour_by")
     split_column.radio("Split", charts.OVERLAY_SPLITS, horizontal=True, key="split")
-    figures = view_of.overlay_figures(loaded, view, st.session_state.colour_by, st.session_state.split)
-    for column, (key, figure) in zip(st.columns(2), figures.items(), strict=True):
-        column.plotly_chart(figure, key=key)
+    show_figures(view_of.overlay_figures(loaded, view, st.session_state.colour_by, st.session_state.split))
 
     st.subheader("Runs")
     table = runs_table.run_table(loaded)
@@ -97,9 +94,7 @@ def show_one(store, comparisons: list[dict]) -> None:
     if missing:
         st.warning(missing)
     chosen = st.selectbox("Comparison", comparisons, index=index, format_func=view_of.comparison_choice, key="comparison")
-    st.query_params["comparison"] = chosen["id"]
-    if "id" in st.query_params:
-        del st.query_params["id"]
+    write_params(st.query_params, {"comparison": chosen["id"], "id": None})
     comparison = store.comparison(chosen["id"])
     st.caption(view_of.settings_caption(comparison))
     if warning := view_of.unfinished_warning(frames.runs_frame(comparison)):
@@ -117,9 +112,8 @@ def show_one(store, comparisons: list[dict]) -> None:
         st.info("No verdict yet: it needs a finished run of each framework.")
     for decision in verdict:
         show_decision(decision)
-    headers, rows = comparison_rows(comparison, baseline)
-    if rows:
-        st.dataframe(pd.DataFrame(rows, columns=["Figure", *headers[1:]]), hide_index=True)
+    if (table := view_of.verdict_table(comparison, baseline)) is not None:
+        st.dataframe(table, hide_index=True)
         st.caption("Figures are medians over repeats, with min–max in brackets. 'Ahead' names a winner only when the "
                    "95 % interval of the difference (in square brackets) excludes equal and, for timings, every run was "
                    "steady; otherwise it says inconclusive. Repeat i uses seed + i in every framework.")
@@ -127,14 +121,10 @@ def show_one(store, comparisons: list[dict]) -> None:
     epochs, results = frames.epochs_frame(comparison), frames.results_frame(comparison)
     st.subheader("Learning curves")
     view = chart_view()
-    for column, (key, figure) in zip(st.columns(2), view_of.curve_figures(epochs, view).items(), strict=True):
-        column.plotly_chart(figure, key=key)
+    show_figures(view_of.curve_figures(epochs, view))
 
     st.subheader("Speed")
-    figures = list(view_of.speed_figures(comparison, results, view.log_scale).items())
-    for row in (figures[:2], figures[2:]):
-        for column, (key, figure) in zip(st.columns(2), row, strict=True):
-            column.plotly_chart(figure, key=key)
+    show_figures(view_of.speed_figures(comparison, results, view.log_scale))
 
     choices = comparison["data"].get("best_of_each") or {}
     if choices:

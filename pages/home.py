@@ -2,16 +2,15 @@
 
 import datetime as dt
 
-import pandas as pd
 import streamlit as st
 
-from core.analysis.report import comparison_rows
 from core.analysis.verdict import findings
 from core.engine.public_mode import enqueue_public
 from core.errors import BadInput
 from core.frameworks import DEFAULT_NAMES
 from core.spec import RunSpec
 from core.text import plain
+from core.views.compare_view import verdict_table
 from core.views.framework_words import DEFAULT_FRAMEWORKS, EVERY_FRAMEWORK
 from dashboard_state import open_store, page_setup, public_policy, show_decision, visitor
 
@@ -55,8 +54,7 @@ else:
         st.info("This comparison is still training; follow it on the Train page.")
     else:
         st.warning("No verdict: a run of this comparison failed. The Compare page shows why.")
-    headers, rows = comparison_rows(comparison)
-    if rows:
-        st.dataframe(pd.DataFrame(rows, columns=["Figure", *headers[1:]]), hide_index=True)
+    if (table := verdict_table(comparison)) is not None:
+        st.dataframe(table, hide_index=True)
     st.page_link("pages/compare.py", label="Charts and details", icon=":material/compare_arrows:",
                  query_params={"comparison": latest_id})

@@ -17,7 +17,7 @@ from core.text import plain
 from core.views import sweep_view as view_of
 from core.views.framework_words import framework_choice
 from core.views.sweep_charts import memory_figure, ratio_figure, throughput_figure
-from dashboard_state import may_change, open_store, page_setup, public_policy, visitor
+from dashboard_state import may_change, open_store, page_setup, public_policy, show_figures, visitor
 
 page_setup()
 
@@ -96,9 +96,7 @@ def show_results(store, sweep_id: str) -> None:
     log_scale = log_column.toggle("Log scale", key="sweep_log", help="logarithmic speed, memory and ratio axes")
     if warning := view_of.failed_warning(frame):
         st.warning(warning)
-    left, right = st.columns(2)
-    left.plotly_chart(throughput_figure(frame, x, log_scale), key="sweep_throughput")
-    right.plotly_chart(memory_figure(frame, x, log_scale), key="sweep_memory")
+    show_figures({"sweep_throughput": throughput_figure(frame, x, log_scale), "sweep_memory": memory_figure(frame, x, log_scale)})
     st.plotly_chart(ratio_figure(frame, x, log_scale), key="sweep_ratio")
     st.subheader("Every cell")
     st.caption("Click a column heading to sort. Figures are medians over each comparison's repeats; the ratio is "

@@ -5,11 +5,15 @@ import datetime as dt
 
 import pandas as pd
 
-from core.frameworks import LABELS, NAMES
+from core.errors import BadInput
+from core.frameworks import LABELS, NAMES, REGISTRY
 from core.results import RunResult
+from core.spec import RunSpec
+from core.store.queries import Store
 from core.views import compare_view, history_view, model_table, query, sweep_view, system_view
 from core.views.history import comparisons_frame, sort_options
 from core.views.run_table import RunFilter, RunsView
+from tests.test_compare_view import store_comparisons
 
 FIRST, SECOND = NAMES[:2]
 NOON = dt.datetime(2026, 3, 4, 12, 0).timestamp()
@@ -158,7 +162,6 @@ def test_history_offers_links_deletion_and_says_why_an_import_failed():
     assert history_view.compare_links(["a", "b"])[1]["query_params"] == {"show": "several", "comparisons": "a,b"}
     summaries = {"mine": {"owner": "me"}, "theirs": {"owner": "you"}}
     assert history_view.deletable(["mine", "theirs"], summaries, lambda c: c["owner"] == "me") == (["mine"], 1)
-    from core.errors import BadInput
     assert history_view.import_failure(BadInput("not JSON")) == "Nothing was imported: not JSON"
     assert history_view.import_failure(BadInput("nothing was imported: empty")) == "Nothing was imported: empty"
     assert history_view.comparison_choice(summary("c1")) == "c1 · cnn on digits · 2026-03-04 12:00"
@@ -190,7 +193,6 @@ def test_a_models_layers_show_their_shapes_and_figures():
     model = {"summary": [{"layer": "conv", "output_shape": [8, 8, 4], "params": 40}], "trainable_params": 1234,
              "flops_per_image": 5_000_000}
     assert model_table.layers_frame(model)["output_shape"].tolist() == ["8 × 8 × 4"]
-    from core.frameworks import REGISTRY
     caption = model_table.model_caption(model, REGISTRY[FIRST])
     assert caption.endswith(f"FLOPs per image ({REGISTRY[FIRST].tensor_layout} layout)") and "parameters" in caption
 
@@ -208,3 +210,14 @@ def test_the_system_tables_hide_the_database_path_on_a_shared_instance():
     gpus = system_view.gpus_frame([{"index": 0, "name": "H200", "memory_total_bytes": 2**30, "memory_used_bytes": 0}])
     assert list(gpus.columns) == ["index", "name", "memory", "in use"]
     assert system_view.versions_frame({"torch": None})["version"].tolist() == ["not installed"]
+
+
+def test_the_verdict_table_has_a_column_per_framework_once_a_run_has_finished(home):
+    [finished] = store_comparisons(home, [FIRST, SECOND], repeats=1, count=1)
+    table = compare_view.verdict_table(Store(home / "runs.sqlite").comparison(finished))
+    assert list(table.columns) == ["Figure", LABELS[FIRST], LABELS[SECOND], "Ahead"] and len(table) > 3
+    store = Store(home / "runs.sqlite")
+    spec = RunSpec(epochs=1)
+    planned = [(0, name, {**spec.to_dict(), "framework": name}) for name in (FIRST, SECOND)]
+    queued, _ = store.create_comparison(spec.comparison_settings(), [FIRST, SECOND], planned, {})
+    assert compare_view.verdict_table(store.comparison(queued)) is None

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from core.analysis import frames
+from core.analysis.report import comparison_rows
 from core.frameworks import LABELS
 from core.text import plain
 from core.views import charts
@@ -102,6 +103,13 @@ def unfinished_warning(runs: pd.DataFrame) -> str | None:
         f"- {plain(row.framework)} #{row.repeat}: {plain(row.status)}{' — ' + plain(row.error) if row.error else ''}"
         for row in unfinished.itertuples()
     )
+
+
+def verdict_table(comparison: dict[str, Any], baseline: str | None = None) -> pd.DataFrame | None:
+    """Each figure's medians per framework and who is ahead (core.analysis.report.comparison_rows); None
+    before anything has finished."""
+    headers, rows = comparison_rows(comparison, baseline)
+    return pd.DataFrame(rows, columns=["Figure", *headers[1:]]) if rows else None
 
 
 def baseline_index(frameworks: Sequence[str], wanted: str | None) -> int:
