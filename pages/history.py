@@ -83,9 +83,7 @@ def annotations(store: Store, shown_ids: list[str], selected: list[str], summari
     annotating = st.selectbox("Comparison", annotatable, format_func=lambda i: view_of.comparison_choice(summaries[i]),
                               key="annotating")
     if st.session_state.get("annotations_of") != annotating:  # another comparison: its own tags and note in the fields
-        st.session_state.annotations_of = annotating
-        st.session_state.tags_text = ", ".join(summaries[annotating].get("tags") or [])
-        st.session_state.note_text = summaries[annotating].get("note") or ""
+        st.session_state.update(annotations_of=annotating, **view_of.annotation_fields(summaries[annotating]))
     tags_column, note_column = st.columns([1, 2])
     tags_column.text_input("Tags, comma-separated", key="tags_text", placeholder="baseline, gpu, after-upgrade")
     note_column.text_area("Note", key="note_text", height=80, placeholder="What was tried, what was learnt")

@@ -165,6 +165,8 @@ def test_history_offers_links_deletion_and_says_why_an_import_failed():
     assert history_view.import_failure(BadInput("not JSON")) == "Nothing was imported: not JSON"
     assert history_view.import_failure(BadInput("nothing was imported: empty")) == "Nothing was imported: empty"
     assert history_view.comparison_choice(summary("c1")) == "c1 · cnn on digits · 2026-03-04 12:00"
+    assert history_view.annotation_fields(summary("c1", tags=["a", "b"], note="n")) == {"tags_text": "a, b", "note_text": "n"}
+    assert history_view.annotation_fields(summary("c1")) == {"tags_text": "", "note_text": ""}
 
 
 # --- Sweep ---

@@ -128,6 +128,11 @@ def compare_links(selected: Sequence[str]) -> list[dict[str, Any] | None]:
     return [one, overlay]
 
 
+def annotation_fields(summary: Mapping[str, Any]) -> dict[str, str]:
+    """The tags and note fields as one comparison's stored annotations fill them."""
+    return {"tags_text": ", ".join(summary.get("tags") or []), "note_text": summary.get("note") or ""}
+
+
 def capitalised(text: object) -> str:
     words = str(text)
     return words[:1].upper() + words[1:]
