@@ -21,6 +21,7 @@ from core.errors import BadInput
 from core.frameworks import parse_frameworks
 from core.models.registry import ARCHITECTURES
 from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
+from core.store.queries import Store
 from core.views.framework_words import CHANNELS_LAST, CHANNELS_LAST_LABEL, NATIVE_PIPELINES, REFERENCE_LABEL, compile_help
 
 UPLOAD_CHOICE = "Upload an image-folder .zip"
@@ -160,7 +161,7 @@ class Upload(Protocol):
     def getvalue(self) -> bytes: ...
 
 
-def chosen_dataset(store: Any, dataset: str, upload: Upload | None, uploads: set[str], policy: PublicPolicy) -> str:
+def chosen_dataset(store: Store, dataset: str, upload: Upload | None, uploads: set[str], policy: PublicPolicy) -> str:
     """The dataset to train: a built-in's name as it is, or the uploaded .zip, saved and named by its path.
 
     ``uploads`` holds the digests of this session's uploads, the one just saved added: the same
@@ -176,7 +177,7 @@ def chosen_dataset(store: Any, dataset: str, upload: Upload | None, uploads: set
     return path
 
 
-def start_comparison(store: Any, values: Mapping[str, Any], upload: Upload | None, uploads: set[str], frameworks: list[str],
+def start_comparison(store: Store, values: Mapping[str, Any], upload: Upload | None, uploads: set[str], frameworks: list[str],
                      owner: str, policy: PublicPolicy,
                      preparing: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext) -> str:
     """Queue the comparison the form holds (``values``, RunSpec's fields) of ``frameworks`` for ``owner``;

@@ -14,6 +14,7 @@ from core.analysis.eta import CurrentRun, format_duration, format_left, job_stat
 from core.analysis.frames import epochs_frame
 from core.engine.jobs import active_jobs, get_job, queue_position
 from core.frameworks import LABELS
+from core.store.queries import Store
 from core.text import plain
 from core.train.measure import usable_cpu_count
 from core.views.charts import curves_figure
@@ -32,11 +33,10 @@ class Followed:
 
     @property
     def live(self) -> bool:
-        """Whether the page refreshes: something is queued or training, or the followed job still is."""
         return is_live(self.jobs, self.job)
 
 
-def followed(store: Any, job_id: str | None) -> Followed:
+def followed(store: Store, job_id: str | None) -> Followed:
     """The queue as the page shows it, for the job the address names (``None``: none named)."""
     jobs = active_jobs(store)
     job = get_job(store, job_id) if job_id else None
@@ -51,8 +51,9 @@ def page_policy(comparison: dict[str, Any] | None) -> WatchPolicy:
     return watch_policy(trains_on_cpu(comparison["settings"]["device"] if comparison else "auto"), usable_cpu_count())
 
 
-def is_live(jobs: list[dict[str, Any]], followed: dict[str, Any] | None) -> bool:
-    return bool(jobs) or bool(followed and followed["status"] in ("queued", "running"))
+def is_live(jobs: list[dict[str, Any]], job: dict[str, Any] | None) -> bool:
+    """Whether the page refreshes: something is queued or training, or the followed ``job`` still is."""
+    return bool(jobs) or bool(job and job["status"] in ("queued", "running"))
 
 
 def curves_drawn(comparison: dict[str, Any] | None) -> tuple[Any, ...]:
@@ -122,7 +123,7 @@ class StatusPanel:
     fraction: float  # of the whole comparison
 
 
-def status_panel(store: Any, job: dict[str, Any], comparison: dict[str, Any], yours: bool, now: float) -> StatusPanel:
+def status_panel(store: Store, job: dict[str, Any], comparison: dict[str, Any], yours: bool, now: float) -> StatusPanel:
     settings = comparison["settings"]
     status = job_status(job, comparison, now)
     waiting = job["status"] == "queued"
@@ -147,7 +148,7 @@ def ended_caption(job: dict[str, Any]) -> str:
     return f"Queued at {started} · {plain(status_text)}"
 
 
-def waiting_lines(store: Any, jobs: list[dict[str, Any]], shown: dict[str, Any] | None) -> list[str]:
+def waiting_lines(store: Store, jobs: list[dict[str, Any]], shown: dict[str, Any] | None) -> list[str]:
     """One line per job in the queue other than the one shown above it."""
     lines = []
     for queued in [queued for queued in jobs if shown is None or queued["id"] != shown["id"]]:
