@@ -162,8 +162,6 @@ def show_decision(decision: Decision) -> None:
     """One sentence of the verdict: a winner, an inconclusive answer, or a disturbed run (in amber).
 
     The sentence names the stored comparison's frameworks, so it is shown as plain text."""
-    from core.text import plain
-
     if decision.disturbed:
         st.warning(plain(decision.sentence), icon=":material/warning:")
         return
