@@ -232,7 +232,9 @@ def markdown_shown(app: AppTest) -> list[str]:
         for child in getattr(node, "children", {}).values():
             walk(child)
 
-    walk(app._tree)
+    # The main area and the sidebar hold every element but the toasts, which AppTest lists apart.
+    for node in (app.main, app.sidebar, *app.toast):
+        walk(node)
     return found
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import pandas as pd
+
 from core.analysis.figures import format_value
-from core.frameworks import label
+from core.frameworks import Framework, label
 
 COLUMNS = ("architecture", "description", "parameters", "FLOPs/image", "frameworks", "parity", "max |logit diff|")
 
@@ -62,3 +64,16 @@ def overview_rows(
             "max |logit diff|": report["max_abs_logit_diff"] if report else None,
         })
     return rows
+
+
+def layers_frame(model: Mapping[str, Any]) -> pd.DataFrame:
+    """One framework's layers of one model (core.engine.model_catalog's summary), shapes as "8 × 8 × 1"."""
+    layers = pd.DataFrame(model["summary"])
+    layers["output_shape"] = layers["output_shape"].map(lambda s: " × ".join(map(str, s)))
+    return layers
+
+
+def model_caption(model: Mapping[str, Any], framework: Framework) -> str:
+    """One framework's figures of one model, under its layers."""
+    return (f"{format_value(model['trainable_params'], 'count')} parameters · "
+            f"{format_value(model['flops_per_image'], 'count')} FLOPs per image ({framework.tensor_layout} layout)")
