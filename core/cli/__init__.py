@@ -264,15 +264,10 @@ def print_compare_plan(spec: RunSpec, frameworks: list[str]) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    import os
-    from collections.abc import Callable
-
     from core.analysis.report import comparison_json
     from core.cli.progress import RunProgress
-    from core.engine.compare import ComparisonExecutor, create_comparison, execute_comparison
-    from core.engine.jobs import device_lock, recover_abandoned
-    from core.engine.ray_executor import ADDRESS_VARIABLE, executor_setting
-    from core.engine.runner import WorkerHosts, WorkerOutcome
+    from core.engine.ray_executor import connect_if_chosen, executor_setting
+    from core.engine.training import compare_now
     from core.frameworks import parse_frameworks
 
     spec = spec_from_args(args, SPEC_FLAGS)
@@ -280,67 +275,28 @@ def cmd_compare(args: argparse.Namespace) -> int:
     executor = executor_setting(args.executor)
     if args.dry_run:
         return print_compare_plan(spec, frameworks)
-    if args.ray_address:
-        os.environ[ADDRESS_VARIABLE] = args.ray_address
-    if executor == "ray":
-        from core.engine.ray_executor import connect
-
-        connect()  # an unreachable cluster is refused before anything is stored
-
-    def start_hosts() -> ComparisonExecutor:
-        # Locally: a host per framework. On a Ray cluster: one device of one node for the whole
-        # comparison, reserved now (its imports overlap the data preparation as locally).
-        if executor == "ray":
-            from core.engine.ray_executor import RayComparisonExecutor
-
-            return RayComparisonExecutor(frameworks, device=spec.device)
-        return WorkerHosts(frameworks)
-
+    connect_if_chosen(executor, args.ray_address)
     store = open_store(args.db)
     if not args.quiet:
         print(f"Preparing {spec.dataset} ...", file=sys.stderr)
     progress = RunProgress(enabled=not args.quiet)
     waiting = "Another comparison is training on this device; waiting for it to finish ..."
-    comparison_id: str | None = None
-    outcomes: list[WorkerOutcome] = []
-    interrupted = False
-    placed: Callable[[], str] | None = None
     try:
-        with device_lock(wait=False) as device_free:
-            if device_free:
-                recover_abandoned(store)
-                # The frameworks import while the data is prepared; nothing is measured before
-                # both are done, and nobody else trains meanwhile: the lock is ours.
-                with contextlib.closing(start_hosts()) as hosts:
-                    comparison_id = create_comparison(store, spec, frameworks)
-                    outcomes = execute_comparison(store, comparison_id, on_event=progress.update, hosts=hosts)
-                    placed = getattr(hosts, "describe", None)
-        if not device_free:
-            # Another comparison is measuring: prepare now, but import only once it is done.
-            comparison_id = create_comparison(store, spec, frameworks)
-            with device_lock(on_wait=lambda: print(waiting, file=sys.stderr)):
-                recover_abandoned(store)
-                with contextlib.closing(start_hosts()) as hosts:
-                    outcomes = execute_comparison(store, comparison_id, on_event=progress.update, hosts=hosts)
-                    placed = getattr(hosts, "describe", None)
+        trained = compare_now(store, spec, frameworks, executor=executor, on_event=progress.update,
+                              on_wait=lambda: print(waiting, file=sys.stderr))
     except KeyboardInterrupt:
-        # Ctrl-C or SIGTERM outside a run (a run in progress is cancelled by the runner and ends
-        # the comparison the same way): what has not finished is marked cancelled.
-        interrupted = True
-        if comparison_id is None:
-            progress.close()
-            print("interrupted before anything trained", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        store.fail_unfinished_runs(comparison_id, "cancelled", "the comparison was interrupted")
+        progress.close()
+        print("interrupted before anything trained", file=sys.stderr)
+        return EXIT_INTERRUPTED
     finally:
         progress.close()
-    comparison = store.comparison(comparison_id)
+    comparison = store.comparison(trained.comparison_id)
     print_comparison(comparison)
-    if placed is not None:
-        print(f"trained on {placed()}", file=sys.stderr)
+    if trained.placement is not None:
+        print(f"trained on {trained.placement}", file=sys.stderr)
     if args.json:
         write_json(args.json, comparison_json(comparison))
-    if interrupted or any(outcome.interrupted for outcome in outcomes):
+    if trained.interrupted:
         print("interrupted: the table shows what finished; the rest is marked cancelled", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK if all(r["status"] == "finished" for r in comparison["runs"]) else EXIT_RUN_FAILED
@@ -398,11 +354,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     from core.analysis.report import comparison_json, failures, render_table
     from core.analysis.sweeps import estimate_sweep, summary_rows, sweep_frame
-    from core.engine.compare import create_comparison, execute_comparison
-    from core.engine.jobs import device_lock, recover_abandoned
+    from core.engine.compare import create_comparison
     from core.engine.ray_executor import executor_setting
-    from core.engine.runner import WorkerHosts
     from core.engine.sweep import check_sweep, new_sweep_id
+    from core.engine.training import sweep_now
     from core.frameworks import label, parse_frameworks
 
     sweep = sweep_from_args(args)
@@ -423,42 +378,30 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     comparison_ids = [create_comparison(store, cell.spec, frameworks, sweep_id=sweep_id) for cell in sweep.cells]
     print(f"Sweep {sweep_id}: {len(comparison_ids)} comparisons queued", file=sys.stderr)
     waiting = "Another comparison is training on this device; waiting for it to finish ..."
-    interrupted = False
-    done = 0
+    cells = dict(zip(comparison_ids, sweep.cells, strict=True))
     bar = tqdm(total=len(sweep), desc="sweep", unit="comparison", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
+
+    def on_event(comparison_id: str, info: dict[str, Any], event: dict[str, Any]) -> None:
+        if event["type"] in ("epoch", "started"):
+            where = f"{label(info['framework'])} #{info['repeat'] + 1}"
+            epoch = f" epoch {event['epoch']}/{info.get('epochs')}" if event["type"] == "epoch" else ""
+            bar.set_postfix_str(f"{cells[comparison_id].label} · {where}{epoch}")
+
+    def on_trained(comparison_id: str) -> None:
+        bar.update(1)
+        cell = cells[comparison_id]
+        runs = store.comparison(comparison_id)["runs"]
+        failed = [run for run in runs if run["status"] != "finished"]
+        bar.write(f"{cell.index}/{len(sweep)} {cell.label}: "
+                  + (f"{len(failed)} of {len(runs)} runs failed ({failed[0]['error_kind']})" if failed
+                     else "finished"), file=sys.stderr)
+
     try:
-        with device_lock(on_wait=lambda: print(waiting, file=sys.stderr)):
-            recover_abandoned(store)
-            # One host per framework for the whole sweep: each run is still forked fresh from it,
-            # and the frameworks are imported once instead of once per comparison.
-            with contextlib.closing(WorkerHosts(frameworks)) as hosts:
-                for cell, comparison_id in zip(sweep.cells, comparison_ids, strict=True):
-                    bar.set_postfix_str(cell.label)
-
-                    def on_event(info: dict[str, Any], event: dict[str, Any], cell: Any = cell) -> None:
-                        if event["type"] in ("epoch", "started"):
-                            where = f"{label(info['framework'])} #{info['repeat'] + 1}"
-                            epoch = f" epoch {event['epoch']}/{info.get('epochs')}" if event["type"] == "epoch" else ""
-                            bar.set_postfix_str(f"{cell.label} · {where}{epoch}")
-
-                    outcomes = execute_comparison(store, comparison_id, on_event=on_event, hosts=hosts)
-                    done += 1
-                    bar.update(1)
-                    runs = store.comparison(comparison_id)["runs"]
-                    failed = [run for run in runs if run["status"] != "finished"]
-                    bar.write(f"{cell.index}/{len(sweep)} {cell.label}: "
-                              + (f"{len(failed)} of {len(runs)} runs failed ({failed[0]['error_kind']})" if failed
-                                 else "finished"), file=sys.stderr)
-                    if any(outcome.interrupted for outcome in outcomes):
-                        interrupted = True
-                        break
-    except KeyboardInterrupt:
-        interrupted = True
+        interrupted = sweep_now(store, comparison_ids, frameworks, on_wait=lambda: print(waiting, file=sys.stderr),
+                                on_start=lambda comparison_id: bar.set_postfix_str(cells[comparison_id].label),
+                                on_event=on_event, on_trained=on_trained)
     finally:
         bar.close()
-    if interrupted:
-        for comparison_id in comparison_ids[done:]:
-            store.fail_unfinished_runs(comparison_id, "cancelled", "the sweep was interrupted")
     comparisons = [store.comparison(comparison_id) for comparison_id in comparison_ids]
     frame = sweep_frame(comparisons)
     print(f"Sweep {sweep_id}: {len(comparisons)} comparisons over {', '.join(sweep.swept) or 'one setting'}")

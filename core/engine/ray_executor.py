@@ -121,6 +121,15 @@ def connect(address: str | None = None) -> Any:
     return ray
 
 
+def connect_if_chosen(executor: str, address: str | None = None) -> None:
+    """Keep ``address`` for this process's comparisons and, with ``executor`` ray, connect now, so
+    that an unreachable cluster is refused before anything is stored."""
+    if address:
+        os.environ[ADDRESS_VARIABLE] = address
+    if executor == "ray":
+        connect()
+
+
 def _check_reachable(where: str) -> None:
     """An address that names a host and port is tried first: Ray itself retries an unreachable one
     for minutes before it gives up."""
