@@ -10,7 +10,6 @@ import argparse
 import contextlib
 import json
 import signal
-import statistics
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -445,12 +444,10 @@ def _positive(name: str, text: str, minimum: int) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from core.analysis.report import comparison_rows, failures, render_table
     from core.cli.progress import RunProgress
-    from core.engine.max_batch import parse_memory_size, worker_memory_limit
-    from core.engine.runner import ProcessExecutor
-    from core.engine.work import BenchJob
+    from core.engine.benchmark import run_benchmarks
+    from core.engine.max_batch import parse_memory_size
     from core.frameworks import parse_frameworks
     from core.models.registry import check_input_shape
-    from core.results import RunResult
 
     fields = {k: v for k, v in SPEC_FLAGS.items() if k in ("architecture", "batch_size", "learning_rate", "optimizer",
                                                            "seed", "device", "precision", "compile", "threads")}
@@ -471,22 +468,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.against_minimal:
         return bench_against_minimal(args, spec, frameworks, input_shape, classes, steps, warmup)
     progress = RunProgress(enabled=not args.quiet)
-    runs: list[dict[str, Any]] = []
-    executor = ProcessExecutor()
     try:
-        for framework in frameworks:
-            run_spec = spec.replace(framework=framework, dataset="shapes", epochs=1)
-            job = BenchJob(spec=run_spec, input_shape=input_shape, num_classes=classes, steps=steps, warmup=warmup)
-            info = {"run_id": framework, "framework": framework, "repeat": 0}
-            with worker_memory_limit(memory_limit):
-                outcome = executor.run(job, progress.callback(info))
-            runs.append({
-                "framework": framework, "status": outcome.status, "spec": run_spec.to_dict(),
-                "result": RunResult.model_validate(outcome.result) if outcome.result else None,
-                "environment": outcome.environment, "error": outcome.error,
-                "repeat": 0, "error_kind": (outcome.error or {}).get("kind"),
-                "error_message": (outcome.error or {}).get("message"),
-            })
+        runs = run_benchmarks(spec, frameworks, input_shape, classes, steps, warmup, memory_limit, progress.callback)
     finally:
         progress.close()
     summary = {"frameworks": ",".join(frameworks), "runs": runs}
@@ -505,59 +488,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r["status"] == "finished" for r in runs) else EXIT_RUN_FAILED
 
 
-def _probe_batch(executor: Any, job: Any, quiet: bool, batch: int) -> Any:
-    """One probe of the search: does ``job`` at ``batch`` train a few steps? A failure that is
-    not about memory ends the search (ProbeFailed); Ctrl-C ends the command."""
-    from core.engine.max_batch import Fit, ProbeFailed, format_size, is_memory_failure, peak_memory
-    from core.frameworks import label
-
-    outcome = executor.run(job.model_copy(update={"spec": job.spec.replace(batch_size=batch)}))
-    if outcome.interrupted:
-        raise KeyboardInterrupt
-    if outcome.status == "finished":
-        peak, where = peak_memory(outcome.result)
-        if not quiet:
-            print(f"{label(job.framework)}: batch {batch} fits" + (f" (peak {format_size(peak)} {where})" if peak else ""),
-                  file=sys.stderr)
-        return Fit(True, outcome.result)
-    if is_memory_failure(outcome.error):
-        if not quiet:
-            print(f"{label(job.framework)}: batch {batch} does not fit", file=sys.stderr)
-        return Fit(False, outcome.error)
-    raise ProbeFailed(batch, outcome.error)
-
-
 def bench_find_max_batch(args: argparse.Namespace, spec: RunSpec, frameworks: list[str], input_shape: tuple[int, int, int],
                          classes: int, memory_limit: int | None) -> int:
     """`bench --find-max-batch`: per framework, the largest batch that trains without running out of memory."""
-    import functools
-    import time
-
-    import psutil
-
     from core.analysis.report import render_table
-    from core.engine.max_batch import (
-        MAX_BATCH_SIZE,
-        PROBE_STEPS,
-        PROBE_WARMUP,
-        BatchSearch,
-        ProbeFailed,
-        format_size,
-        search_max_batch,
-        worker_memory_limit,
-    )
-    from core.engine.runner import ProcessExecutor
-    from core.engine.work import BenchJob
+    from core.engine.max_batch import MAX_BATCH_SIZE, PROBE_STEPS, PROBE_WARMUP, format_size
+    from core.engine.max_batch_search import DEFAULT_SHARE_OF_AVAILABLE_MEMORY, find_max_batch, probe_memory_limit
     from core.frameworks import label
 
     upper = _positive("max_batch", args.max_batch, 1)
     if upper > MAX_BATCH_SIZE:
         raise BadInput(f"max_batch must be at most {MAX_BATCH_SIZE} (got {upper})", "max_batch")
     start = min(spec.batch_size, upper)
-    limit_note = f"host memory limit {format_size(memory_limit)} per worker" if memory_limit else "no host memory limit"
-    if memory_limit is None and spec.device == "cpu":
-        memory_limit = int(0.8 * psutil.virtual_memory().available)
-        limit_note = f"host memory limit {format_size(memory_limit)} per worker (80 % of the memory available now)"
+    limit = probe_memory_limit(memory_limit, spec.device)
+    limit_note = f"host memory limit {format_size(limit)} per worker" if limit else "no host memory limit"
+    if memory_limit is None and limit is not None:
+        limit_note += f" ({100 * DEFAULT_SHARE_OF_AVAILABLE_MEMORY:.0f} % of the memory available now)"
     plan = (f"largest batch of {spec.architecture} (input {'x'.join(map(str, input_shape))}, {classes} classes) that "
             f"trains {PROBE_WARMUP + PROBE_STEPS} steps, from batch {start} up to {upper}, device {spec.device}, "
             f"{spec.precision}, compile {spec.compile}, {limit_note}")
@@ -566,29 +512,15 @@ def bench_find_max_batch(args: argparse.Namespace, spec: RunSpec, frameworks: li
         return EXIT_OK
     if not args.quiet:
         print(f"Searching the {plan} ...", file=sys.stderr)
-    report: list[dict[str, Any]] = []
+    searches, interrupted = find_max_batch(spec, frameworks, input_shape, classes, upper, start, limit,
+                                           None if args.quiet else print_probe)
+    report = [search.as_json() for search in searches]
     rows: list[list[str]] = []
     notes: list[str] = []
-    interrupted = False
-    with worker_memory_limit(memory_limit):
-        for framework in frameworks:
-            # Each probe in a fresh worker, as every bench run: a process forked from a framework
-            # host would start with the host's memory (and its preloads) already counted.
-            probe = functools.partial(_probe_batch, ProcessExecutor(), BenchJob(
-                spec=spec.replace(framework=framework, dataset="shapes", epochs=1), input_shape=input_shape,
-                num_classes=classes, steps=PROBE_STEPS, warmup=PROBE_WARMUP, pool_batches=1), args.quiet)
-            began = time.perf_counter()
-            try:
-                found: BatchSearch | ProbeFailed = search_max_batch(probe, upper, start)
-            except ProbeFailed as failure:
-                found = failure
-            except KeyboardInterrupt:
-                interrupted = True
-                break
-            entry, row, lines = _max_batch_row(framework, found, upper, time.perf_counter() - began)
-            report.append(entry)
-            rows.append(row)
-            notes += lines
+    for search in searches:
+        row, lines = max_batch_row(search, upper)
+        rows.append(row)
+        notes += lines
     print(f"Largest batch: {plan}")
     print(render_table(["framework", "largest batch that fits", "first that did not", "probes",
                         "peak memory at the largest", "seconds"], rows))
@@ -598,7 +530,7 @@ def bench_find_max_batch(args: argparse.Namespace, spec: RunSpec, frameworks: li
         write_json(args.json, {
             "kind": "bench-max-batch", "architecture": spec.architecture, "input_shape": list(input_shape),
             "classes": classes, "device": spec.device, "precision": spec.precision, "compile": spec.compile,
-            "start_batch": start, "max_batch": upper, "memory_limit_bytes": memory_limit,
+            "start_batch": start, "max_batch": upper, "memory_limit_bytes": limit,
             "probe_steps": PROBE_STEPS, "probe_warmup": PROBE_WARMUP, "frameworks": report,
         })
     if interrupted:
@@ -607,32 +539,36 @@ def bench_find_max_batch(args: argparse.Namespace, spec: RunSpec, frameworks: li
     return EXIT_OK if all(entry["largest_fit"] and not entry["error"] for entry in report) else EXIT_RUN_FAILED
 
 
-def _max_batch_row(framework: str, found: Any, upper: int, seconds: float) -> tuple[dict[str, Any], list[str], list[str]]:
-    """One framework's search as a JSON entry, a table row and the lines printed under the table."""
+def print_probe(framework: str, batch: int, fit: Any) -> None:
+    from core.engine.max_batch import format_size, peak_memory
+    from core.frameworks import label
+
+    if not fit.fits:
+        print(f"{label(framework)}: batch {batch} does not fit", file=sys.stderr)
+        return
+    peak, where = peak_memory(fit.detail)
+    print(f"{label(framework)}: batch {batch} fits" + (f" (peak {format_size(peak)} {where})" if peak else ""), file=sys.stderr)
+
+
+def max_batch_row(search: Any, upper: int) -> tuple[list[str], list[str]]:
+    """One framework's search (core.engine.max_batch_search.FrameworkSearch) as a table row and the
+    lines printed under the table."""
     from core.engine.max_batch import ProbeFailed, format_size, peak_memory
     from core.frameworks import label
 
-    name = label(framework)
-    entry: dict[str, Any]
+    name, found, seconds = label(search.framework), search.found, search.seconds
     if isinstance(found, ProbeFailed):
-        entry = {"framework": framework, "largest_fit": None, "first_failure": None, "probes": [], "seconds": seconds,
-                 "peak_memory_bytes": None, "peak_memory_kind": None, "error": found.error}
-        return entry, [name, "–", "–", "–", "–", f"{seconds:.0f}"], [
+        return [name, "–", "–", "–", "–", f"{seconds:.0f}"], [
             f"failed: {name} at batch {found.batch}: {found.error.get('kind')}: {found.error.get('message')}"]
     fitted, failed = found.probe_at(found.largest_fit), found.probe_at(found.first_failure)
     peak, where = peak_memory(fitted.detail if fitted else None)
-    entry = {"framework": framework, "largest_fit": found.largest_fit, "first_failure": found.first_failure,
-             "seconds": seconds, "peak_memory_bytes": peak, "peak_memory_kind": where, "error": None,
-             "probes": [{"batch": probe.batch, "fits": probe.fits,
-                         **({"peak_memory_bytes": peak_memory(probe.detail)[0]} if probe.fits else {"error": probe.detail})}
-                        for probe in found.probes]}
     row = [name, f"{found.largest_fit:,}" if found.largest_fit else "none (batch 1 does not fit)",
            f"{found.first_failure:,}" if found.first_failure else f"none up to {upper:,}", str(len(found.probes)),
            f"{format_size(peak)} ({where})" if peak else "–", f"{seconds:.0f}"]
     lines = [f"{name}: {failed.detail.get('message')}"] if failed is not None else []
     if found.largest_fit is None:
         lines.append(f"failed: {name} cannot train even batch 1 here")
-    return entry, row, lines
+    return row, lines
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
@@ -659,18 +595,9 @@ def cmd_parity(args: argparse.Namespace) -> int:
     return EXIT_OK if report["passed"] else EXIT_RUN_FAILED
 
 
-def _bench_architecture(name: str, framework: str, input_shape: tuple[int, int, int], batch: int, steps: int,
-                        device: str) -> dict[str, Any] | None:
-    from core.engine.runner import ProcessExecutor
-    from core.engine.work import BenchJob
-
-    spec = RunSpec.from_dict({"architecture": name, "framework": framework, "batch_size": batch, "device": device})
-    outcome = ProcessExecutor().run(BenchJob(spec=spec, input_shape=input_shape, steps=steps, warmup=3))
-    return outcome.result if outcome.status == "finished" else None
-
-
 def cmd_models(args: argparse.Namespace) -> int:
     from core.analysis.report import render_table
+    from core.engine.benchmark import bench_architecture
     from core.engine.model_catalog import describe_architectures, parity_results
     from core.frameworks import REGISTRY
     from core.models.registry import ARCHITECTURES
@@ -708,7 +635,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         if bench_steps:
             entry["bench"] = {}
             for framework in installed:
-                result = (_bench_architecture(name, framework.name, input_shape, batch, bench_steps, args.device)
+                result = (bench_architecture(name, framework.name, input_shape, batch, bench_steps, args.device)
                           if not entry["refused"] else None)
                 entry["bench"][framework.name] = result
                 row.append(f"{result['steady_images_per_second']:,.0f}" if result else "–")
@@ -730,48 +657,29 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def bench_against_minimal(args: argparse.Namespace, spec: RunSpec, frameworks: list[str], input_shape: tuple[int, int, int],
                           classes: int, steps: int, warmup: int) -> int:
-    from core.analysis.fidelity import TARGET_RATIO, alternating_plan, fidelity
+    from core.analysis.fidelity import TARGET_RATIO
     from core.analysis.report import render_table
-    from core.engine.runner import ProcessExecutor
-    from core.engine.work import BenchJob, MinimalJob
-    from core.frameworks import get
+    from core.engine.fidelity_run import run_against_minimal
+    from core.frameworks import label
 
     repeats = _positive("repeats", args.repeats, 1)
-    executor = ProcessExecutor()
-    rows, report, failed = [], [], False
-    for framework in frameworks:
-        run_spec = spec.replace(framework=framework, dataset="shapes", epochs=1)
-        harness = BenchJob(spec=run_spec, input_shape=input_shape, num_classes=classes, steps=steps, warmup=warmup)
-        details = get(framework)
-        if details.minimal_loop is None:
-            print(f"{details.label} has no minimal loop to compare the harness with; skipped", file=sys.stderr)
-            continue
-        figures: dict[str, list[float]] = {"harness": [], "minimal": [], "keras_fit": []}
-        modes = {}
-        # Keras fit on tf.data is what many Keras users write: timed too, as a reference.
-        plan = alternating_plan(repeats) + [loop for loop in details.extra_minimal_loops for _ in range(repeats)]
-        for which in plan:
-            loop = {"harness": None, "minimal": details.minimal_loop}.get(which, which)
-            job = harness if loop is None else MinimalJob.like(harness, loop)
-            if not args.quiet:
-                print(f"{framework}: {which} ...", file=sys.stderr)
-            outcome = executor.run(job)
-            if outcome.status != "finished" or outcome.result is None:
-                print(f"failed: {framework} {which}: {(outcome.error or {}).get('message')}", file=sys.stderr)
-                failed = True
-                break
-            figures[which].append(outcome.result["steady_images_per_second"])
-            modes[which] = outcome.result["mode"]
-        if len(figures["harness"]) != repeats or len(figures["minimal"]) != repeats:
-            continue
-        result = fidelity(figures["harness"], figures["minimal"])
-        keras_fit = statistics.median(figures["keras_fit"]) if figures["keras_fit"] else None
-        report.append({"framework": framework, "mode": modes["harness"], "minimal_mode": modes["minimal"],
-                       "harness_images_per_second": figures["harness"], "minimal_images_per_second": figures["minimal"],
-                       "keras_fit_images_per_second": figures["keras_fit"] or None,
-                       "ratio": result.ratio, "ratio_low": result.ratio_low, "ratio_high": result.ratio_high,
-                       "meets_target": result.meets_target})
-        rows.append([framework, modes["harness"], f"{result.harness_images_per_second:,.0f}",
+
+    def on_skip(framework: str) -> None:
+        print(f"{label(framework)} has no minimal loop to compare the harness with; skipped", file=sys.stderr)
+
+    def on_start(framework: str, which: str) -> None:
+        if not args.quiet:
+            print(f"{framework}: {which} ...", file=sys.stderr)
+
+    def on_failure(framework: str, which: str, error: dict[str, str] | None) -> None:
+        print(f"failed: {framework} {which}: {(error or {}).get('message')}", file=sys.stderr)
+
+    measured, failed = run_against_minimal(spec, frameworks, input_shape, classes, steps, warmup, repeats,
+                                           on_skip=on_skip, on_start=on_start, on_failure=on_failure)
+    rows = []
+    for entry in measured:
+        result, keras_fit = entry.fidelity, entry.keras_fit_median
+        rows.append([entry.framework, entry.mode, f"{result.harness_images_per_second:,.0f}",
                      f"{result.minimal_images_per_second:,.0f}",
                      f"{result.ratio:.3f} ({result.ratio_low:.3f}–{result.ratio_high:.3f})",
                      "yes" if result.meets_target else "no", f"{keras_fit:,.0f}" if keras_fit else "–"])
@@ -781,7 +689,7 @@ def bench_against_minimal(args: argparse.Namespace, spec: RunSpec, frameworks: l
                         f">= {TARGET_RATIO}", "Keras fit images/s"], rows))
     if args.json:
         write_json(args.json, {"kind": "bench-against-minimal", "input_shape": list(input_shape), "steps": steps,
-                               "warmup": warmup, "repeats": repeats, "frameworks": report})
+                               "warmup": warmup, "repeats": repeats, "frameworks": [entry.as_json() for entry in measured]})
     return EXIT_RUN_FAILED if failed else EXIT_OK
 
 
