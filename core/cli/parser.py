@@ -10,6 +10,7 @@ from core.cli.exit_codes import EXIT_BAD_INPUT
 from core.errors import BadInput
 from core.frameworks import DEFAULT_NAMES as DEFAULT_FRAMEWORKS
 from core.frameworks import NAMES as FRAMEWORK_NAMES
+from core.frameworks import REFERENCE, REGISTRY
 from core.spec import COMPILE_MODES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
 
 DEFAULTS = RunSpec()
@@ -26,12 +27,28 @@ SPEC_FLAGS = {
 SPEC_SWITCHES = ("augment", "pretrained", "same_init", "same_seed", "channels_last", "best_of_each")
 
 
+def _in_words(items: list[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 2 else items)
+
+
+# Help texts that speak of the frameworks, said from the registry (core/frameworks.py).
+FRAMEWORK_LABELS = _in_words([framework.label for framework in REGISTRY.values()])
+COMPILERS = "; ".join([", ".join(f"{framework.compiler} for {framework.label}" for framework in REGISTRY.values() if framework.compiler),
+                       *(f"{framework.label} always compiles ({framework.plain_mode})" for framework in REGISTRY.values()
+                         if not framework.compiler)])
+NATIVE_PIPELINES = _in_words([framework.native_pipeline for framework in REGISTRY.values() if framework.native_pipeline])
+WITH_CHANNELS_LAST = _in_words([framework.label for framework in REGISTRY.values() if framework.channels_last])
+ALWAYS_NHWC = _in_words([framework.label for framework in REGISTRY.values()
+                         if not framework.channels_last and framework.tensor_layout == "NHWC"])
+
+
 def _add_device_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=DEFAULTS.device, help=f"{'|'.join(DEVICES)} (auto: the GPU when the framework sees one)")
     parser.add_argument("--precision", default=DEFAULTS.precision, help="|".join(PRECISIONS))
-    parser.add_argument("--compile", default=DEFAULTS.compile, help=f"{'|'.join(COMPILE_MODES)}: XLA for TensorFlow, torch.compile for PyTorch")
+    parser.add_argument("--compile", default=DEFAULTS.compile, help=f"{'|'.join(COMPILE_MODES)}: {COMPILERS}")
     parser.add_argument("--channels-last", dest="channels_last", action="store_true",
-                        help="PyTorch keeps images and convolutions in NHWC memory order (TensorFlow always does)")
+                        help=f"{WITH_CHANNELS_LAST} keeps images and convolutions in NHWC memory order ({ALWAYS_NHWC} always do)")
     parser.add_argument("--threads", default=None,
                         help="CPU threads per framework (default: every usable core but one, left to the dashboard and system)")
     parser.add_argument("--db", default=None, help=DB_HELP)
@@ -53,7 +70,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="python -m core", description="Train the same model in TensorFlow and PyTorch and compare.")
+    parser = Parser(prog="python -m core", description=f"Train the same model in {FRAMEWORK_LABELS} and compare.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     compare = commands.add_parser("compare", help="train each framework on the same data and compare")
@@ -66,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--learning-rate", dest="learning_rate", default=DEFAULTS.learning_rate)
     compare.add_argument("--optimizer", default=DEFAULTS.optimizer, help="|".join(OPTIMIZERS))
     compare.add_argument("--momentum", default=DEFAULTS.momentum, help="SGD momentum")
-    compare.add_argument("--weight-decay", dest="weight_decay", default=DEFAULTS.weight_decay, help="decoupled, in both frameworks")
+    compare.add_argument("--weight-decay", dest="weight_decay", default=DEFAULTS.weight_decay, help="decoupled, in every framework")
     compare.add_argument("--seed", default=DEFAULTS.seed)
     compare.add_argument("--repeats", default=DEFAULTS.repeats,
                          help="runs per framework, alternating which goes first; repeat i uses seed + i")
@@ -77,16 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
                          help="validation accuracy for the time-to-target figure")
     compare.add_argument("--image-size", dest="image_size", default=None, help="resize images to this side (explicit upsampling)")
     compare.add_argument("--max-images", dest="max_images", default=None, help="use at most this many training images")
-    compare.add_argument("--augment", action="store_true", help="random shifts (and flips for colour images), same for both")
+    compare.add_argument("--augment", action="store_true", help="random shifts (and flips for colour images), same for every framework")
     compare.add_argument("--pretrained", action="store_true",
                          help="ImageNet weights, frozen base, new head (architectures that have them: mobilenetv2)")
     compare.add_argument("--unfreeze-blocks", dest="unfreeze_blocks", default=DEFAULTS.unfreeze_blocks,
                          help="with --pretrained: also train this many top blocks")
     compare.add_argument("--same-init", dest="same_init", action="store_true",
-                         help="start TensorFlow from PyTorch's initial weights (converted layer by layer)")
+                         help=f"start every other framework from {REFERENCE.label}'s initial weights (converted layer by layer)")
     compare.add_argument("--data-pipeline", dest="data_pipeline", default=DEFAULTS.data_pipeline,
                          help="device: batches gathered from data already on the device (pipeline not measured); "
-                              "native: tf.data and DataLoader feed batches from the host (measured)")
+                              f"native: {NATIVE_PIPELINES} feed batches from the host (measured)")
     compare.add_argument("--best-of-each", dest="best_of_each", action="store_true",
                          help="try each framework's modes (compile, bf16, channels_last) briefly, then train each in its fastest")
     compare.add_argument("--executor", default=None,
@@ -128,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "--find-max-batch --device cpu the default is 80 %% of the memory available at the start")
     _add_device_flags(bench)
 
-    parity = commands.add_parser("parity", help="same weights in both frameworks: same parameters, logits and gradients?")
+    parity = commands.add_parser("parity", help="same weights in every framework: same parameters, logits and gradients?")
     parity.add_argument("--architecture", required=True)
     parity.add_argument("--input-shape", dest="input_shape", default="32x32x3", help="HxWxC")
     parity.add_argument("--classes", default="10")
