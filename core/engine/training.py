@@ -31,10 +31,10 @@ class Training:
     hosts: ComparisonExecutor | None = None
 
     def execute(self, comparison_id: str, on_event: RunEventCallback | None = None,
-                should_cancel: Callable[[], bool] = lambda: False, executor: str | None = None) -> list[WorkerOutcome]:
+                should_cancel: Callable[[], bool] = lambda: False) -> list[WorkerOutcome]:
         """Train the comparison's queued runs on these hosts (or on hosts of its own, started for it)."""
         return execute_comparison(self.store, comparison_id, on_event=on_event, should_cancel=should_cancel,
-                                  hosts=self.hosts, executor=executor)
+                                  hosts=self.hosts)
 
     def placement(self) -> str | None:
         """Where the hosts train, in words, for an executor that can say (a Ray node); None locally."""
