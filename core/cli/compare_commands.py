@@ -122,9 +122,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     from core.analysis.report import comparison_json, failures, render_table
     from core.analysis.sweeps import estimate_sweep, summary_rows, sweep_frame
-    from core.engine.compare import create_comparison
     from core.engine.ray_executor import executor_setting
-    from core.engine.sweep import check_sweep, new_sweep_id
+    from core.engine.sweep import check_sweep, store_sweep
     from core.engine.training import sweep_now
     from core.frameworks import label, parse_frameworks
 
@@ -142,8 +141,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print_sweep_plan(sweep, frameworks, estimate)
     if args.dry_run or store is None:
         return EXIT_OK
-    sweep_id = new_sweep_id()
-    comparison_ids = [create_comparison(store, cell.spec, frameworks, sweep_id=sweep_id) for cell in sweep.cells]
+    sweep_id, comparison_ids = store_sweep(store, sweep, frameworks)
     print(f"Sweep {sweep_id}: {len(comparison_ids)} comparisons queued", file=sys.stderr)
     cells = dict(zip(comparison_ids, sweep.cells, strict=True))
     bar = tqdm(total=len(sweep), desc="sweep", unit="comparison", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
