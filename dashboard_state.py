@@ -16,7 +16,7 @@ import streamlit as st
 
 from core.analysis.verdict import Decision
 from core.engine.error_log import one_line, record
-from core.engine.jobs import RETRY_SECONDS, JobRunner
+from core.engine.job_runner import RETRY_SECONDS, JobRunner
 from core.engine.public_mode import PublicPolicy, may_delete, policy_from_environment
 from core.errors import BadInput
 from core.store.database import default_location

@@ -7,7 +7,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.engine.jobs import JobRunner
+from core.engine.job_runner import JobRunner
 from core.results import RunResult
 from core.store import queries as store_module
 from core.store.queries import Store

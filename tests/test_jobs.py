@@ -6,17 +6,17 @@ import time
 
 from sqlalchemy import insert, update
 
+from core.engine.device_lock import device_lock
+from core.engine.job_runner import run_pending
 from core.engine.jobs import (
     ABANDONED_AFTER_SECONDS,
     active_jobs,
     claim_next,
-    device_lock,
     enqueue,
     get_job,
     queue_position,
     recover_abandoned,
     request_cancel,
-    run_pending,
 )
 from core.spec import RunSpec
 from core.store.database import claimant, jobs
