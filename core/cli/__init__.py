@@ -13,11 +13,12 @@ import signal
 import statistics
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
-from core.errors import BadInput, TwinbenchError
+from core.errors import BadInput, FailureKind, TwinbenchError
 from core.frameworks import DEFAULT_NAMES as DEFAULT_FRAMEWORKS
 from core.frameworks import NAMES as FRAMEWORK_NAMES
+from core.records import Comparison, Run, StoredSpec
 from core.spec import COMPILE_MODES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
 from core.store.database import default_location, is_url
 
@@ -219,15 +220,15 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     write_text_whole(path, json.dumps(payload, indent=2, sort_keys=True))
 
 
-def print_comparison(comparison: dict[str, Any]) -> None:
+def print_comparison(comparison: Comparison) -> None:
     from core.analysis.report import comparison_rows, failures, render_table
     from core.analysis.verdict import findings
 
-    settings = comparison["settings"]
+    settings = comparison.settings
     print(
-        f"Comparison {comparison['id']}: {settings['architecture']} on {settings['dataset']}, "
-        f"{settings['epochs']} epochs, batch {settings['batch_size']}, {settings['optimizer']} "
-        f"lr {settings['learning_rate']:g}, device {settings['device']}, {settings['precision']}, compile {settings['compile']}"
+        f"Comparison {comparison.id}: {settings.architecture} on {settings.dataset}, "
+        f"{settings.epochs} epochs, batch {settings.batch_size}, {settings.optimizer} "
+        f"lr {settings.learning_rate:g}, device {settings.device}, {settings.precision}, compile {settings.compile}"
     )
     decisions = findings(comparison)
     if decisions:
@@ -236,13 +237,13 @@ def print_comparison(comparison: dict[str, Any]) -> None:
             print(f"  {decision.sentence}")
     headers, rows = comparison_rows(comparison)
     print(render_table(headers, rows))
-    for framework, choice in (comparison["data"].get("best_of_each") or {}).items():
+    for framework, choice in (comparison.data.get("best_of_each") or {}).items():
         best = choice["chosen"]
         tried = ", ".join(f"{t['mode']} {t['steady_images_per_second'] or 0:,.0f}/s" for t in choice["trials"])
         payoff = best.get("compile_payoff_step")
         pays = f"; compiling pays for itself after step {payoff}" if payoff else ""
         print(f"best of {framework}: {best['mode']} (tried {tried}){pays}")
-    for note in settings.get("notes") or []:
+    for note in settings.notes:
         print(f"note: {note}")
     for line in failures(comparison):
         print(f"failed: {line}", file=sys.stderr)
@@ -343,7 +344,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if interrupted or any(outcome.interrupted for outcome in outcomes):
         print("interrupted: the table shows what finished; the rest is marked cancelled", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return EXIT_OK if all(r["status"] == "finished" for r in comparison["runs"]) else EXIT_RUN_FAILED
+    return EXIT_OK if all(run.status == "finished" for run in comparison.runs) else EXIT_RUN_FAILED
 
 
 def sweep_from_args(args: argparse.Namespace) -> Any:
@@ -444,10 +445,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                     outcomes = execute_comparison(store, comparison_id, on_event=on_event, hosts=hosts)
                     done += 1
                     bar.update(1)
-                    runs = store.comparison(comparison_id)["runs"]
-                    failed = [run for run in runs if run["status"] != "finished"]
+                    runs = store.comparison(comparison_id).runs
+                    failed = [run for run in runs if run.status != "finished"]
                     bar.write(f"{cell.index}/{len(sweep)} {cell.label}: "
-                              + (f"{len(failed)} of {len(runs)} runs failed ({failed[0]['error_kind']})" if failed
+                              + (f"{len(failed)} of {len(runs)} runs failed ({failed[0].error_kind})" if failed
                                  else "finished"), file=sys.stderr)
                     if any(outcome.interrupted for outcome in outcomes):
                         interrupted = True
@@ -474,7 +475,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if interrupted:
         print("interrupted: the table shows what finished; the rest is marked cancelled", file=sys.stderr)
         return EXIT_INTERRUPTED
-    finished = all(run["status"] == "finished" for comparison in comparisons for run in comparison["runs"])
+    finished = all(run.status == "finished" for comparison in comparisons for run in comparison.runs)
     return EXIT_OK if finished else EXIT_RUN_FAILED
 
 
@@ -528,7 +529,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.against_minimal:
         return bench_against_minimal(args, spec, frameworks, input_shape, classes, steps, warmup)
     progress = RunProgress(enabled=not args.quiet)
-    runs: list[dict[str, Any]] = []
+    runs: list[Run] = []
     executor = ProcessExecutor()
     try:
         for framework in frameworks:
@@ -537,16 +538,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
             info = {"run_id": framework, "framework": framework, "repeat": 0}
             with worker_memory_limit(memory_limit):
                 outcome = executor.run(job, progress.callback(info))
-            runs.append({
-                "framework": framework, "status": outcome.status, "spec": run_spec.to_dict(),
-                "result": RunResult.model_validate(outcome.result) if outcome.result else None,
-                "environment": outcome.environment, "error": outcome.error,
-                "repeat": 0, "error_kind": (outcome.error or {}).get("kind"),
-                "error_message": (outcome.error or {}).get("message"),
-            })
+            runs.append(Run(
+                id=framework, comparison_id="bench", position=len(runs), repeat=0, framework=framework,
+                status=outcome.status, spec=StoredSpec.model_validate(run_spec.to_dict()),
+                result=RunResult.model_validate(outcome.result) if outcome.result else None,
+                environment=outcome.environment, error_kind=cast("FailureKind | None", (outcome.error or {}).get("kind")),
+                error_message=(outcome.error or {}).get("message"),
+            ))
     finally:
         progress.close()
-    summary = {"frameworks": ",".join(frameworks), "runs": runs}
+    # The timings as a comparison of one run per framework, for the report's table; it stores no
+    # settings, so no target accuracy is asked of a benchmark.
+    summary = Comparison(id="bench", created_at=0.0, dataset="shapes", architecture=spec.architecture, device=spec.device,
+                         frameworks=tuple(frameworks), settings=StoredSpec(), runs=tuple(runs))
     print(f"Benchmark: {spec.architecture}, input {'x'.join(map(str, input_shape))}, batch {spec.batch_size}, "
           f"{warmup} warm-up + {steps} timed steps, device {spec.device}, {spec.precision}, compile {spec.compile}")
     headers, rows = comparison_rows(summary)
@@ -556,10 +560,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, {
             "kind": "bench", "input_shape": list(input_shape), "steps": steps, "warmup": warmup,
-            "runs": [{**{k: r[k] for k in ("framework", "status", "spec", "environment", "error")},
-                      "result": r["result"].as_dict() if r["result"] else None} for r in runs],
+            "runs": [{"framework": run.framework, "status": run.status, "spec": run.spec.stored(),
+                      "environment": run.environment, "error": run.error(),
+                      "result": run.result.as_dict() if run.result else None} for run in runs],
         })
-    return EXIT_OK if all(r["status"] == "finished" for r in runs) else EXIT_RUN_FAILED
+    return EXIT_OK if all(run.status == "finished" for run in runs) else EXIT_RUN_FAILED
 
 
 def _probe_batch(executor: Any, job: Any, quiet: bool, batch: int) -> Any:
@@ -888,16 +893,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
         rows = []
         listed = store.list_comparisons()
         if args.sweep:  # a sweep id or a unique prefix of one, as comparison ids
-            sweeps = sorted({c["sweep_id"] for c in listed if (c.get("sweep_id") or "").startswith(args.sweep.strip())})
+            sweeps = sorted({c.sweep_id for c in listed if c.sweep_id and c.sweep_id.startswith(args.sweep.strip())})
             if len(sweeps) != 1:
                 raise BadInput(f"no sweep with id {args.sweep!r}" if not sweeps else
                                f"sweep id {args.sweep!r} is ambiguous: {', '.join(sweeps)}", "sweep")
-            listed = [c for c in listed if c.get("sweep_id") == sweeps[0]]
+            listed = [c for c in listed if c.sweep_id == sweeps[0]]
         for c in listed:
-            when = dt.datetime.fromtimestamp(c["created_at"]).strftime("%Y-%m-%d %H:%M")
-            status = f"{c['finished'] or 0}/{c['runs']} finished" + (f", {c['failed']} failed" if c["failed"] else "")
-            rows.append([c["id"], when, c["dataset"], c["architecture"], c["resolved_device"] or c["device"], c["frameworks"], status,
-                         c.get("sweep_id") or "–"])
+            when = dt.datetime.fromtimestamp(c.created_at).strftime("%Y-%m-%d %H:%M")
+            status = f"{c.finished or 0}/{c.runs} finished" + (f", {c.failed} failed" if c.failed else "")
+            rows.append([c.id, when, c.dataset, c.architecture, c.resolved_device or c.device, ",".join(c.frameworks), status,
+                         c.sweep_id or "–"])
         if not rows:
             print("No comparisons yet: run `python -m core compare`.")
             return EXIT_OK

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from core.engine.work import Job
+from core.records import RunStatus
 from core.train.events import parse_event
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +38,7 @@ PARENT_VARIABLE = "TWINBENCH_PARENT_PID"
 
 @dataclass
 class WorkerOutcome:
-    status: str  # "finished" or "failed"
+    status: RunStatus  # "finished" or "failed"
     result: dict[str, Any] | None = None
     error: dict[str, str] | None = None
     environment: dict[str, Any] | None = None
