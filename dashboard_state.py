@@ -13,14 +13,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import streamlit as st
-from core.store.queries.database import default_location
-from core.store.queries.queries import Store
 
 from core.analysis.verdict import Decision
 from core.engine.error_log import one_line, record
 from core.engine.jobs import RETRY_SECONDS, JobRunner
 from core.engine.public_mode import PublicPolicy, may_delete, policy_from_environment
 from core.errors import BadInput
+from core.store.database import default_location
+from core.store.queries import Store
 from core.text import plain
 
 # The navigation, in order: (script, title, icon, url path). Home, without a path, is the default page (/).

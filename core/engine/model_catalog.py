@@ -23,7 +23,7 @@ from core.paths import twinbench_home
 def _code_version() -> str:
     """A digest of the model definitions: the cache is rebuilt when any architecture changes."""
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
+    for path in sorted((Path(__file__).parents[1] / "models").glob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
