@@ -13,6 +13,7 @@ from core.analysis.smoothing import MAX_SMOOTHING
 from core.analysis.verdict import comparison_frameworks, findings
 from core.frameworks import LABELS
 from core.modes import NEAR_EQUAL_FRACTION
+from core.records import RUN_STATUSES, Comparison, ComparisonSummary
 from core.text import plain
 from core.views.charts import (
     CURVE_AXES,
@@ -30,7 +31,6 @@ from core.views.charts import (
 from core.views.query import write_params
 from core.views.run_table import (
     FIGURE_COLUMNS,
-    RUN_STATUSES,
     RunFilter,
     RunsView,
     filter_runs,
@@ -51,9 +51,9 @@ if not comparisons:
     st.stop()
 
 
-def threads_note(comparison: dict) -> str:
+def threads_note(comparison: Comparison) -> str:
     """The CPU threads each framework trained with, from the runs' environments."""
-    environments = [run["environment"] for run in comparison["runs"] if run.get("environment")]
+    environments = [run.environment for run in comparison.runs if run.environment]
     threads = sorted({env.get("threads") for env in environments if env.get("device") == "cpu" and env.get("threads")})
     if not threads:
         return ""
@@ -61,10 +61,10 @@ def threads_note(comparison: dict) -> str:
     return f" · {'/'.join(map(str, threads))} CPU thread(s) per framework" + (f" of {cores} cores" if cores else "")
 
 
-def describe(summary: dict) -> str:
-    when = dt.datetime.fromtimestamp(summary["created_at"]).strftime("%Y-%m-%d %H:%M")
-    device = summary["resolved_device"] or summary["device"]
-    return f"{summary['architecture']} on {summary['dataset']} · {device} · {when} · {summary['id']}"
+def describe(summary: ComparisonSummary) -> str:
+    when = dt.datetime.fromtimestamp(summary.created_at).strftime("%Y-%m-%d %H:%M")
+    device = summary.resolved_device or summary.device
+    return f"{summary.architecture} on {summary.dataset} · {device} · {when} · {summary.id}"
 
 
 def chart_view() -> ChartView:
@@ -87,8 +87,8 @@ def chart_view() -> ChartView:
     return chosen_view
 
 
-ids = [c["id"] for c in comparisons]
-by_id = {c["id"]: c for c in comparisons}
+ids = [c.id for c in comparisons]
+by_id = {c.id: c for c in comparisons}
 # One comparison in depth, or several side by side: ?comparisons=ID,ID,… alone asks for several
 # (?show=several without any), ?show=one keeps the single view while the address still names several.
 SHOW = {"one": "One comparison", "several": "Several comparisons"}
@@ -167,16 +167,16 @@ if wanted and wanted not in ids:
     st.warning(f"No comparison with id {plain(wanted)} in this database; showing the latest.")
 chosen = st.selectbox("Comparison", comparisons, index=ids.index(wanted) if wanted in ids else 0, format_func=describe,
                       key="comparison")
-st.query_params["comparison"] = chosen["id"]
+st.query_params["comparison"] = chosen.id
 if "id" in st.query_params:
     del st.query_params["id"]
-comparison = store.comparison(chosen["id"])
-settings = comparison["settings"]
+comparison = store.comparison(chosen.id)
+settings = comparison.settings
 st.caption(plain(
-    f"{settings['epochs']} epochs · batch {settings['batch_size']} · {settings['optimizer']} lr {settings['learning_rate']:g} · "
-    f"{settings['precision']} · compile {settings['compile']} · {settings['repeats']} repeat(s) · seed {settings['seed']}"
-    + "".join(f" · {note}" for note in settings.get("notes") or [])
-    + (" · best of each: every framework in its fastest mode (see below)" if settings.get("best_of_each") else "")
+    f"{settings.epochs} epochs · batch {settings.batch_size} · {settings.optimizer} lr {settings.learning_rate:g} · "
+    f"{settings.precision} · compile {settings.compile} · {settings.repeats} repeat(s) · seed {settings.seed}"
+    + "".join(f" · {note}" for note in settings.notes)
+    + (" · best of each: every framework in its fastest mode (see below)" if settings.best_of_each else "")
     + threads_note(comparison)
 ))
 
@@ -224,10 +224,10 @@ left.plotly_chart(spread_bar_figure(results, "steady_images_per_second", "Steady
 right.plotly_chart(step_time_figure(steps_frame(comparison), log_scale=view.log_scale), key="steps")
 left, right = st.columns(2)
 left.plotly_chart(warmup_figure(results, log_scale=view.log_scale), key="warmup")
-right.plotly_chart(time_to_target_figure(target_frame(comparison), settings["target_accuracy"], log_scale=view.log_scale),
+right.plotly_chart(time_to_target_figure(target_frame(comparison), settings.target_accuracy, log_scale=view.log_scale),
                    key="target")
 
-choices = comparison["data"].get("best_of_each") or {}
+choices = comparison.data.get("best_of_each") or {}
 if choices:
     st.subheader("Best of each: modes tried")
     st.caption(f"Tried simplest first, briefly each; a mode within {NEAR_EQUAL_FRACTION:.0%} of the fastest counts "
@@ -246,13 +246,13 @@ st.subheader("Memory")
 st.plotly_chart(memory_figure(results, log_scale=view.log_scale), key="memory")
 st.caption("Device memory comes from each framework's allocator and from NVML (GPU only); "
            "host memory is the worker process's peak resident set.")
-if any(run["result"] and run["result"].nvml_memory_scope == "device" for run in comparison["runs"]):
+if any(run.result and run.result.nvml_memory_scope == "device" for run in comparison.runs):
     st.caption("NVML could not see the training processes here (containers often hide them), so its figure is "
                "the whole GPU's memory in use, other programs included.")
 
 st.subheader("Download")
 left, right = st.columns(2)
-left.download_button("Results as CSV", results.to_csv(index=False), file_name=f"twinbench-{comparison['id']}.csv",
+left.download_button("Results as CSV", results.to_csv(index=False), file_name=f"twinbench-{comparison.id}.csv",
                      mime="text/csv", key="download_csv")
 right.download_button("Everything as JSON", json.dumps(comparison_json(comparison, baseline), indent=1),
-                      file_name=f"twinbench-{comparison['id']}.json", mime="application/json", key="download_json")
+                      file_name=f"twinbench-{comparison.id}.json", mime="application/json", key="download_json")

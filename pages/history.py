@@ -82,15 +82,15 @@ def figures_of(_store: Store, database: str, comparison_id: str, progress: tuple
 
 def load_frame():
     summaries = store.list_comparisons()
-    figures = {s["id"]: figures_of(store, store.location, s["id"], (s["runs"], s["finished"], s["failed"]))
+    figures = {s.id: figures_of(store, store.location, s.id, (s.runs, s.finished, s.failed))
                for s in summaries}
-    return comparisons_frame(summaries, figures), {s["id"]: s for s in summaries}
+    return comparisons_frame(summaries, figures), {s.id: s for s in summaries}
 
 
 def describe(comparison_id: str) -> str:
     summary = summaries[comparison_id]
-    when = dt.datetime.fromtimestamp(summary["created_at"]).strftime("%Y-%m-%d %H:%M")
-    return f"{comparison_id} · {summary['architecture']} on {summary['dataset']} · {when}"
+    when = dt.datetime.fromtimestamp(summary.created_at).strftime("%Y-%m-%d %H:%M")
+    return f"{comparison_id} · {summary.architecture} on {summary.dataset} · {when}"
 
 
 st.title("History")
@@ -204,8 +204,8 @@ if st.session_state.get("annotating") not in annotatable:
 annotating = st.selectbox("Comparison", annotatable, format_func=describe, key="annotating")
 if st.session_state.get("annotations_of") != annotating:  # another comparison: its own tags and note in the fields
     st.session_state.annotations_of = annotating
-    st.session_state.tags_text = ", ".join(summaries[annotating].get("tags") or [])
-    st.session_state.note_text = summaries[annotating].get("note") or ""
+    st.session_state.tags_text = ", ".join(summaries[annotating].tags)
+    st.session_state.note_text = summaries[annotating].note
 tags_column, note_column = st.columns([1, 2])
 tags_column.text_input("Tags, comma-separated", key="tags_text", placeholder="baseline, gpu, after-upgrade")
 note_column.text_area("Note", key="note_text", height=80, placeholder="What was tried, what was learnt")

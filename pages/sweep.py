@@ -113,8 +113,8 @@ def show_results(sweep_id: str) -> None:
     comparisons = sweep_comparisons(store, sweep_id)
     frame = sweep_frame(comparisons)
     swept = frame.attrs["swept"]
-    runs = sum(len(c["runs"]) for c in comparisons)
-    ended = sum(run["status"] in ("finished", "failed") for c in comparisons for run in c["runs"])
+    runs = sum(len(c.runs) for c in comparisons)
+    ended = sum(run.status in ("finished", "failed") for c in comparisons for run in c.runs)
     if ended < runs:
         st.progress(ended / runs)
         st.caption(f"{ended} of {runs} runs ended; the charts fill in as the comparisons finish.")

@@ -18,6 +18,7 @@ from core.engine.public_mode import check_queue, enqueue_public, store_upload
 from core.errors import BadInput
 from core.frameworks import DEFAULT_NAMES, LABELS, REGISTRY, parse_frameworks
 from core.models.registry import ARCHITECTURES
+from core.records import UNFINISHED, Comparison, Job, Run
 from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
 from core.text import plain
 from core.train.measure import usable_cpu_count
@@ -57,35 +58,35 @@ def bounded(field: str, help_text: str) -> dict:
     return {"max_value": bound, "help": f"{help_text + '; ' if help_text else ''}at most {bound:,} on this shared instance"}
 
 
-def progress_of(run: dict, job: dict) -> tuple[float, str]:
+def progress_of(run: Run, job: Job) -> tuple[float, str]:
     """Fraction done and a caption for one run of the followed job."""
-    epochs = run["spec"]["epochs"]
-    if run["status"] == "finished":
+    epochs = run.spec.epochs
+    if run.status == "finished":
         return 1.0, "finished"
-    if run["status"] == "failed":
-        return len(run["epochs"]) / epochs, f"{run['error_kind']}: {run['error_message']}"
-    if run["status"] == "queued":
+    if run.status == "failed":
+        return len(run.epochs) / epochs, f"{run.error_kind}: {run.error_message}"
+    if run.status == "queued":
         return 0.0, "waiting"
-    progress = job.get("progress") or {}
-    if progress.get("run_id") == run["id"] and progress.get("steps_per_epoch"):
+    progress = job.progress or {}
+    if progress.get("run_id") == run.id and progress.get("steps_per_epoch"):
         done = (progress["epoch"] + progress["step"] / progress["steps_per_epoch"]) / epochs
         return min(done, 1.0), f"epoch {min(progress['epoch'] + 1, epochs)} of {epochs}"
-    if progress.get("run_id") == run["id"] and progress.get("completed_epochs"):
+    if progress.get("run_id") == run.id and progress.get("completed_epochs"):
         return progress["completed_epochs"] / epochs, f"epoch {progress['completed_epochs']} of {epochs} done"
-    return len(run["epochs"]) / epochs, "starting (importing the framework)"
+    return len(run.epochs) / epochs, "starting (importing the framework)"
 
 
-def is_live(jobs: list[dict], followed: dict | None) -> bool:
+def is_live(jobs: list[Job], followed: Job | None) -> bool:
     """Whether the page refreshes: something is queued or training, or the followed job still is."""
-    return bool(jobs) or bool(followed and followed["status"] in ("queued", "running"))
+    return bool(jobs) or bool(followed and followed.status in UNFINISHED)
 
 
-def curves_drawn(comparison: dict | None) -> tuple:
+def curves_drawn(comparison: Comparison | None) -> tuple:
     """What the curves show: the comparison and how many epochs have ended in it."""
-    return (comparison["id"], len(epochs_frame(comparison))) if comparison else ()
+    return (comparison.id, len(epochs_frame(comparison))) if comparison else ()
 
 
-def show_curves(comparison: dict | None) -> None:
+def show_curves(comparison: Comparison | None) -> None:
     """Draw the curves in a full run of the page, never from the refreshing fragment.
 
     What a fragment draws into a container outside it is cleared by the fragment's next run
@@ -105,19 +106,19 @@ def show_curves(comparison: dict | None) -> None:
         st.plotly_chart(figure, key=f"live-{metric}")
 
 
-def show_status(store, job: dict, comparison: dict, yours: bool) -> None:
+def show_status(store, job: Job, comparison: Comparison, yours: bool) -> None:
     """The panel on top while a job is queued or training: what trains, how far, for how long, how long to go."""
-    settings = comparison["settings"]
+    settings = comparison.settings
     status = job_status(job, comparison, time.time())
-    waiting = job["status"] == "queued"
+    waiting = job.status == "queued"
     title = "Waiting for the device" if waiting else "Training"
-    st.subheader(f"{title}: {plain(settings['architecture'])} on {plain(settings['dataset'])}"
+    st.subheader(f"{title}: {plain(settings.architecture)} on {plain(settings.dataset)}"
                  + (" (yours)" if yours else ""))
-    st.markdown(f"**{plain(status.headline(settings.get('repeats', 1)))}**")
+    st.markdown(f"**{plain(status.headline(settings.repeats))}**")
     first, second = st.columns(2)
     first.metric("Waiting" if waiting else "Elapsed", format_duration(status.elapsed))
     if waiting:
-        second.metric("Ahead in the queue", queue_position(store, job["id"]) or 0)
+        second.metric("Ahead in the queue", queue_position(store, job.id) or 0)
         st.caption(f"Time left: {format_left(status.estimate)}, once it starts")
     else:
         second.metric("Time left" + (" (rough)" if status.estimate.rough else ""), format_duration(status.estimate.seconds),
@@ -139,44 +140,44 @@ def show_queue(policy: WatchPolicy) -> None:
         st.subheader("Queue")
         st.caption("Nothing is waiting for the device.")
     else:
-        comparison = store.comparison(shown["comparison_id"])
+        comparison = store.comparison(shown.comparison_id)
         # The job this page follows; on a shared instance only if this session queued it, since
         # anyone can open another visitor's ?job= address.
-        yours = job is not None and shown["id"] == job["id"] and may_change(comparison)
-        if shown["status"] in ("queued", "running"):
+        yours = job is not None and shown.id == job.id and may_change(comparison)
+        if shown.status in UNFINISHED:
             with st.container(key="status_panel"):
                 show_status(store, shown, comparison, yours)
         else:
-            st.subheader(f"Comparison {plain(comparison['id'])}")
-            started = dt.datetime.fromtimestamp(shown["created_at"]).strftime("%H:%M:%S")
-            status_text = {"finished": "finished", "failed": f"failed: {shown['message']}",
-                           "cancelled": "cancelled"}.get(shown["status"], shown["status"])
+            st.subheader(f"Comparison {plain(comparison.id)}")
+            started = dt.datetime.fromtimestamp(shown.created_at).strftime("%H:%M:%S")
+            status_text = {"finished": "finished", "failed": f"failed: {shown.message}",
+                           "cancelled": "cancelled"}.get(shown.status, shown.status)
             st.caption(f"Queued at {started} · {plain(status_text)}")
-        for run in comparison["runs"]:
+        for run in comparison.runs:
             fraction, caption = progress_of(run, shown)
-            label = LABELS.get(run["framework"], run["framework"])
-            label += f" #{run['repeat'] + 1}" if comparison["settings"]["repeats"] > 1 else ""
+            label = LABELS.get(run.framework, run.framework)
+            label += f" #{run.repeat + 1}" if comparison.settings.repeats > 1 else ""
             st.progress(fraction, text=plain(f"{label}: {caption}"))
-        if yours and shown["status"] in ("queued", "running") and st.button("Cancel", key="cancel"):
-            request_cancel(store, shown["id"])
+        if yours and shown.status in UNFINISHED and st.button("Cancel", key="cancel"):
+            request_cancel(store, shown.id)
             st.rerun()
         if policy.live_curves and curves_drawn(comparison) != st.session_state.get("curves_drawn"):
             st.rerun()  # an epoch has ended: the whole page, to draw the curves anew
-        if shown["status"] == "finished":
+        if shown.status == "finished":
             st.success("Finished.")
             st.page_link("pages/compare.py", label="See the comparison", icon=":material/compare_arrows:",
-                         query_params={"comparison": comparison["id"]})
-        elif shown["status"] in ("failed", "cancelled"):
+                         query_params={"comparison": comparison.id})
+        elif shown.status in ("failed", "cancelled"):
             st.page_link("pages/compare.py", label="See what finished", icon=":material/compare_arrows:",
-                         query_params={"comparison": comparison["id"]})
-    others = [queued for queued in jobs if shown is None or queued["id"] != shown["id"]]
+                         query_params={"comparison": comparison.id})
+    others = [queued for queued in jobs if shown is None or queued.id != shown.id]
     if others:
         st.subheader("Queue")
     for queued in others:
-        settings = store.comparison(queued["comparison_id"])["settings"]
+        settings = store.comparison(queued.comparison_id).settings
         position = jobs.index(queued)
-        state = "training" if queued["status"] == "running" else f"waiting, {position} ahead"
-        st.write(f"**{plain(settings['architecture'])} on {plain(settings['dataset'])}**: {state}")
+        state = "training" if queued.status == "running" else f"waiting, {position} ahead"
+        st.write(f"**{plain(settings.architecture)} on {plain(settings.dataset)}**: {state}")
     if is_live(jobs, job) != st.session_state.get("live_at_full_run"):
         # A job ended (or one was queued elsewhere): one full rerun stops or starts the refresh
         # timer below and folds or opens the form.
@@ -192,8 +193,8 @@ live = is_live(active, followed)
 # The fragment below reruns the whole page once this changes (a job ended, or one was queued elsewhere).
 st.session_state.live_at_full_run = live
 watched_job = followed or (active[0] if active else None)  # the job the status panel shows
-watched = store_for_state.comparison(watched_job["comparison_id"]) if watched_job else None
-policy = watch_policy(trains_on_cpu(watched["settings"]["device"] if watched else "auto"), usable_cpu_count())
+watched = store_for_state.comparison(watched_job.comparison_id) if watched_job else None
+policy = watch_policy(trains_on_cpu(watched.settings.device if watched else "auto"), usable_cpu_count())
 if live or followed:
     panel, curves_column = st.columns(2, gap="large")
     if live and policy.note:
