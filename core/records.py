@@ -23,8 +23,9 @@ RunStatus = Literal["queued", "running", "finished", "failed"]
 JobStatus = Literal["queued", "running", "finished", "failed", "cancelled"]
 RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 JOB_STATUSES: tuple[JobStatus, ...] = get_args(JobStatus)
-# A run or a job that has not ended yet.
-UNFINISHED: tuple[RunStatus, ...] = ("queued", "running")
+# A run that has ended, whichever way; the others (like a job that has not ended) are unfinished.
+ENDED: tuple[RunStatus, ...] = ("finished", "failed")
+UNFINISHED: tuple[RunStatus, ...] = tuple(status for status in RUN_STATUSES if status not in ENDED)
 
 
 class StoredSpec(RunSpec):
@@ -67,13 +68,17 @@ class Epoch:
 
 @dataclass(frozen=True)
 class StepSample:
-    """The mean time of one timed window of ``steps`` steps, ending at ``step`` of ``epoch``."""
+    """Per-step time averaged over one window of ``steps`` steps from ``step`` of ``epoch``, timed
+    between two synchronisations (core.train.loop measures them, the store keeps them)."""
 
     epoch: int
     step: int
     steps: int
     milliseconds: float
     warmup: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)

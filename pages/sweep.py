@@ -15,6 +15,7 @@ from core.engine.sweep import cancel_sweep, enqueue_sweep, list_sweeps, speed_hi
 from core.errors import BadInput
 from core.frameworks import DEFAULT_NAMES, LABELS, REGISTRY, parse_frameworks
 from core.models.registry import ARCHITECTURES
+from core.records import ENDED
 from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
 from core.sweep_spec import MAX_CELLS, SWEEPABLE, expand_sweep, field_words, format_value, split_values
 from core.text import plain
@@ -114,7 +115,7 @@ def show_results(sweep_id: str) -> None:
     frame = sweep_frame(comparisons)
     swept = frame.attrs["swept"]
     runs = sum(len(c.runs) for c in comparisons)
-    ended = sum(run.status in ("finished", "failed") for c in comparisons for run in c.runs)
+    ended = sum(run.status in ENDED for c in comparisons for run in c.runs)
     if ended < runs:
         st.progress(ended / runs)
         st.caption(f"{ended} of {runs} runs ended; the charts fill in as the comparisons finish.")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from statistics import fmean
 
 from core.frameworks import LABELS
-from core.records import Comparison, Job, Run
+from core.records import ENDED, Comparison, Job, Run
 
 UNKNOWN = "estimating…"
 
@@ -178,7 +178,7 @@ def job_status(job: Job, comparison: Comparison, now: float) -> JobStatus:
     runs = comparison.runs
     finished = [FinishedRun(run.framework, seconds) for run in runs
                 if run.status == "finished" and (seconds := _duration(run)) is not None]
-    done_runs = sum(run.status in ("finished", "failed") for run in runs)
+    done_runs = sum(run.status in ENDED for run in runs)
     planned = [PlannedRun(run.framework, run.spec.epochs) for run in runs if run.status == "queued"]
     progress = job.progress or {}
     fraction = done_runs / len(runs) if runs else 0.0
