@@ -61,6 +61,7 @@ def _from_dashboard(page, url: str, home: Path, leave: bool, epochs: int, datase
     from playwright.sync_api import expect
 
     from core.store.queries import Store
+    from core.store.queue import active_jobs
 
     page.goto(f"{url}/train")
     page.get_by_role("spinbutton", name="Epochs").fill(str(epochs))
@@ -77,7 +78,7 @@ def _from_dashboard(page, url: str, home: Path, leave: bool, epochs: int, datase
         return
     page.goto("about:blank")
     store = Store(home / "runs.sqlite")
-    while store.connection.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')").fetchone()[0]:
+    while active_jobs(store):
         time.sleep(0.5)
     store.close()
 
