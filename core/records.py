@@ -22,7 +22,6 @@ RunStatus = Literal["queued", "running", "finished", "failed"]
 # A job (a comparison queued for the device) can also be cancelled as a whole.
 JobStatus = Literal["queued", "running", "finished", "failed", "cancelled"]
 RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
-JOB_STATUSES: tuple[JobStatus, ...] = get_args(JobStatus)
 # A run that has ended, whichever way; the others (like a job that has not ended) are unfinished.
 ENDED: tuple[RunStatus, ...] = ("finished", "failed")
 UNFINISHED: tuple[RunStatus, ...] = tuple(status for status in RUN_STATUSES if status not in ENDED)
@@ -92,21 +91,16 @@ class Run:
     framework: str
     status: RunStatus
     spec: StoredSpec
+    created_at: float
     result: RunResult | None = None
     error_kind: FailureKind | None = None
     error_message: str | None = None
-    created_at: float = 0.0
     started_at: float | None = None
     finished_at: float | None = None
     epochs: tuple[Epoch, ...] = ()
     step_samples: tuple[StepSample, ...] = ()
     # What its worker reported of the machine and libraries (an open set of keys).
     environment: dict[str, Any] | None = None
-
-    @property
-    def finished_result(self) -> RunResult | None:
-        """Its result when it finished, else None."""
-        return self.result if self.status == "finished" else None
 
     def error(self) -> dict[str, Any] | None:
         """The error as reports write it: kind and message, None for a run that did not fail."""

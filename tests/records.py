@@ -15,7 +15,7 @@ def run_record(framework: str = "pytorch", *, id: str | None = None, repeat: int
                step_samples: list[dict[str, Any]] | tuple[StepSample, ...] = (), **fields: Any) -> Run:
     return Run(id=id or f"{framework}{repeat}", comparison_id=fields.pop("comparison_id", "c1"),
                position=repeat if position is None else position, repeat=repeat, framework=framework,
-               status=status, spec=StoredSpec.model_validate(spec or {}),
+               status=status, spec=StoredSpec.model_validate(spec or {}), created_at=fields.pop("created_at", 0.0),
                epochs=tuple(e if isinstance(e, Epoch) else Epoch(**e) for e in epochs),
                step_samples=tuple(s if isinstance(s, StepSample) else StepSample(**s) for s in step_samples),
                **fields)

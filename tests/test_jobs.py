@@ -44,7 +44,7 @@ def test_jobs_wait_in_order(home, database):
     store = Store(database)
     first = enqueue(store, RunSpec(epochs=1), ["pytorch"])
     second = enqueue(store, RunSpec(epochs=2), ["tensorflow"])
-    assert [j["id"] for j in active_jobs(store)] == [first, second]
+    assert [j.id for j in active_jobs(store)] == [first, second]
     assert (queue_position(store, first), queue_position(store, second)) == (0, 1)
 
 

@@ -540,7 +540,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 outcome = executor.run(job, progress.callback(info))
             runs.append(Run(
                 id=framework, comparison_id="bench", position=len(runs), repeat=0, framework=framework,
-                status=outcome.status, spec=StoredSpec.model_validate(run_spec.to_dict()),
+                status=outcome.status, spec=StoredSpec.model_validate(run_spec.to_dict()), created_at=0.0,
                 result=RunResult.model_validate(outcome.result) if outcome.result else None,
                 environment=outcome.environment, error_kind=cast("FailureKind | None", (outcome.error or {}).get("kind")),
                 error_message=(outcome.error or {}).get("message"),
