@@ -19,6 +19,7 @@ from core.engine.error_log import one_line, record
 from core.engine.job_runner import RETRY_SECONDS, JobRunner
 from core.engine.public_mode import PublicPolicy, may_delete, policy_from_environment
 from core.errors import BadInput
+from core.records import Comparison, ComparisonSummary, Job
 from core.store.database import default_location
 from core.store.queries import Store
 from core.text import plain
@@ -107,7 +108,7 @@ def visitor() -> str:
     return str(st.session_state.twinbench_visitor)
 
 
-def may_change(comparison: Mapping[str, Any]) -> bool:
+def may_change(comparison: Comparison | ComparisonSummary | Job) -> bool:
     """Whether this session may delete or cancel ``comparison`` (always, unless public mode is on)."""
     return may_delete(comparison, visitor(), public_policy())
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import psutil
 
 from bench.dashboard_server import CHROMIUM, CHROMIUM_ARGS, PROJECT_ROOT, start_dashboard
+from core.records import Run
 from core.results import RunResult
 
 
@@ -46,12 +47,12 @@ def _workers(server: psutil.Process) -> set[int]:
             if "core.engine.worker" in " ".join(child.cmdline())}
 
 
-def _latest_runs(home: Path) -> list[dict]:
+def _latest_runs(home: Path) -> tuple[Run, ...]:
     from core.store.queries import Store
 
     store = Store(home / "runs.sqlite")
     try:
-        return store.comparison(store.latest_comparison_id())["runs"]
+        return store.comparison(store.latest_comparison_id()).runs
     finally:
         store.close()
 
@@ -60,6 +61,7 @@ def _from_dashboard(page, url: str, home: Path, leave: bool, epochs: int, datase
     from playwright.sync_api import expect
 
     from core.store.queries import Store
+    from core.store.queue import active_jobs
 
     page.goto(f"{url}/train")
     page.get_by_role("spinbutton", name="Epochs").fill(str(epochs))
@@ -76,7 +78,7 @@ def _from_dashboard(page, url: str, home: Path, leave: bool, epochs: int, datase
         return
     page.goto("about:blank")
     store = Store(home / "runs.sqlite")
-    while store.connection.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')").fetchone()[0]:
+    while active_jobs(store):
         time.sleep(0.5)
     store.close()
 
@@ -115,11 +117,11 @@ def measure(modes: list[str], rounds: int, epochs: int, dataset: str, architectu
                     server_cpu = _cpu_seconds(server_process, _workers(server_process)) - server_before
                     browser_cpu = _cpu_seconds(browser_process, set()) - browser_before
                     for run in _latest_runs(home):
-                        result = run["result"] or RunResult()
+                        result = run.result or RunResult()
                         speed = result.steady_images_per_second
                         if speed:
-                            speeds[mode].setdefault(run["framework"], []).append(speed)
-                        print(f"{mode:6} {round_number + 1:5}  {run['framework']:10} {run['spec']['seed']:4} "
+                            speeds[mode].setdefault(run.framework, []).append(speed)
+                        print(f"{mode:6} {round_number + 1:5}  {run.framework:10} {run.spec.seed:4} "
                               f"{speed or 0:10,.0f}  {result.step_ms_median or 0:9.2f}"
                               f"  {result.step_ms_p90 or 0:6.2f}  {server_cpu:12.1f}  {browser_cpu:13.1f}", flush=True)
             browser.close()

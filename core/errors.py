@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 # A run that fails says why with one of these kinds, stored with the run and shown to the user
-# (docs/errors.md): the kinds of the exceptions below, and those the worker and runner set
-# themselves, out_of_memory and cancelled. Unavailable: the framework is missing, or there is no
-# GPU where one was asked for.
-FAILURE_KINDS = ("bad_input", "out_of_memory", "unavailable", "cancelled", "crashed")
+# (docs/errors.md): its worker was given something it cannot use, ran out of memory, found its
+# framework missing or no GPU where one was asked for, was cancelled, or crashed.
+FailureKind = Literal["bad_input", "out_of_memory", "unavailable", "cancelled", "crashed"]
+FAILURE_KINDS: tuple[FailureKind, ...] = get_args(FailureKind)
 
 
 class TwinbenchError(Exception):
     """An error whose message is meant for a person, not a traceback."""
 
-    kind = "crashed"
+    kind: FailureKind = "crashed"
 
 
 class BadInput(TwinbenchError):
     """A value the user gave cannot work; the message names the field and what is allowed."""
 
-    kind = "bad_input"
+    kind: FailureKind = "bad_input"
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
@@ -32,4 +34,4 @@ class DataUnavailable(BadInput):
 class FrameworkUnavailable(TwinbenchError):
     """The framework a run asks for is not installed or cannot see the requested device."""
 
-    kind = "unavailable"
+    kind: FailureKind = "unavailable"

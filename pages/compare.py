@@ -11,6 +11,7 @@ from core.analysis.smoothing import MAX_SMOOTHING
 from core.analysis.verdict import comparison_frameworks, findings
 from core.frameworks import label
 from core.modes import NEAR_EQUAL_FRACTION
+from core.records import RUN_STATUSES
 from core.views import charts
 from core.views import compare_view as view_of
 from core.views import run_table as runs_table
@@ -41,7 +42,7 @@ def chart_view() -> charts.ChartView:
 def show_several(store, comparisons: list[dict]) -> None:
     """Several comparisons: their curves overlaid, every run in one table; the address seeds every
     widget of this view on a first run, and the widgets rewrite it after."""
-    by_id = {c["id"]: c for c in comparisons}
+    by_id = {c.id: c for c in comparisons}
     asked = runs_table.RunsView.from_query(st.query_params, list(by_id))
     seed(st.session_state, view_of.several_seeds(asked))
     # A comparison deleted meanwhile (on History, or by someone else) leaves the selection.
@@ -68,7 +69,7 @@ def show_several(store, comparisons: list[dict]) -> None:
         st.session_state.run_sort = ""
     frameworks_column, status_column, text_column, sort_column, order_column = st.columns([2, 2, 2, 2, 1])
     frameworks_column.multiselect("Framework", view_of.framework_filter_options(asked), key="run_frameworks", placeholder="All")
-    status_column.multiselect("Status", runs_table.RUN_STATUSES, key="run_statuses", placeholder="All")
+    status_column.multiselect("Status", RUN_STATUSES, key="run_statuses", placeholder="All")
     text_column.text_input("Search", key="run_text", placeholder="id, tag, setting, mode…")
     sort_column.selectbox("Sort by", sorts, key="run_sort", format_func=lambda c: c or "comparison order")
     order_column.toggle("Descending", key="run_descending")
@@ -89,13 +90,13 @@ def show_several(store, comparisons: list[dict]) -> None:
 
 def show_one(store, comparisons: list[dict]) -> None:
     """One comparison in depth: the one the address names (?comparison=ID, or ?id=ID), else the latest."""
-    index, missing = view_of.chosen_index([c["id"] for c in comparisons],
+    index, missing = view_of.chosen_index([c.id for c in comparisons],
                                           st.query_params.get("comparison") or st.query_params.get("id"))
     if missing:
         st.warning(missing)
     chosen = st.selectbox("Comparison", comparisons, index=index, format_func=view_of.comparison_choice, key="comparison")
-    write_params(st.query_params, {"comparison": chosen["id"], "id": None})
-    comparison = store.comparison(chosen["id"])
+    write_params(st.query_params, {"comparison": chosen.id, "id": None})
+    comparison = store.comparison(chosen.id)
     st.caption(view_of.settings_caption(comparison))
     if warning := view_of.unfinished_warning(frames.runs_frame(comparison)):
         st.warning(warning)
@@ -126,7 +127,7 @@ def show_one(store, comparisons: list[dict]) -> None:
     st.subheader("Speed")
     show_figures(view_of.speed_figures(comparison, results, view.log_scale))
 
-    choices = comparison["data"].get("best_of_each") or {}
+    choices = comparison.data.get("best_of_each") or {}
     if choices:
         st.subheader("Best of each: modes tried")
         st.caption(f"Tried simplest first, briefly each; a mode within {NEAR_EQUAL_FRACTION:.0%} of the fastest counts "
@@ -148,10 +149,10 @@ def show_one(store, comparisons: list[dict]) -> None:
 
     st.subheader("Download")
     left, right = st.columns(2)
-    left.download_button("Results as CSV", results.to_csv(index=False), file_name=f"twinbench-{comparison['id']}.csv",
+    left.download_button("Results as CSV", results.to_csv(index=False), file_name=f"twinbench-{comparison.id}.csv",
                          mime="text/csv", key="download_csv")
     right.download_button("Everything as JSON", json.dumps(comparison_json(comparison, baseline), indent=1),
-                          file_name=f"twinbench-{comparison['id']}.json", mime="application/json", key="download_json")
+                          file_name=f"twinbench-{comparison.id}.json", mime="application/json", key="download_json")
 
 
 st.title("Compare")

@@ -70,9 +70,9 @@ def figures_of(_store: Store, database: str, comparison_id: str, progress: tuple
 
 def load_frame(store: Store):
     summaries = store.list_comparisons()
-    figures = {s["id"]: figures_of(store, store.location, s["id"], (s["runs"], s["finished"], s["failed"]))
+    figures = {s.id: figures_of(store, store.location, s.id, (s.runs, s.finished, s.failed))
                for s in summaries}
-    return comparisons_frame(summaries, figures), {s["id"]: s for s in summaries}
+    return comparisons_frame(summaries, figures), {s.id: s for s in summaries}
 
 
 def annotations(store: Store, shown_ids: list[str], selected: list[str], summaries: dict) -> None:

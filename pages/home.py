@@ -8,6 +8,7 @@ from core.analysis.verdict import findings
 from core.engine.public_mode import enqueue_public
 from core.errors import BadInput
 from core.frameworks import DEFAULT_NAMES
+from core.records import UNFINISHED
 from core.spec import RunSpec
 from core.text import plain
 from core.views.compare_view import verdict_table
@@ -41,16 +42,16 @@ if latest_id is None:
     st.info("No comparisons yet. Press **Start comparison** for the default one, or choose your own on the Train page.")
 else:
     comparison = store.comparison(latest_id)
-    settings = comparison["settings"]
-    when = dt.datetime.fromtimestamp(comparison["created_at"]).strftime("%Y-%m-%d %H:%M")
+    settings = comparison.settings
+    when = dt.datetime.fromtimestamp(comparison.created_at).strftime("%Y-%m-%d %H:%M")
     st.subheader("Latest comparison")
-    st.caption(plain(f"{settings['architecture']} on {settings['dataset']}, {settings['epochs']} epochs, "
-                     f"batch {settings['batch_size']}, device {settings['device']} · {when} · id {latest_id}"))
+    st.caption(plain(f"{settings.architecture} on {settings.dataset}, {settings.epochs} epochs, "
+                     f"batch {settings.batch_size}, device {settings.device} · {when} · id {latest_id}"))
     verdict = findings(comparison)
     if verdict:
         for decision in verdict[:3]:
             show_decision(decision)
-    elif any(r["status"] in ("queued", "running") for r in comparison["runs"]):
+    elif any(r.status in UNFINISHED for r in comparison.runs):
         st.info("This comparison is still training; follow it on the Train page.")
     else:
         st.warning("No verdict: a run of this comparison failed. The Compare page shows why.")

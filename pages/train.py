@@ -56,24 +56,24 @@ def show_queue(store, policy: WatchPolicy) -> None:
         # On a shared instance the page follows a job only if this session queued it, since anyone
         # can open another visitor's ?job= address.
         yours = watch.job is not None and may_change(comparison)
-        if shown["status"] in ("queued", "running"):
+        if shown.status in ("queued", "running"):
             with st.container(key="status_panel"):
                 show_status(queue.status_panel(store, shown, comparison, yours, time.time()))
         else:
-            st.subheader(f"Comparison {plain(comparison['id'])}")
+            st.subheader(f"Comparison {plain(comparison.id)}")
             st.caption(queue.ended_caption(shown))
         for fraction, text in queue.run_bars(comparison, shown):
             st.progress(fraction, text=text)
-        if yours and shown["status"] in ("queued", "running") and st.button("Cancel", key="cancel"):
-            request_cancel(store, shown["id"])
+        if yours and shown.status in ("queued", "running") and st.button("Cancel", key="cancel"):
+            request_cancel(store, shown.id)
             st.rerun()
         if policy.live_curves and queue.curves_drawn(comparison) != st.session_state.get("curves_drawn"):
             st.rerun()  # an epoch has ended: the whole page, to draw the curves anew
-        if shown["status"] in ("finished", "failed", "cancelled"):
-            if shown["status"] == "finished":
+        if shown.status in ("finished", "failed", "cancelled"):
+            if shown.status == "finished":
                 st.success("Finished.")
-            st.page_link("pages/compare.py", label="See the comparison" if shown["status"] == "finished" else "See what finished",
-                         icon=":material/compare_arrows:", query_params={"comparison": comparison["id"]})
+            st.page_link("pages/compare.py", label="See the comparison" if shown.status == "finished" else "See what finished",
+                         icon=":material/compare_arrows:", query_params={"comparison": comparison.id})
     lines = queue.waiting_lines(store, watch.jobs, shown)
     if lines:
         st.subheader("Queue")

@@ -93,7 +93,7 @@ def page(browser):
 def finished_comparison(app_url, browser_home) -> str:
     """A comparison whose runs all finished: the one a test trained here, or else a short one from the CLI."""
     store = Store(browser_home / "runs.sqlite")
-    finished = [c["id"] for c in store.list_comparisons() if c["runs"] and c["finished"] == c["runs"]]
+    finished = [c.id for c in store.list_comparisons() if c.runs and c.finished == c.runs]
     if not finished:
         completed = run_cli(["compare", "--epochs", "1", "--repeats", "1", "--quiet"], browser_home)
         assert completed.returncode == 0, completed.stderr[-2000:]
@@ -138,9 +138,9 @@ def test_a_first_visit_straight_to_any_page_shows_the_whole_app(first_visit_home
         if path == "models":  # let it finish building the models (in worker processes) before the server stops
             expect(page.get_by_text(PAGE_TEXT[path]).first).to_be_visible(timeout=300_000)
         deadline = time.monotonic() + 30
-        while get_job(store, job_id)["status"] == "running" and time.monotonic() < deadline:
+        while get_job(store, job_id).status == "running" and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert get_job(store, job_id)["status"] == "failed", "the job runner did not start"
+        assert get_job(store, job_id).status == "failed", "the job runner did not start"
         expect(page.locator("[data-testid='stException']")).to_have_count(0)
     assert_no_error_logged(first_visit_home, log_name)
 
@@ -220,7 +220,7 @@ def choose(page, label: str, *values: str) -> None:
 
 
 def test_three_comparisons_at_once_log_scale_a_tag_and_a_reload(several_home, page):
-    ids = [c["id"] for c in Store(several_home / "runs.sqlite").list_comparisons()][::-1]
+    ids = [c.id for c in Store(several_home / "runs.sqlite").list_comparisons()][::-1]
     assert len(ids) == 3
     with dashboard(several_home, "several") as url:
         page.goto(f"{url}/history")
@@ -253,7 +253,7 @@ def test_three_comparisons_at_once_log_scale_a_tag_and_a_reload(several_home, pa
         tags.press("Enter")
         page.get_by_role("button", name="Save tags and note").click()
         expect(page.get_by_text(f"Saved the tags and note of {ids[0]}.")).to_be_visible(timeout=30_000)
-        assert Store(several_home / "runs.sqlite").comparison(ids[0])["tags"] == ["browser-tag"]
+        assert Store(several_home / "runs.sqlite").comparison(ids[0]).tags == ("browser-tag",)
         choose(page, "Tags", "browser-tag")
         expect(page.get_by_text("1 of 3 comparisons")).to_be_visible(timeout=30_000)
         expect(page).to_have_url(re.compile("tags=browser-tag"))

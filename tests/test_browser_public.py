@@ -60,7 +60,7 @@ def test_two_visitors_see_one_queue_and_change_only_their_own(browser, shared_ur
         b.get_by_role("button", name="Start comparison").click()
         expect(b.get_by_text(f"{WAITING} (yours)", exact=True)).to_be_visible(timeout=60_000)
         expect(b.get_by_role("button", name="Cancel")).to_be_visible()
-        owners = [c["owner"] for c in store.list_comparisons()]
+        owners = [c.owner for c in store.list_comparisons()]
         assert len(owners) == 2 and len(set(owners)) == 2 and None not in owners, owners
 
         # On History (reached through the navigation: a new address would be a new visitor), B
@@ -69,7 +69,7 @@ def test_two_visitors_see_one_queue_and_change_only_their_own(browser, shared_ur
         expect(b.get_by_role("heading", name="History")).to_be_visible(timeout=60_000)
         for comparison in store.list_comparisons():
             b.get_by_label("Selected comparisons").click()
-            b.get_by_role("option", name=comparison["id"]).click()
+            b.get_by_role("option", name=comparison.id).click()
             b.keyboard.press("Escape")
         expect(b.get_by_text("1 of the selected comparisons were started or imported by other visitors")).to_be_visible(
             timeout=60_000)

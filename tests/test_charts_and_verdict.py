@@ -1,33 +1,43 @@
+from dataclasses import replace
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
 
 from core.analysis.frames import epochs_frame, results_frame, runs_frame, steps_frame
 from core.analysis.verdict import findings, headline
+from core.records import StoredSpec
 from core.results import RunResult
 from core.views.charts import curves_figure, memory_figure, spread_bar_figure, step_time_figure, warmup_figure
+from tests.records import comparison_record, run_record
 
 
 def make_run(framework, repeat, speed, accuracy, memory, status="finished"):
-    return {
-        "id": f"{framework}{repeat}", "framework": framework, "repeat": repeat, "status": status, "spec": {"batch_size": 1},
-        "error_kind": None if status == "finished" else "crashed", "error_message": None if status == "finished" else "boom",
-        "result": RunResult(steady_images_per_second=speed, test_accuracy=accuracy, peak_host_rss_bytes=memory,
-                            warmup_seconds=0.5, compile_seconds=0.2) if status == "finished" else None,
-        "epochs": [{"epoch": e, "train_loss": 1 / e, "train_accuracy": 0.5 + e / 10, "val_loss": 1.1 / e,
-                    "val_accuracy": 0.5 + e / 11, "epoch_seconds": 2.0} for e in (1, 2, 3)],
-        "step_samples": [{"epoch": 0, "step": i, "steps": 1, "milliseconds": 10.0 + i, "warmup": i < 2} for i in range(6)],
-    }
+    return run_record(
+        framework, repeat=repeat, status=status, spec={"batch_size": 1},
+        error_kind=None if status == "finished" else "crashed", error_message=None if status == "finished" else "boom",
+        result=RunResult(steady_images_per_second=speed, test_accuracy=accuracy, peak_host_rss_bytes=memory,
+                         warmup_seconds=0.5, compile_seconds=0.2) if status == "finished" else None,
+        epochs=[{"epoch": e, "train_loss": 1 / e, "train_accuracy": 0.5 + e / 10, "val_loss": 1.1 / e,
+                 "val_accuracy": 0.5 + e / 11, "epoch_seconds": 2.0} for e in (1, 2, 3)],
+        step_samples=[{"epoch": 0, "step": i, "steps": 1, "milliseconds": 10.0 + i, "warmup": i < 2} for i in range(6)],
+    )
 
 
-def update_result(run, **figures):
-    run["result"] = run["result"].model_copy(update=figures)
+def with_result(run, **figures):
+    """The run with these figures of its result changed."""
+    return replace(run, result=run.result.model_copy(update=figures))
+
+
+def with_runs(data, change, only=None):
+    """The comparison with ``change`` applied to each run (or to the one at index ``only``)."""
+    return replace(data, runs=tuple(change(run) if only in (None, index) else run for index, run in enumerate(data.runs)))
 
 
 def comparison(speeds_torch, speeds_tf, accuracy=(0.95, 0.95), memory=(100, 100)):
     runs = [make_run("pytorch", i, s, accuracy[0], memory[0]) for i, s in enumerate(speeds_torch)]
     runs += [make_run("tensorflow", i, s, accuracy[1], memory[1]) for i, s in enumerate(speeds_tf)]
-    return {"id": "c1", "frameworks": "pytorch,tensorflow", "runs": runs}
+    return comparison_record(runs, frameworks="pytorch,tensorflow")
 
 
 def test_frames_are_tidy():
@@ -54,16 +64,17 @@ def test_every_chart_builds_from_frames_and_from_nothing():
     bar = figures[2]
     torch_bar = next(t for t in bar.data if t.name == "PyTorch")
     assert torch_bar.y[0] == 105 and list(torch_bar.error_y.array) == [5] and list(torch_bar.error_y.arrayminus) == [5]
-    empty = {"id": "c", "frameworks": "pytorch,tensorflow", "runs": []}
+    empty = comparison_record(id="c", frameworks="pytorch,tensorflow")
     assert "No epochs" in curves_figure(epochs_frame(empty)).layout.annotations[0].text
     assert "Not measured" in memory_figure(results_frame(empty)).layout.annotations[0].text
 
 
 def steady(runs_comparison):
-    for run in runs_comparison["runs"]:
-        speed = run["result"].steady_images_per_second
-        update_result(run, step_ms_median=1000.0 / speed, step_ms_p90=1100.0 / speed)
-    return runs_comparison
+    def timed(run):
+        speed = run.result.steady_images_per_second
+        return with_result(run, step_ms_median=1000.0 / speed, step_ms_p90=1100.0 / speed)
+
+    return with_runs(runs_comparison, timed)
 
 
 def test_verdict_names_the_faster_framework_with_its_interval():
@@ -78,10 +89,12 @@ def test_verdict_names_the_faster_framework_with_its_interval():
 
 def test_runs_from_different_machines_are_never_compared_without_saying_so():
     clear = steady(comparison([130, 132, 131], [100, 101, 99], memory=(88, 100)))
-    for run in clear["runs"]:  # one machine, named two ways (a Ray node's hostname, a local worker's): one verdict
-        run["environment"] = {"node_hostname": "gpu-1"} if run["repeat"] else {"hostname": "gpu-1"}
+    # One machine, named two ways (a Ray node's hostname, a local worker's): one verdict.
+    clear = with_runs(clear, lambda run: replace(
+        run, environment={"node_hostname": "gpu-1"} if run.repeat else {"hostname": "gpu-1"}))
     assert {f.topic: f for f in findings(clear)}["Training speed"].winner == "pytorch"
-    clear["runs"][-1]["environment"] = {"node_hostname": "gpu-2", "hostname": "gpu-2"}
+    clear = with_runs(clear, lambda run: replace(run, environment={"node_hostname": "gpu-2", "hostname": "gpu-2"}),
+                      only=len(clear.runs) - 1)
     found = {f.topic: f for f in findings(clear)}
     for topic in ("Training speed", "Memory", "Warm-up"):
         assert found[topic].winner is None and "different machines (gpu-1, gpu-2)" in found[topic].sentence, topic
@@ -110,7 +123,7 @@ def test_decision_table_steadiness_and_interval(unsteady, separated, winner):
     speeds = ([150, 152, 151], [100, 101, 99]) if separated else ([100, 120, 110], [105, 110, 115])
     data = steady(comparison(*speeds))
     if unsteady:
-        update_result(data["runs"][4], step_ms_p90=40 * data["runs"][4]["result"].step_ms_median)
+        data = with_runs(data, lambda run: with_result(run, step_ms_p90=40 * run.result.step_ms_median), only=4)
     speed = {f.topic: f for f in findings(data)}["Training speed"]
     assert speed.winner == winner
     if unsteady:
@@ -120,7 +133,7 @@ def test_decision_table_steadiness_and_interval(unsteady, separated, winner):
 
 def test_unsteady_runs_leave_memory_and_accuracy_decisions_alone():
     data = steady(comparison([150, 152, 151], [100, 101, 99], accuracy=(0.95, 0.90), memory=(50, 100)))
-    update_result(data["runs"][0], step_ms_p90=40 * data["runs"][0]["result"].step_ms_median)
+    data = with_runs(data, lambda run: with_result(run, step_ms_p90=40 * run.result.step_ms_median), only=0)
     found = {f.topic: f for f in findings(data)}
     assert found["Training speed"].winner is None
     assert found["Memory"].winner == "pytorch"
@@ -128,10 +141,9 @@ def test_unsteady_runs_leave_memory_and_accuracy_decisions_alone():
 
 def seeded(accuracies_torch, accuracies_tf):
     data = comparison([100] * len(accuracies_torch), [100] * len(accuracies_tf))
-    for run in data["runs"]:
-        run["spec"]["seed"] = run["repeat"]
-        update_result(run, test_accuracy=(accuracies_torch if run["framework"] == "pytorch" else accuracies_tf)[run["repeat"]])
-    return data
+    return with_runs(data, lambda run: with_result(
+        replace(run, spec=StoredSpec(batch_size=1, seed=run.repeat)),
+        test_accuracy=(accuracies_torch if run.framework == "pytorch" else accuracies_tf)[run.repeat]))
 
 
 def test_accuracy_across_seeds_uses_the_paired_interval():
@@ -149,15 +161,17 @@ def test_one_seed_is_decided_by_mcnemar_on_the_shared_test_images():
     torch_right = np.ones(400, dtype=bool)
     keras_right = np.ones(400, dtype=bool)
     keras_right[:20] = False  # 20 images only PyTorch got right, none the other way
-    for run, correct in zip(data["runs"], (torch_right, keras_right), strict=True):
-        update_result(run, test_accuracy=correct.mean(), test_correct_bits=pack_correct(correct), test_images=400)
+    data = replace(data, runs=tuple(
+        with_result(run, test_accuracy=correct.mean(), test_correct_bits=pack_correct(correct), test_images=400)
+        for run, correct in zip(data.runs, (torch_right, keras_right), strict=True)))
     decision = {f.topic: f for f in findings(data)}["Accuracy"]
     assert decision.winner == "pytorch" and decision.mcnemar.only_first == 20 and decision.mcnemar.p_value < 1e-5
     assert "exact McNemar p = " in decision.sentence and "one seed" in decision.sentence
     keras_right[20:23] = False
     torch_right[:20] = False  # now 3 against 0: chance alone explains that
-    for run, correct in zip(data["runs"], (torch_right, keras_right), strict=True):
-        update_result(run, test_accuracy=correct.mean(), test_correct_bits=pack_correct(correct))
+    data = replace(data, runs=tuple(
+        with_result(run, test_accuracy=correct.mean(), test_correct_bits=pack_correct(correct))
+        for run, correct in zip(data.runs, (torch_right, keras_right), strict=True)))
     decision = {f.topic: f for f in findings(data)}["Accuracy"]
     assert decision.winner is None and decision.mcnemar.p_value == pytest.approx(0.25)
 
@@ -170,14 +184,14 @@ def test_seeds_that_all_differ_by_the_same_images_count_as_one_seed():
 
 def test_repeats_of_one_seed_count_as_one_seed():
     data = seeded([0.97, 0.97, 0.97], [0.95, 0.95, 0.95])
-    for run in data["runs"]:
-        run["spec"]["seed"] = 0  # --same-seed: identical accuracies must not look like certainty
+    # --same-seed: identical accuracies must not look like certainty.
+    data = with_runs(data, lambda run: replace(run, spec=StoredSpec(batch_size=1, seed=0)))
     decision = {f.topic: f for f in findings(data)}["Accuracy"]
     assert decision.winner is None and "one seed" in decision.reason
 
 
 def test_headline_without_results_says_why():
-    failed = {"id": "c", "frameworks": "pytorch,tensorflow", "runs": [make_run("pytorch", 0, 1, 1, 1, status="failed")]}
+    failed = comparison_record([make_run("pytorch", 0, 1, 1, 1, status="failed")], id="c", frameworks="pytorch,tensorflow")
     assert headline(failed) == "No verdict: a run failed."
 
 
@@ -204,7 +218,7 @@ def test_the_baseline_can_be_any_framework_of_the_comparison():
 
 def test_only_timings_spoiled_by_a_busy_machine_are_marked_disturbed():
     data = steady(comparison([150, 152, 151], [100, 101, 99], memory=(50, 100)))
-    update_result(data["runs"][0], step_ms_p90=40 * data["runs"][0]["result"].step_ms_median)
+    data = with_runs(data, lambda run: with_result(run, step_ms_p90=40 * run.result.step_ms_median), only=0)
     found = {f.topic: f for f in findings(data)}
     assert found["Training speed"].disturbed and not found["Memory"].disturbed
 
@@ -269,9 +283,8 @@ def test_smoothing_draws_the_ema_over_the_faint_raw_curve():
 
 
 def test_log_scale_sets_every_speed_and_memory_axis():
-    data = comparison([100, 110], [90, 95])
-    for run in data["runs"]:
-        update_result(run, time_to_target_seconds=2.0, target_accuracy=0.6)
+    data = with_runs(comparison([100, 110], [90, 95]),
+                     lambda run: with_result(run, time_to_target_seconds=2.0, target_accuracy=0.6))
     results = results_frame(data)
     from core.analysis.frames import target_frame
     from core.views.charts import time_to_target_figure
@@ -282,7 +295,7 @@ def test_log_scale_sets_every_speed_and_memory_axis():
             step_time_figure(steps_frame(data), log_scale=log_scale).layout.yaxis,
             memory_figure(results, log_scale=log_scale).layout.yaxis,
             warmup_figure(results, log_scale=log_scale).layout.yaxis,
-            time_to_target_figure(target_frame({**data, "settings": {"target_accuracy": 0.6}}), 0.6,
+            time_to_target_figure(target_frame(replace(data, settings=StoredSpec(target_accuracy=0.6))), 0.6,
                                   log_scale=log_scale).layout.yaxis,
             curves_figure(epochs_frame(data), "accuracy", "train_seconds", log_scale=log_scale).layout.xaxis,
         ]
@@ -297,11 +310,11 @@ def test_time_to_target_says_not_reached_or_not_measured():
     from core.analysis.frames import NOT_MEASURED, NOT_REACHED, REACHED, target_frame
     from core.views.charts import time_to_target_figure
 
-    data = comparison([100, 110], [90, 95])
-    data["settings"] = {"target_accuracy": 0.8}
-    for run in data["runs"]:  # validation accuracy reaches 0.5 + 3/11 = 0.87 at best
-        update_result(run, target_accuracy=0.8, time_to_target_seconds=4.0 if run["framework"] == "pytorch" else None)
-    update_result(data["runs"][1], time_to_target_seconds=None)
+    data = replace(comparison([100, 110], [90, 95]), settings=StoredSpec(target_accuracy=0.8))
+    # Validation accuracy reaches 0.5 + 3/11 = 0.87 at best.
+    data = with_runs(data, lambda run: with_result(
+        run, target_accuracy=0.8, time_to_target_seconds=4.0 if run.framework == "pytorch" else None))
+    data = with_runs(data, lambda run: with_result(run, time_to_target_seconds=None), only=1)
     targets = target_frame(data)
     assert list(targets["status"]) == [REACHED, NOT_REACHED, NOT_REACHED, NOT_REACHED]
     figure = time_to_target_figure(targets, 0.8)
@@ -310,9 +323,9 @@ def test_time_to_target_says_not_reached_or_not_measured():
     assert figure.layout.title.text == "Time to 80% validation accuracy"
     assert "(1 of 2 runs reached it)" in figure.data[0].hovertemplate
 
-    for run in data["runs"]:  # no validation split: nothing to reach
-        run["epochs"] = [{**epoch, "val_accuracy": None} for epoch in run["epochs"]]
-        update_result(run, time_to_target_seconds=None)
+    # No validation split: nothing to reach.
+    data = with_runs(data, lambda run: with_result(
+        replace(run, epochs=tuple(replace(epoch, val_accuracy=None) for epoch in run.epochs)), time_to_target_seconds=None))
     assert set(target_frame(data)["status"]) == {NOT_MEASURED}
     text = time_to_target_figure(target_frame(data), 0.8).layout.annotations[0].text
     assert text.startswith("Not measured") and "not reached" not in text

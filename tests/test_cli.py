@@ -101,7 +101,7 @@ def test_default_compare_prints_a_side_by_side_table_and_stores_everything(defau
     assert "Traceback" not in completed.stderr
     store = Store(home / "runs.sqlite")
     stored = store.comparison(result["comparison_id"])
-    assert all(r["step_samples"] for r in stored["runs"])
+    assert all(r.step_samples for r in stored.runs)
     assert store.check()["problems"] == []
 
 
@@ -111,7 +111,7 @@ def test_every_run_records_the_code_that_measured_it_and_exports_it(default_comp
     commit = head.stdout.strip() if head.returncode == 0 else None  # None where the code is no checkout
     store = Store(home / "runs.sqlite")
     exported = store.export_json()["comparisons"][0]["runs"]
-    for environment in [*(run["environment"] for run in store.comparison(result["comparison_id"])["runs"]),
+    for environment in [*(run.environment for run in store.comparison(result["comparison_id"]).runs),
                         *(run["environment"] for run in result["runs"]),
                         *(json.loads(run["environment"]["details_json"]) for run in exported)]:
         assert environment["twinbench_version"] == core.__version__ and environment["git_commit"] == commit
@@ -264,9 +264,9 @@ def test_cancelling_a_comparison_marks_its_runs_cancelled(home):
             seen_epochs.append(event["epoch"])
 
     execute_comparison(store, comparison_id, on_event=on_event, should_cancel=lambda: len(seen_epochs) >= 2)
-    runs = store.comparison(comparison_id)["runs"]
-    assert [(r["status"], r["error_kind"]) for r in runs] == [("failed", "cancelled"), ("failed", "cancelled")]
-    assert 2 <= len(runs[0]["epochs"]) < 50
+    runs = store.comparison(comparison_id).runs
+    assert [(r.status, r.error_kind) for r in runs] == [("failed", "cancelled"), ("failed", "cancelled")]
+    assert 2 <= len(runs[0].epochs) < 50
     assert store.check()["problems"] == []
 
 
@@ -313,7 +313,7 @@ def test_prepared_data_survives_a_cleared_cache(home):
     comparison_id = create_comparison(store, RunSpec(epochs=1, repeats=1), ["pytorch"])
     shutil.rmtree(home / "prepared")
     execute_comparison(store, comparison_id)
-    assert store.comparison(comparison_id)["runs"][0]["status"] == "finished"
+    assert store.comparison(comparison_id).runs[0].status == "finished"
 
 
 def test_device_cuda_without_a_visible_gpu_explains_there_is_none(tmp_path):

@@ -11,6 +11,7 @@ from core.frameworks import NAMES
 from core.results import RunResult
 from core.spec import RunSpec
 from core.store.queries import Store
+from tests.records import comparison_record, run_record
 from tests.test_pages import open_page
 
 LOSSES = [1.0, 0.4, 0.7, 0.2]  # a noisy validation loss, so smoothing shows
@@ -113,7 +114,7 @@ def test_the_address_restores_the_view_on_a_first_run(stored):
     app = open_page("pages/compare.py", {"comparison": first, "x_axis": "train_seconds", "log_scale": "1",
                                          "smoothing": "0.3"})
     assert not app.exception, app.exception
-    assert app.selectbox(key="comparison").value["id"] == first
+    assert app.selectbox(key="comparison").value.id == first
     assert app.radio(key="x_axis").value == "train_seconds"
     assert app.toggle(key="log_scale").value is True
     assert app.slider(key="smoothing").value == pytest.approx(0.3)
@@ -148,7 +149,7 @@ def test_the_address_restores_the_comparison_and_the_baseline(home, monkeypatch)
     first, _ = store_comparisons(home, list(NAMES[:3]), repeats=1)
     app = open_page("pages/compare.py", {"comparison": first, "baseline": NAMES[1]})
     assert not app.exception, app.exception
-    assert app.selectbox(key="comparison").value["id"] == first
+    assert app.selectbox(key="comparison").value.id == first
     assert app.selectbox(key="baseline").value == NAMES[1]
     app.selectbox(key="baseline").set_value(NAMES[2]).run()
     assert (app.query_params["comparison"], app.query_params["baseline"]) == (first, NAMES[2])
@@ -273,14 +274,13 @@ def test_the_cli_table_says_why_a_time_to_target_is_missing():
     from core.analysis.report import comparison_rows
 
     def run(framework, repeat, seconds, best, target=0.8):
-        return {"id": f"{framework}{repeat}", "framework": framework, "repeat": repeat, "status": "finished", "spec": {"batch_size": 8},
-                "step_samples": [],
-                "epochs": [{"epoch": 1, "val_accuracy": best}] if best is not None else [],
-                "result": RunResult(time_to_target_seconds=seconds, target_accuracy=target, steady_images_per_second=1.0)}
+        return run_record(framework, repeat=repeat, spec={"batch_size": 8},
+                          epochs=[{"epoch": 1, "val_accuracy": best}] if best is not None else [],
+                          result=RunResult(time_to_target_seconds=seconds, target_accuracy=target,
+                                           steady_images_per_second=1.0))
 
     def row(runs):
-        comparison = {"id": "c", "frameworks": ",".join(NAMES[:2]), "settings": {"target_accuracy": 0.8}, "data": {},
-                      "runs": runs}
+        comparison = comparison_record(runs, id="c", frameworks=",".join(NAMES[:2]), settings={"target_accuracy": 0.8})
         headers, rows = comparison_rows(comparison)
         return next((r[1:3] for r in rows if r[0] == "Time to target accuracy"), None)
 

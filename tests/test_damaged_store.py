@@ -89,10 +89,10 @@ def test_check_finds_the_damage_and_recover_copies_every_readable_comparison(dam
     assert_one_line(recovered)
     assert digest(path) == before
     store = Store(copy)
-    copied = [c["id"] for c in store.list_comparisons()]
+    copied = [c.id for c in store.list_comparisons()]
     assert 0 < len(copied) <= len(ids) and set(copied) <= set(ids)
     assert store.check()["problems"] == []
-    assert all(len(store.comparison(comparison_id)["runs"]) == 2 for comparison_id in copied)
+    assert all(len(store.comparison(comparison_id).runs) == 2 for comparison_id in copied)
     lost = len(ids) - len(copied)
     assert recovered.returncode == (1 if lost else 0) and recovered.stderr.count("lost:") >= (1 if lost else 0)
     assert run_cli(["runs", "check", "--db", str(copy)], home).returncode == 0
@@ -137,4 +137,4 @@ def test_a_schema_upgrade_first_keeps_a_copy_of_the_old_file(tmp_path, monkeypat
     backup = tmp_path / f"runs.sqlite.schema-{store_module.SCHEMA_VERSION - 1}.bak"
     assert backup.exists()
     monkeypatch.undo()
-    assert [c["id"] for c in Store.read_only(backup).list_comparisons()] == ids[::-1]
+    assert [c.id for c in Store.read_only(backup).list_comparisons()] == ids[::-1]

@@ -1,5 +1,7 @@
 """core.analysis.eta: the time a comparison has left, the status of a job, and the CLI bars that show it."""
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,6 +16,7 @@ from core.analysis.eta import (
     format_left,
     job_status,
 )
+from tests.records import comparison_record, job_record, run_record
 
 
 def test_the_run_under_way_is_extrapolated_from_its_time_per_step():
@@ -89,17 +92,17 @@ def test_the_estimate_is_never_negative_and_falls_as_training_goes_on_at_constan
 def comparison(statuses, epochs=2):
     runs = []
     for position, (framework, status, started, ended) in enumerate(statuses):
-        runs.append({"id": f"r{position}", "position": position, "repeat": 0, "framework": framework, "status": status,
-                     "spec": {"epochs": epochs}, "epochs": [], "started_at": started, "finished_at": ended})
-    return {"id": "c1", "runs": runs}
+        runs.append(run_record(framework, id=f"r{position}", position=position, status=status, spec={"epochs": epochs},
+                               started_at=started, finished_at=ended))
+    return comparison_record(runs)
 
 
 def test_a_running_job_says_framework_epoch_step_elapsed_and_time_left():
     comp = comparison([("pytorch", "finished", 100.0, 160.0), ("tensorflow", "running", 160.0, None),
                        ("pytorch", "queued", None, None), ("tensorflow", "queued", None, None)])
-    job = {"status": "running", "created_at": 90.0, "started_at": 95.0,
-           "progress": {"run_id": "r1", "framework": "tensorflow", "event": "progress", "epoch": 1, "step": 10,
-                        "steps_per_epoch": 20, "epochs": 2}}
+    job = job_record(status="running", created_at=90.0, started_at=95.0,
+                     progress={"run_id": "r1", "framework": "tensorflow", "event": "progress", "epoch": 1, "step": 10,
+                               "steps_per_epoch": 20, "epochs": 2})
     status = job_status(job, comp, now=190.0)
     assert (status.state, status.framework, status.run_number, status.runs) == ("training", "tensorflow", 2, 4)
     assert status.elapsed == 95.0
@@ -111,24 +114,24 @@ def test_a_running_job_says_framework_epoch_step_elapsed_and_time_left():
 
 def test_a_job_before_its_first_step_after_its_last_epoch_and_while_waiting():
     comp = comparison([("pytorch", "running", 100.0, None), ("tensorflow", "queued", None, None)])
-    job = {"status": "running", "created_at": 90.0, "started_at": 95.0, "progress": None}
+    job = job_record(status="running", created_at=90.0, started_at=95.0, progress=None)
     status = job_status(job, comp, now=110.0)
     assert status.state == "starting" and status.estimate == Estimate(None)
     assert "starting" in status.headline() and format_left(status.estimate) == "estimating…"
-    job["progress"] = {"run_id": "r0", "framework": "pytorch", "event": "started", "epochs": 2}
+    job = replace(job, progress={"run_id": "r0", "framework": "pytorch", "event": "started", "epochs": 2})
     assert job_status(job, comp, now=110.0).state == "starting"
 
-    job["progress"] = {"run_id": "r0", "framework": "pytorch", "event": "epoch", "epoch": 2, "step": 0,
-                       "completed_epochs": 2, "epochs": 2}
+    job = replace(job, progress={"run_id": "r0", "framework": "pytorch", "event": "epoch", "epoch": 2, "step": 0,
+                                 "completed_epochs": 2, "epochs": 2})
     status = job_status(job, comp, now=110.0)
     assert status.state == "evaluating" and status.estimate == Estimate(10.0, rough=True)  # TensorFlow timed by PyTorch
     assert "epoch 2 of 2 done" in status.headline()
 
-    queued = job_status({"status": "queued", "created_at": 90.0, "progress": None}, comp, now=100.0)
+    queued = job_status(job_record(status="queued", created_at=90.0), comp, now=100.0)
     assert (queued.state, queued.elapsed, queued.headline()) == ("waiting", 10.0, "waiting for the device")
 
-    trials = job_status({"status": "running", "created_at": 90.0, "started_at": 95.0,
-                         "progress": {"run_id": "trial-pytorch-compile", "framework": "pytorch", "event": "progress"}},
+    trials = job_status(job_record(status="running", created_at=90.0, started_at=95.0,
+                                   progress={"run_id": "trial-pytorch-compile", "framework": "pytorch", "event": "progress"}),
                         comparison([("pytorch", "queued", None, None)]), now=100.0)
     assert trials.state == "trying modes" and trials.headline().startswith("PyTorch · trying its modes")
 

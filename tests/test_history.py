@@ -2,16 +2,17 @@ import datetime as dt
 
 from core.results import RunResult
 from core.views.history import comparisons_frame, diff_many, filter_comparisons
+from tests.records import comparison_record, run_record, summary_record
 
 
-def summary(comparison_id, dataset, architecture, device, day):
-    return {"id": comparison_id, "created_at": dt.datetime(2026, 11, day, 12).timestamp(), "dataset": dataset,
-            "architecture": architecture, "device": device, "frameworks": "pytorch,tensorflow",
-            "runs": 2, "finished": 2, "failed": 0}
+def summary(comparison_id, dataset, architecture, device, day, **fields):
+    return summary_record(id=comparison_id, created_at=dt.datetime(2026, 11, day, 12).timestamp(), dataset=dataset,
+                          architecture=architecture, device=device, frameworks="pytorch,tensorflow",
+                          runs=2, finished=2, failed=0, **fields)
 
 
 def test_filters_combine_and_empty_filters_keep_everything():
-    resolved = {**summary("b", "shapes", "cnn", "auto", 5), "resolved_device": "cuda"}
+    resolved = summary("b", "shapes", "cnn", "auto", 5, resolved_device="cuda")
     frame = comparisons_frame([summary("a", "digits", "cnn", "cpu", 1), resolved, summary("c", "digits", "mlp", "cpu", 9)])
     assert list(frame["device"]) == ["cpu", "cuda", "cpu"]  # what the runs used, where "auto" was asked for
     assert list(filter_comparisons(frame)["id"]) == ["a", "b", "c"]
@@ -23,10 +24,9 @@ def test_filters_combine_and_empty_filters_keep_everything():
 
 def test_diff_flags_settings_that_differ_and_lines_up_results():
     def comparison(comparison_id, epochs, speed):
-        return {"id": comparison_id, "frameworks": "pytorch,tensorflow",
-                "settings": {"epochs": epochs, "dataset": "digits"},
-                "runs": [{"framework": fw, "status": "finished", "result": RunResult(steady_images_per_second=speed)}
-                         for fw in ("pytorch", "tensorflow")]}
+        return comparison_record([run_record(fw, result=RunResult(steady_images_per_second=speed))
+                                  for fw in ("pytorch", "tensorflow")],
+                                 id=comparison_id, settings={"epochs": epochs, "dataset": "digits"})
 
     settings, results = diff_many([comparison("a", 5, 100.0), comparison("b", 10, 200.0)])
     assert settings.set_index("setting").loc["epochs", "differs"]
@@ -70,7 +70,7 @@ def test_notes_keep_their_lines_and_are_bounded():
 
 
 def finished(framework, **figures):
-    return {"framework": framework, "status": "finished", "result": RunResult(**figures)}
+    return run_record(framework, result=RunResult(**figures))
 
 
 def test_each_framework_gets_its_figure_columns_for_sorting():
@@ -81,17 +81,17 @@ def test_each_framework_gets_its_figure_columns_for_sorting():
 
     first, second = NAMES[:2]
     figures = {
-        "a": framework_figures({"runs": [finished(first, steady_images_per_second=100.0, test_accuracy=0.5),
-                                         finished(first, steady_images_per_second=300.0, peak_host_rss_bytes=2**21),
-                                         {"framework": second, "status": "failed", "result": None}]}),
-        "b": framework_figures({"runs": [finished(first, steady_images_per_second=150.0, peak_device_memory_bytes=2**20,
-                                                  peak_host_rss_bytes=2**30),
-                                         finished(second, steady_images_per_second=50.0)]}),
+        "a": framework_figures(comparison_record([finished(first, steady_images_per_second=100.0, test_accuracy=0.5),
+                                                  finished(first, steady_images_per_second=300.0, peak_host_rss_bytes=2**21),
+                                                  run_record(second, status="failed", error_kind="crashed")])),
+        "b": framework_figures(comparison_record([finished(first, steady_images_per_second=150.0,
+                                                           peak_device_memory_bytes=2**20, peak_host_rss_bytes=2**30),
+                                                  finished(second, steady_images_per_second=50.0)])),
     }
     assert figures["a"] == {f"{LABELS[first]} images/s": 200.0, f"{LABELS[first]} accuracy": 0.5,
                             f"{LABELS[first]} peak MiB": 2.0}  # medians; nothing for a framework that failed
     assert figures["b"][f"{LABELS[first]} peak MiB"] == 1.0  # the device's peak where measured
-    frame = comparisons_frame([{**summary("a", "digits", "cnn", "cpu", 1), "tags": ["x"], "note": "n"},
+    frame = comparisons_frame([summary("a", "digits", "cnn", "cpu", 1, tags=["x"], note="n"),
                                summary("b", "digits", "cnn", "cpu", 2)], figures)
     assert list(frame.columns[-4:]) == [f"{LABELS[first]} images/s", f"{LABELS[first]} accuracy",
                                         f"{LABELS[first]} peak MiB", f"{LABELS[second]} images/s"]
@@ -109,8 +109,8 @@ def test_each_framework_gets_its_figure_columns_for_sorting():
 def test_a_tag_filter_keeps_comparisons_with_any_of_the_tags():
     from core.views.history import frame_tags
 
-    frame = comparisons_frame([{**summary("a", "d", "cnn", "cpu", 1), "tags": ["GPU", "baseline"]},
-                               {**summary("b", "d", "cnn", "cpu", 1), "tags": ["slow"]}, summary("c", "d", "cnn", "cpu", 1)])
+    frame = comparisons_frame([summary("a", "d", "cnn", "cpu", 1, tags=["GPU", "baseline"]),
+                               summary("b", "d", "cnn", "cpu", 1, tags=["slow"]), summary("c", "d", "cnn", "cpu", 1)])
     assert frame_tags(frame) == ["baseline", "GPU", "slow"]
     assert list(filter_comparisons(frame, tags=["gpu"])["id"]) == ["a"]
     assert list(filter_comparisons(frame, tags=["slow", "baseline"])["id"]) == ["a", "b"]
@@ -119,9 +119,8 @@ def test_a_tag_filter_keeps_comparisons_with_any_of_the_tags():
 
 def test_a_diff_of_three_flags_what_is_not_all_equal():
     def comparison(comparison_id, epochs, batch, speed):
-        return {"id": comparison_id, "frameworks": "pytorch,tensorflow",
-                "settings": {"epochs": epochs, "batch_size": batch, "dataset": "digits"},
-                "runs": [finished(fw, steady_images_per_second=speed) for fw in ("pytorch", "tensorflow")]}
+        return comparison_record([finished(fw, steady_images_per_second=speed) for fw in ("pytorch", "tensorflow")],
+                                 id=comparison_id, settings={"epochs": epochs, "batch_size": batch, "dataset": "digits"})
 
     settings, results = diff_many([comparison("a", 5, 64, 1.0), comparison("b", 5, 32, 2.0), comparison("c", 5, 64, 3.0)])
     assert list(settings.columns) == ["setting", "a", "b", "c", "differs"]

@@ -84,7 +84,7 @@ def test_tags_and_a_note_are_saved_shown_filtered_and_kept_in_the_address(stored
     assert not app.exception, app.exception
     assert f"Saved the tags and note of {stored[0]}." in text_of(app)
     saved = Store(home / "runs.sqlite").comparison(stored[0])
-    assert (saved["tags"], saved["note"]) == (["gpu", "baseline"], "first try\nafter the upgrade")
+    assert (saved.tags, saved.note) == (("gpu", "baseline"), "first try\nafter the upgrade")
     exported = next(c for c in Store(home / "runs.sqlite").export_json()["comparisons"] if c["id"] == stored[0])
     assert "gpu" in json.dumps(exported) and "after the upgrade" in json.dumps(exported)
     assert app.text_input(key="tags_text").value == "gpu, baseline"  # as stored
@@ -104,7 +104,7 @@ def test_tags_and_a_note_are_saved_shown_filtered_and_kept_in_the_address(stored
     app.button(key="save_annotations").click().run()
     assert not app.exception, app.exception
     assert any("1 to 40 characters" in error.value for error in app.error)
-    assert Store(home / "runs.sqlite").comparison(stored[1])["tags"] == []
+    assert Store(home / "runs.sqlite").comparison(stored[1]).tags == ()
 
 
 def test_filters_and_dates_in_the_address_are_applied_on_a_first_run(stored):
@@ -131,6 +131,6 @@ def test_hostile_tags_and_notes_are_shown_as_text(home, monkeypatch):
     assert list(table(history)["id"]) == [comparison_id] and table(history).loc[0, "note"] == EVIL
     history.button(key="save_annotations").click().run()  # saved again as shown: unchanged, and said as text
     assert_nothing_links_out(history)
-    assert store.comparison(comparison_id)["note"] == EVIL
+    assert store.comparison(comparison_id).note == EVIL
     several = open_page("pages/compare.py", {"show": "several", "comparisons": comparison_id, "run_text": EVIL})
     assert_nothing_links_out(several)

@@ -28,16 +28,16 @@ from core.errors import BadInput
 from core.frameworks import LABELS, NAMES
 from core.results import RunResult
 from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
-from core.store import export_format
-from core.store.queries import (
+from core.store import export_rows
+from core.store.database import (
     COMPARISON_COLUMNS,
     ENVIRONMENT_COLUMNS,
     EPOCH_COLUMNS,
     RUN_COLUMNS,
     SCHEMA_VERSION,
     STEP_COLUMNS,
-    Store,
 )
+from core.store.queries import Store
 from core.text import plain, plain_lines
 from core.views.charts import curves_figure, memory_figure, spread_bar_figure, step_time_figure, warmup_figure
 from core.views.history import comparisons_frame, diff_many, filter_comparisons
@@ -170,24 +170,24 @@ def render_everything(store: Store) -> None:
     frame = comparisons_frame(summaries)
     filter_comparisons(frame, since=frame["created"].min().date() if len(frame) else None)
     for number, summary in enumerate(summaries):
-        comparison = store.comparison(summary["id"])
+        comparison = store.comparison(summary.id)
         for baseline in comparison_frameworks(comparison):
             findings(comparison, baseline)
             comparison_rows(comparison, baseline)
             json.dumps(comparison_json(comparison, baseline))
         headline(comparison)
         failures(comparison)
-        diff_many([comparison, store.comparison(summaries[0]["id"])])
+        diff_many([comparison, store.comparison(summaries[0].id)])
         epochs, results_table, steps = epochs_frame(comparison), results_frame(comparison), steps_frame(comparison)
         runs_frame(comparison)
-        settings_ = comparison["settings"]
-        plain(f"{settings_['epochs']} epochs · batch {settings_['batch_size']} · lr {settings_['learning_rate']:g}")
+        settings_ = comparison.settings
+        plain(f"{settings_.epochs} epochs · batch {settings_.batch_size} · lr {settings_.learning_rate:g}")
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             print_comparison(comparison)
         if number == 0:
             for metric in ("accuracy", "loss"):
                 curves_figure(epochs, metric, "train_seconds")
-            spread_bar_figure(results_table, "time_to_target_seconds", f"Time to {settings_['target_accuracy']:.0%}", "s")
+            spread_bar_figure(results_table, "time_to_target_seconds", f"Time to {settings_.target_accuracy:.0%}", "s")
             step_time_figure(steps)
             warmup_figure(results_table)
             memory_figure(results_table)
@@ -213,11 +213,11 @@ def existing_store(tmp_path_factory) -> Store:
 
 
 def test_the_models_name_every_exported_column():
-    assert set(export_format.ComparisonRow.model_fields) == {*COMPARISON_COLUMNS, "runs"}
-    assert set(export_format.RunRow.model_fields) == {*RUN_COLUMNS, "epochs", "step_samples", "environment"}
-    assert set(export_format.EpochRow.model_fields) == {"run_id", *EPOCH_COLUMNS}
-    assert set(export_format.StepRow.model_fields) == {"run_id", *STEP_COLUMNS}
-    assert set(export_format.EnvironmentRow.model_fields) == {"run_id", *ENVIRONMENT_COLUMNS}
+    assert set(export_rows.ComparisonRow.model_fields) == {*COMPARISON_COLUMNS, "runs"}
+    assert set(export_rows.RunRow.model_fields) == {*RUN_COLUMNS, "epochs", "step_samples", "environment"}
+    assert set(export_rows.EpochRow.model_fields) == {"run_id", *EPOCH_COLUMNS}
+    assert set(export_rows.StepRow.model_fields) == {"run_id", *STEP_COLUMNS}
+    assert set(export_rows.EnvironmentRow.model_fields) == {"run_id", *ENVIRONMENT_COLUMNS}
 
 
 @settings(max_examples=25, deadline=None,
@@ -336,7 +336,7 @@ def test_mutated_exports_import_whole_or_are_refused_whole_one_line_each(tmp_pat
     assert imported + skipped == count
     for comparison in export["comparisons"]:
         stored = store.comparison(comparison["id"])
-        assert len(stored["runs"]) == len(comparison["runs"])
+        assert len(stored.runs) == len(comparison["runs"])
     render_everything(store)
 
 
@@ -584,5 +584,5 @@ def test_settings_and_specs_with_fewer_fields_are_completed_with_the_defaults(tm
     export["comparisons"][0]["runs"][0]["spec_json"] = json.dumps({"epochs": 2})
     assert store.import_json(export) == (1, 0)
     comparison = store.comparison(export["comparisons"][0]["id"])
-    assert comparison["settings"] == written and comparison["runs"][0]["spec"] == spec
+    assert comparison.settings.stored() == written and comparison.runs[0].spec.stored() == spec
     render_everything(store)

@@ -121,5 +121,5 @@ def test_a_killed_dashboard_runner_fails_its_job_on_the_next_start(home):
     assert_all_gone(workers)
     assert run_pending(store) == 0
     job = get_job(store, job_id)
-    assert job["status"] == "failed" and "the app stopped" in job["message"]
+    assert job.status == "failed" and "the app stopped" in job.message
     assert {status for status, _, _ in runs_by_status(home)} == {"failed"}

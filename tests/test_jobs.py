@@ -8,19 +8,19 @@ from sqlalchemy import insert, update
 
 from core.engine.device_lock import device_lock
 from core.engine.job_runner import run_pending
-from core.engine.jobs import (
+from core.engine.jobs import enqueue
+from core.spec import RunSpec
+from core.store.database import claimant, jobs
+from core.store.queries import Store, new_id
+from core.store.queue import (
     ABANDONED_AFTER_SECONDS,
     active_jobs,
     claim_next,
-    enqueue,
     get_job,
     queue_position,
     recover_abandoned,
     request_cancel,
 )
-from core.spec import RunSpec
-from core.store.database import claimant, jobs
-from core.store.queries import Store, new_id
 from tests.conftest import PROJECT_ROOT
 
 
@@ -45,7 +45,7 @@ def test_jobs_wait_in_order(home, database):
     store = Store(database)
     first = enqueue(store, RunSpec(epochs=1), ["pytorch"])
     second = enqueue(store, RunSpec(epochs=2), ["tensorflow"])
-    assert [j["id"] for j in active_jobs(store)] == [first, second]
+    assert [j.id for j in active_jobs(store)] == [first, second]
     assert (queue_position(store, first), queue_position(store, second)) == (0, 1)
 
 
@@ -72,7 +72,7 @@ def test_a_busy_device_is_never_shared(home):
     finally:
         release.set()
         other.join()
-    assert get_job(store, job_id)["status"] == "queued"
+    assert get_job(store, job_id).status == "queued"
 
 
 def test_cancelling_a_running_job_sets_the_flag_the_runner_polls(database):
@@ -81,34 +81,34 @@ def test_cancelling_a_running_job_sets_the_flag_the_runner_polls(database):
     set_job(store, job_id, status="running")
     request_cancel(store, job_id)
     job = get_job(store, job_id)
-    assert job["status"] == "running" and job["cancel_requested"] == 1
+    assert job.status == "running" and job.cancel_requested == 1
 
 
 def test_a_job_left_running_by_a_dead_runner_is_failed_with_a_reason(home, database):
     store = Store(database)
     job_id = enqueue(store, RunSpec(epochs=1), ["pytorch", "tensorflow"])
     # A runner in another process claims the job and dies before finishing it.
-    code = ("import os, sys; from core.store.queries import Store; from core.engine.jobs import claim_next; "
+    code = ("import os, sys; from core.store.queries import Store; from core.store.queue import claim_next; "
             "claim_next(Store(sys.argv[1])); os._exit(9)")
     subprocess.run([sys.executable, "-c", code, database], cwd=PROJECT_ROOT, check=False)
-    assert get_job(store, job_id)["status"] == "running"
+    assert get_job(store, job_id).status == "running"
     with device_lock():
         assert recover_abandoned(store) == 1
     job = get_job(store, job_id)
-    assert job["status"] == "failed" and "app stopped" in job["message"]
-    runs = store.comparison(job["comparison_id"])["runs"]
-    assert {r["status"] for r in runs} == {"failed"}
+    assert job.status == "failed" and "app stopped" in job.message
+    runs = store.comparison(job.comparison_id).runs
+    assert {r.status for r in runs} == {"failed"}
     assert store.check()["problems"] == []
 
 
 CLAIMER = """
 import sys
-from core.engine.jobs import claim_next
+from core.store.queue import claim_next
 from core.store.queries import Store
 
 store = Store(sys.argv[1])
 while (job := claim_next(store)) is not None:
-    print(job["id"], flush=True)
+    print(job.id, flush=True)
 """
 
 
@@ -122,7 +122,7 @@ def test_runners_sharing_one_database_never_claim_the_same_job(database):
     claimed = [line for out, _ in outputs for line in out.split()]
     assert sorted(claimed) == sorted(queued)  # every job once, none twice
     assert sum(bool(out.split()) for out, _ in outputs) >= 2  # and the work was in fact shared
-    assert {get_job(store, job_id)["status"] for job_id in queued} == {"running"}
+    assert {get_job(store, job_id).status for job_id in queued} == {"running"}
 
 
 def test_a_job_another_machine_trains_is_left_alone_until_it_falls_silent(database):
@@ -134,8 +134,8 @@ def test_a_job_another_machine_trains_is_left_alone_until_it_falls_silent(databa
             heartbeat_at=now - ABANDONED_AFTER_SECONDS - 60)
     with device_lock():
         assert recover_abandoned(store) == 1
-    assert get_job(store, reporting)["status"] == "running"
-    assert get_job(store, silent)["status"] == "failed"
+    assert get_job(store, reporting).status == "running"
+    assert get_job(store, silent).status == "failed"
 
 
 def test_a_claimed_job_names_its_runner_and_reports_its_owner(database):
@@ -144,9 +144,9 @@ def test_a_claimed_job_names_its_runner_and_reports_its_owner(database):
     comparison_id, _ = store.create_comparison(settings, ["pytorch"], [(0, "pytorch", {"epochs": 1})], owner="visitor-a")
     with store.transaction() as db:
         db.execute(insert(jobs).values(id="j1", comparison_id=comparison_id, status="queued", created_at=1.0))
-    assert active_jobs(store)[0]["owner"] == "visitor-a"
+    assert active_jobs(store)[0].owner == "visitor-a"
     job = claim_next(store)
-    assert job["id"] == "j1" and job["claimed_by"] == claimant() and job["owner"] == "visitor-a"
+    assert job.id == "j1" and job.claimed_by == claimant() and job.owner == "visitor-a"
     assert claim_next(store) is None
 
 

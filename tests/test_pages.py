@@ -111,9 +111,9 @@ def test_every_setting_on_the_train_page_is_keyed_by_its_run_spec_field(app_home
     app.button(key="start").click().run()
     assert not app.exception, app.exception
     store = Store(app_home / "runs.sqlite")
-    comparison = store.comparison(get_job(store, app.query_params["job"])["comparison_id"])
+    comparison = store.comparison(get_job(store, app.query_params["job"]).comparison_id)
     wanted = RunSpec.from_dict({"epochs": 2, "threads": 2, "optimizer": "sgd", "same_seed": True})
-    assert comparison["settings"] == wanted.comparison_settings()
+    assert comparison.settings.stored() == wanted.comparison_settings()
 
 
 def test_form_validation_is_shown_next_to_the_field(app_home):
@@ -143,13 +143,13 @@ def test_start_comparison_queues_a_job_and_the_queue_view_follows_it_to_the_end(
     assert not app.exception, app.exception
     job_id = app.query_params["job"]
     store = Store(app_home / "runs.sqlite")
-    assert get_job(store, job_id)["status"] == "queued"
+    assert get_job(store, job_id).status == "queued"
     assert "waiting" in text_of(app)
 
     assert run_pending(store) == 1  # what the dashboard's runner thread does, in real workers
     app = open_page("pages/train.py", {"job": job_id})
     assert not app.exception
-    assert get_job(store, job_id)["status"] == "finished"
+    assert get_job(store, job_id).status == "finished"
     assert "Finished." in text_of(app)
     assert all(p.proto.value == 100 for p in app.get("progress"))
 
@@ -167,9 +167,9 @@ def test_cancel_removes_a_queued_job(app_home):
     job_id = enqueue(store, RunSpec(epochs=1), ["pytorch", "tensorflow"])
     app = open_page("pages/train.py", {"job": job_id})
     app.button(key="cancel").click().run()
-    assert get_job(store, job_id)["status"] == "cancelled"
-    runs = store.comparison(get_job(store, job_id)["comparison_id"])["runs"]
-    assert {r["error_kind"] for r in runs} == {"cancelled"}
+    assert get_job(store, job_id).status == "cancelled"
+    runs = store.comparison(get_job(store, job_id).comparison_id).runs
+    assert {r.error_kind for r in runs} == {"cancelled"}
 
 
 def test_an_unknown_job_in_the_address_is_explained(app_home):
@@ -184,7 +184,7 @@ def test_home_start_button_queues_the_default_comparison(app_home):
     assert not app.exception
     store = Store(app_home / "runs.sqlite")
     comparisons = store.list_comparisons()
-    assert len(comparisons) == 1 and comparisons[0]["dataset"] == "digits" and comparisons[0]["architecture"] == "cnn"
+    assert len(comparisons) == 1 and comparisons[0].dataset == "digits" and comparisons[0].architecture == "cnn"
 
 
 # --- text from a file, the address or the store is shown as text, never as Markdown or HTML ---------
@@ -303,7 +303,7 @@ def test_an_unknown_comparison_in_the_address_is_explained(app_home):
     assert app.query_params["comparison"] == comparison_id
     app = open_page("pages/compare.py", {"id": comparison_id})
     assert not [w.value for w in app.warning if w.value.startswith("No comparison")]
-    assert app.selectbox(key="comparison").value["id"] == comparison_id and "id" not in app.query_params
+    assert app.selectbox(key="comparison").value.id == comparison_id and "id" not in app.query_params
 
 
 def test_the_form_offers_only_what_applies_to_the_chosen_dataset_and_architecture(app_home):

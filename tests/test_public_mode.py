@@ -26,6 +26,7 @@ from core.errors import BadInput
 from core.paths import prepared_dir
 from core.spec import RunSpec
 from core.store.queries import Store
+from tests.records import comparison_record, job_record, summary_record
 from tests.test_archives import two_classes, zip_bytes
 
 LOCAL = "/home/someone/twinbench"
@@ -69,7 +70,7 @@ def test_limits_come_from_the_environment_and_nonsense_is_refused_by_name():
 
 
 def test_in_public_mode_only_the_owner_may_delete():
-    mine, theirs, nobodys = {"owner": "me"}, {"owner": "them"}, {"owner": None}
+    mine, theirs, nobodys = summary_record(owner="me"), comparison_record(owner="them"), job_record(owner=None)
     assert may_delete(mine, "me", PUBLIC)
     assert not may_delete(theirs, "me", PUBLIC)
     assert not may_delete(nobodys, "me", PUBLIC)  # from the CLI, or from before owners: not a visitor's
@@ -81,9 +82,9 @@ def test_in_public_mode_only_the_owner_may_delete():
 def test_another_visitors_stored_comparison_cannot_be_deleted(home):
     store = Store(home / "runs.sqlite")
     job = enqueue_public(store, RunSpec(epochs=1), ["pytorch"], "visitor-a", PUBLIC)
-    comparison = store.comparison(active_jobs(store)[0]["comparison_id"])
-    assert comparison["owner"] == "visitor-a" and job
-    listed = {c["id"]: c for c in store.list_comparisons()}[comparison["id"]]
+    comparison = store.comparison(active_jobs(store)[0].comparison_id)
+    assert comparison.owner == "visitor-a" and job
+    listed = {c.id: c for c in store.list_comparisons()}[comparison.id]
     assert may_delete(listed, "visitor-a", PUBLIC) and may_delete(comparison, "visitor-a", PUBLIC)
     assert not may_delete(listed, "visitor-b", PUBLIC) and not may_delete(comparison, "visitor-b", PUBLIC)
 
@@ -103,7 +104,7 @@ def test_imports_belong_to_the_visitor_who_imported_them(home, tmp_path):
 def test_the_queue_cap_holds_when_many_visitors_press_start_at_once(home):
     Store(home / "runs.sqlite").close()  # the schema, before the threads open it
     enqueue(Store(home / "runs.sqlite"), RunSpec(epochs=1), ["pytorch"])  # the digits prepared once, outside the race
-    request_cancel(Store(home / "runs.sqlite"), active_jobs(Store(home / "runs.sqlite"))[0]["id"])
+    request_cancel(Store(home / "runs.sqlite"), active_jobs(Store(home / "runs.sqlite"))[0].id)
     policy = PUBLIC.model_copy(update={"max_queue": 3})
     outcomes: list[str] = []
     start = threading.Barrier(8)
@@ -138,9 +139,9 @@ def test_one_visitor_may_have_only_so_many_waiting(home):
     with pytest.raises(BadInput, match="you have 2 comparison\\(s\\) waiting or training, the most one visitor may have"):
         enqueue_public(store, RunSpec(epochs=1), ["pytorch"], "visitor-a", policy)
     enqueue_public(store, RunSpec(epochs=1), ["pytorch"], "visitor-b", policy)  # another visitor still may
-    request_cancel(store, next(j["id"] for j in active_jobs(store) if j["owner"] == "visitor-a"))
+    request_cancel(store, next(j.id for j in active_jobs(store) if j.owner == "visitor-a"))
     enqueue_public(store, RunSpec(epochs=1), ["pytorch"], "visitor-a", policy)  # one ended: room again
-    assert sorted(j["owner"] for j in active_jobs(store)) == ["visitor-a", "visitor-a", "visitor-b"]
+    assert sorted(j.owner for j in active_jobs(store)) == ["visitor-a", "visitor-a", "visitor-b"]
 
 
 def test_locally_nothing_is_limited_but_the_owner_is_kept(home):
@@ -148,8 +149,8 @@ def test_locally_nothing_is_limited_but_the_owner_is_kept(home):
     local = PublicPolicy(max_queue=1, max_queued_per_visitor=1, max_epochs=1)
     for _ in range(2):
         enqueue_public(store, RunSpec(epochs=3), ["pytorch"], "visitor-a", local)
-    assert [j["owner"] for j in active_jobs(store)] == ["visitor-a", "visitor-a"]
-    assert [store.comparison(j["comparison_id"])["settings"]["max_images"] for j in active_jobs(store)] == [None, None]
+    assert [j.owner for j in active_jobs(store)] == ["visitor-a", "visitor-a"]
+    assert [store.comparison(j.comparison_id).settings.max_images for j in active_jobs(store)] == [None, None]
 
 
 def test_epochs_repeats_images_and_size_are_bounded():
@@ -172,7 +173,7 @@ def test_a_comparison_above_the_bounds_is_refused_before_anything_is_stored(home
         enqueue_public(store, RunSpec(epochs=11), ["pytorch"], "visitor-a", PUBLIC)
     assert store.list_comparisons() == []
     enqueue_public(store, RunSpec(epochs=10), ["pytorch"], "visitor-a", PUBLIC)
-    assert store.list_comparisons()[0]["owner"] == "visitor-a"
+    assert store.list_comparisons()[0].owner == "visitor-a"
 
 
 # --- uploads and the disk cap -----------------------------------------------------------------
@@ -235,7 +236,7 @@ def test_the_disk_cap_never_evicts_what_a_queued_comparison_needs(home):
     policy = PUBLIC.model_copy(update={"max_disk_mib": 1})
     upload = store_upload(store, "pets.zip", zip_bytes(two_classes(per_class=6)), 0, policy)
     enqueue_public(store, RunSpec(dataset=str(upload), batch_size=2), ["pytorch"], "visitor-a", policy)
-    needed = store.comparison(active_jobs(store)[0]["comparison_id"])["data"]["path"]
+    needed = store.comparison(active_jobs(store)[0].comparison_id).data["path"]
     age(upload, 1000)  # the oldest files on disk, yet needed by the queued comparison
     os.utime(needed, (time.time() - 900, time.time() - 900))
     filler = fill(home, [("filler.npz", 10)])["filler.npz"]

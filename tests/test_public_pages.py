@@ -51,7 +51,7 @@ def may_change_script() -> None:
     from core.store.queries import Store
 
     for comparison in Store(default_db_path()).list_comparisons():
-        st.text(f"{comparison['id']} {dashboard_state.may_change(comparison)}")
+        st.text(f"{comparison.id} {dashboard_state.may_change(comparison)}")
 
 
 def may_change_seen(visitor: str | None = None) -> dict[str, bool]:
@@ -75,8 +75,8 @@ def test_another_sessions_comparison_cannot_be_deleted_or_cancelled(public):
     first = start(open_page("pages/train.py"))
     job_id = first.query_params["job"]
     store = Store(public / "runs.sqlite")
-    comparison_id = active_jobs(store)[0]["comparison_id"]
-    assert store.comparison(comparison_id)["owner"] == visitor_of(first)
+    comparison_id = active_jobs(store)[0].comparison_id
+    assert store.comparison(comparison_id).owner == visitor_of(first)
 
     assert may_change_seen() == {comparison_id: False}  # another session
     assert may_change_seen(visitor_of(first)) == {comparison_id: True}  # the session that queued it
@@ -90,7 +90,7 @@ def test_another_sessions_comparison_cannot_be_deleted_or_cancelled(public):
 
 def test_locally_every_session_may_change_everything(local):
     first = start(open_page("pages/train.py"))
-    comparison_id = active_jobs(Store(local / "runs.sqlite"))[0]["comparison_id"]
+    comparison_id = active_jobs(Store(local / "runs.sqlite"))[0].comparison_id
     assert may_change_seen() == {comparison_id: True}
     assert [b for b in open_page("pages/train.py", {"job": first.query_params["job"]}).button if b.key == "cancel"]
 
@@ -161,7 +161,7 @@ def test_epochs_above_the_bound_are_capped_in_the_form_and_never_reach_the_queue
     epochs.set_value(50)
     start(app)
     store = Store(public / "runs.sqlite")
-    assert [store.comparison(c["id"])["settings"]["epochs"] for c in store.list_comparisons()] == [5]
+    assert [store.comparison(c.id).settings.epochs for c in store.list_comparisons()] == [5]
 
 
 def test_queued_from_home_in_public_mode_is_owned_and_bounded(public):
@@ -169,8 +169,8 @@ def test_queued_from_home_in_public_mode_is_owned_and_bounded(public):
     app.button(key="start").click().run()
     assert not app.exception, app.exception
     comparison = Store(public / "runs.sqlite").list_comparisons()[0]
-    assert comparison["owner"] == visitor_of(app)
-    assert Store(public / "runs.sqlite").comparison(comparison["id"])["settings"]["max_images"] == 5000
+    assert comparison.owner == visitor_of(app)
+    assert Store(public / "runs.sqlite").comparison(comparison.id).settings.max_images == 5000
 
 
 @pytest.mark.parametrize("shared", [False, True])
@@ -223,7 +223,7 @@ def test_history_deletes_and_annotates_only_this_visitors_comparisons(public):
     app = history_as("visitor-a", [mine, theirs, from_the_cli])
     assert "2 of the selected comparisons were started or imported by other visitors" in text_of(app)
     app.button(key="delete").click().run()  # the popover offers only this visitor's one
-    assert [c["id"] for c in Store(public / "runs.sqlite").list_comparisons()] == [from_the_cli, theirs]
+    assert [c.id for c in Store(public / "runs.sqlite").list_comparisons()] == [from_the_cli, theirs]
 
     app = history_as("visitor-a", [theirs])
     assert not [b for b in app.button if b.key == "delete"]

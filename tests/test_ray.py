@@ -87,7 +87,7 @@ def test_a_comparison_through_the_cli_trains_on_the_cluster_and_records_the_node
     assert all(e["node_ip"] and e["ray_gpu_ids"] == [] for e in environments)
     # The store has the same record: the verdict's runs all come from one machine.
     stored = Store(home / "runs.sqlite").comparison(read_json(output)["comparison_id"])
-    assert {r["environment"]["ray_node_id"] for r in stored["runs"]} == {node}
+    assert {r.environment["ray_node_id"] for r in stored.runs} == {node}
 
 
 @pytest.mark.ray
@@ -137,25 +137,25 @@ def test_comparisons_spread_over_nodes_and_a_lost_node_fails_only_its_own(home, 
         long_job = enqueue(store, RunSpec(epochs=200, repeats=2), ["pytorch"])
         runner = threading.Thread(target=run_pending, args=(Store(home / "runs.sqlite"),), kwargs={"executor": "ray"})
         runner.start()
-        long_comparison = get_job(store, long_job)["comparison_id"]
+        long_comparison = get_job(store, long_job).comparison_id
         node_of_long = _wait_for_node(store, long_comparison)
         short_job = enqueue(store, RunSpec(epochs=1, repeats=1), ["pytorch"])
-        short_comparison = get_job(store, short_job)["comparison_id"]
+        short_comparison = get_job(store, short_job).comparison_id
         node_of_short = _wait_for_node(store, short_comparison)
         assert node_of_long != node_of_short, "the second comparison must go to the free node"
         victim = next(n for n in (doomed_node, other_node) if n.node_id == node_of_long)
         cluster.remove_node(victim, allow_graceful=False)
         runner.join(timeout=150)
         assert not runner.is_alive()
-        print(store.comparison(long_comparison)["runs"][0]["error_message"])
-        long_runs = store.comparison(long_comparison)["runs"]
+        print(store.comparison(long_comparison).runs[0].error_message)
+        long_runs = store.comparison(long_comparison).runs
         # Its later runs fail too, rather than train on the other node: one comparison, one machine.
-        assert [(r["status"], r["error_kind"]) for r in long_runs] == [("failed", "crashed")] * 2
-        assert all(f"the Ray node {victim.node_ip_address}" in r["error_message"] for r in long_runs), long_runs[0]["error_message"]
-        assert long_runs[0]["epochs"], "the epochs trained before the node died are kept"
-        assert get_job(store, long_job)["status"] == "failed"
-        assert [r["status"] for r in store.comparison(short_comparison)["runs"]] == ["finished"]
-        assert get_job(store, short_job)["status"] == "finished"
+        assert [(r.status, r.error_kind) for r in long_runs] == [("failed", "crashed")] * 2
+        assert all(f"the Ray node {victim.node_ip_address}" in r.error_message for r in long_runs), long_runs[0].error_message
+        assert long_runs[0].epochs, "the epochs trained before the node died are kept"
+        assert get_job(store, long_job).status == "failed"
+        assert [r.status for r in store.comparison(short_comparison).runs] == ["finished"]
+        assert get_job(store, short_job).status == "finished"
     finally:
         ray.shutdown()
         cluster.shutdown()
@@ -165,9 +165,9 @@ def _wait_for_node(store: Store, comparison_id: str, seconds: float = 120) -> st
     """The Ray node that the comparison's first run recorded, once it has trained an epoch."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        run = store.comparison(comparison_id)["runs"][0]
-        if run["environment"] and run["epochs"]:
-            return run["environment"]["ray_node_id"]
-        assert run["status"] in ("queued", "running"), run
+        run = store.comparison(comparison_id).runs[0]
+        if run.environment and run.epochs:
+            return run.environment["ray_node_id"]
+        assert run.status in ("queued", "running"), run
         time.sleep(0.5)
     raise AssertionError("the comparison never started on the cluster")

@@ -5,20 +5,19 @@ import math
 from core.frameworks import LABELS, NAMES
 from core.results import RunResult, peak_memory, peak_memory_bytes, peak_memory_figure
 from core.views.run_table import RunFilter, differing_settings, filter_runs, run_table, sort_choices, sort_runs
+from tests.records import comparison_record, run_record
 
 FIRST, SECOND = NAMES[:2]
 
 
 def run(framework, repeat, status="finished", **figures):
     result = RunResult(target_accuracy=0.9, **figures) if status == "finished" else None
-    return {"framework": framework, "repeat": repeat, "status": status, "result": result,
-            "epochs": [{"epoch": 1, "val_accuracy": 0.8}]}
+    return run_record(framework, repeat=repeat, status=status, result=result, epochs=[{"epoch": 1, "val_accuracy": 0.8}])
 
 
 def comparison(comparison_id, epochs, runs, tags=()):
-    return {"id": comparison_id, "settings": {"epochs": epochs, "batch_size": 64, "target_accuracy": 0.9,
-                                              "notes": [comparison_id]},
-            "tags": list(tags), "note": "", "runs": runs}
+    return comparison_record(runs, id=comparison_id, settings={"epochs": epochs, "batch_size": 64, "target_accuracy": 0.9,
+                                                               "notes": [comparison_id]}, tags=tags)
 
 
 def two_comparisons():
@@ -48,9 +47,9 @@ def test_one_row_per_run_with_numbers_and_the_settings_that_differ():
 
 
 def test_differing_settings_counts_a_missing_setting_as_different():
-    assert differing_settings([{"settings": {"a": 1}}]) == []
-    assert differing_settings([{"settings": {"a": 1, "b": 2}}, {"settings": {"a": 1}}, {"settings": {"a": 2, "b": 2}}]) == [
-        "a", "b"]
+    assert differing_settings([comparison_record(settings={"a": 1})]) == []
+    assert differing_settings([comparison_record(settings={"a": 1, "b": 2}), comparison_record(settings={"a": 1}),
+                               comparison_record(settings={"a": 2, "b": 2})]) == ["a", "b"]
 
 
 def test_filters_combine_and_text_matches_any_text_cell():

@@ -53,9 +53,9 @@ def test_a_comparison_trains_into_a_postgresql_store(postgres_server, home):
     completed = run_cli(["compare", "--frameworks", "pytorch", "--epochs", "1", "--repeats", "1", "--db", url], home)
     assert completed.returncode == 0, completed.stderr
     [summary] = Store(url).list_comparisons()
-    comparison = Store(url).comparison(summary["id"])
-    [run] = comparison["runs"]
-    assert run["status"] == "finished" and run["result"].test_accuracy > 0.5 and run["epochs"]
+    comparison = Store(url).comparison(summary.id)
+    [run] = comparison.runs
+    assert run.status == "finished" and run.result.test_accuracy > 0.5 and run.epochs
     assert not (home / "runs.sqlite").exists()  # nothing went to the local file
 
 

@@ -13,6 +13,7 @@ from core.store.queries import Store
 from core.sweep_spec import MAX_CELLS, expand_sweep, split_values
 from core.views.sweep_charts import FAILED_SYMBOL, INCONCLUSIVE_SYMBOL, memory_figure, ratio_figure, throughput_figure
 from tests.conftest import read_json, run_cli
+from tests.records import comparison_record, run_record
 
 FIRST, SECOND = DEFAULT_NAMES
 FIRST_LABEL, SECOND_LABEL = LABELS[FIRST], LABELS[SECOND]
@@ -107,27 +108,27 @@ def test_the_estimate_grows_with_the_work_and_uses_speeds_measured_here():
 
 def _run(framework, repeat, batch, speed=None, memory=None, accuracy=0.9, failure=None, steps=()):
     finished = failure is None
-    return {
-        "id": f"{framework}-{batch}-{repeat}", "framework": framework, "repeat": repeat,
-        "status": "finished" if finished else "failed", "spec": {"batch_size": batch, "seed": repeat},
-        "error_kind": None if finished else failure[0], "error_message": None if finished else failure[1],
-        "result": RunResult(steady_images_per_second=speed, peak_host_rss_bytes=memory, test_accuracy=accuracy,
-                            step_ms_median=1000 * batch / speed if speed else None,
-                            step_ms_p90=1100 * batch / speed if speed else None) if finished else None,
-        "epochs": [], "step_samples": [{"epoch": 0, "step": i, "steps": 1, "milliseconds": ms, "warmup": False}
-                                       for i, ms in enumerate(steps)],
-    }
+    return run_record(
+        framework, id=f"{framework}-{batch}-{repeat}", repeat=repeat,
+        status="finished" if finished else "failed", spec={"batch_size": batch, "seed": repeat},
+        error_kind=None if finished else failure[0], error_message=None if finished else failure[1],
+        result=RunResult(steady_images_per_second=speed, peak_host_rss_bytes=memory, test_accuracy=accuracy,
+                         step_ms_median=1000 * batch / speed if speed else None,
+                         step_ms_p90=1100 * batch / speed if speed else None) if finished else None,
+        step_samples=[{"epoch": 0, "step": i, "steps": 1, "milliseconds": ms, "warmup": False}
+                      for i, ms in enumerate(steps)],
+    )
 
 
-def _comparison(batch, first_speeds, second_speeds, second_failure=None):
+def _comparison(batch, first_speeds, second_speeds, second_failure=None, precision=None):
     runs = [_run(FIRST, i, batch, s, 200 * 2**20 + batch * 2**20) for i, s in enumerate(first_speeds)]
     if second_failure:
         runs += [_run(SECOND, i, batch, failure=second_failure) for i in range(len(first_speeds))]
     else:
         runs += [_run(SECOND, i, batch, s, 300 * 2**20) for i, s in enumerate(second_speeds)]
-    return {"id": f"c{batch}", "frameworks": f"{FIRST},{SECOND}", "created_at": float(batch),
-            "settings": {"dataset": "digits", "architecture": "cnn", "batch_size": batch, "epochs": 1, "repeats": 3},
-            "runs": runs}
+    settings = {"dataset": "digits", "architecture": "cnn", "batch_size": batch, "epochs": 1, "repeats": 3}
+    return comparison_record(runs, id=f"c{batch}{precision or ''}", frameworks=f"{FIRST},{SECOND}",
+                             created_at=float(batch), settings={**settings, **({"precision": precision} if precision else {})})
 
 
 OOM = ("out_of_memory", "out of memory at batch 2048: can't allocate memory; try a smaller batch size or bf16")
@@ -229,10 +230,7 @@ def test_with_two_swept_settings_each_framework_has_a_line_per_value_of_the_othe
     comparisons = []
     for precision in ("fp32", "bf16"):
         for batch in (32, 64):
-            comparison = _comparison(batch, [100, 110, 105], [90, 95, 92])
-            comparison["id"] = f"c{batch}{precision}"
-            comparison["settings"]["precision"] = precision
-            comparisons.append(comparison)
+            comparisons.append(_comparison(batch, [100, 110, 105], [90, 95, 92], precision=precision))
     frame = sweep_frame(comparisons)
     assert frame.attrs["swept"] == ["batch_size", "precision"]
     names = [trace.name for trace in throughput_figure(frame, "batch_size").data]
@@ -259,13 +257,13 @@ def test_a_queued_sweep_is_one_sweep_id_over_ordinary_comparisons_and_exports_it
     store.create_comparison({"dataset": "digits", "architecture": "cnn", "device": "cpu"}, [FIRST], [])  # not a sweep
     sweep = expand_sweep({"batch_size": ["16", "32"]}, {"epochs": 1, "repeats": 1})
     sweep_id, jobs = enqueue_sweep(store, sweep, [FIRST, SECOND])
-    assert len(jobs) == 2 and [job["id"] for job in active_jobs(store)] == jobs
+    assert len(jobs) == 2 and [job.id for job in active_jobs(store)] == jobs
     comparisons = sweep_comparisons(store, sweep_id)
-    assert [c["settings"]["batch_size"] for c in comparisons] == [16, 32]
-    assert all(c["sweep_id"] == sweep_id for c in comparisons)
+    assert [c.settings.batch_size for c in comparisons] == [16, 32]
+    assert all(c.sweep_id == sweep_id for c in comparisons)
     assert [(s["sweep_id"], s["cells"], s["runs"]) for s in list_sweeps(store)] == [(sweep_id, 2, 4)]
     exported = {c["id"]: c for c in store.export_json()["comparisons"]}
-    assert {exported[c["id"]]["sweep_id"] for c in comparisons} == {sweep_id}
+    assert {exported[c.id]["sweep_id"] for c in comparisons} == {sweep_id}
     frame = sweep_frame(comparisons)
     assert list(frame["status"]) == ["queued"] * 4
     with pytest.raises(BadInput, match="no sweep with id 'nope'"):
@@ -354,8 +352,8 @@ def test_on_a_shared_instance_a_sweep_must_fit_the_queue_at_once_and_each_cell_t
     roomy = PublicPolicy(enabled=True, max_queued_per_visitor=2, max_images=500)
     sweep_id, jobs = enqueue_sweep(store, sweep, [FIRST, SECOND], owner="visitor-a", policy=roomy)
     comparisons = sweep_comparisons(store, sweep_id)
-    assert len(jobs) == 2 and {c["owner"] for c in comparisons} == {"visitor-a"}
-    assert {c["settings"]["max_images"] for c in comparisons} == {500}  # "all images" bounded, as a comparison is
+    assert len(jobs) == 2 and {c.owner for c in comparisons} == {"visitor-a"}
+    assert {c.settings.max_images for c in comparisons} == {500}  # "all images" bounded, as a comparison is
 
 
 def test_cancelling_a_sweep_cancels_its_waiting_comparisons_and_nothing_else(home):
@@ -367,9 +365,9 @@ def test_cancelling_a_sweep_cancels_its_waiting_comparisons_and_nothing_else(hom
     sweep_id, _ = enqueue_sweep(store, expand_sweep({"batch_size": ["16", "32"]}, {"epochs": 1, "repeats": 1}),
                                 [FIRST, SECOND])
     assert cancel_sweep(store, sweep_id) == 2
-    assert [job["id"] for job in active_jobs(store)] == [other]
-    runs = [run for c in sweep_comparisons(store, sweep_id) for run in c["runs"]]
-    assert {(run["status"], run["error_kind"]) for run in runs} == {("failed", "cancelled")}
+    assert [job.id for job in active_jobs(store)] == [other]
+    runs = [run for c in sweep_comparisons(store, sweep_id) for run in c.runs]
+    assert {(run.status, run.error_kind) for run in runs} == {("failed", "cancelled")}
     assert set(sweep_frame(sweep_comparisons(store, sweep_id))["status"]) == {"failed"}
     assert cancel_sweep(store, sweep_id) == 0
 

@@ -97,7 +97,7 @@ def test_start_queues_every_combination_under_one_sweep_id_and_shows_it(app_home
     sweep_id = app.query_params["sweep"]
     store = Store(app_home / "runs.sqlite")
     comparisons = sweep_comparisons(store, sweep_id)
-    assert [c["settings"]["batch_size"] for c in comparisons] == [16, 32]
+    assert [c.settings.batch_size for c in comparisons] == [16, 32]
     assert len(active_jobs(store)) == 2
     assert app.selectbox(key="sweep").value == sweep_id
     assert "0 of 4 runs ended" in text_of(app)

@@ -12,6 +12,7 @@ import pytest
 
 from core.engine.jobs import enqueue, get_job
 from core.frameworks import LABELS
+from core.records import Run
 from core.spec import RunSpec
 from core.store.queries import Store
 from tests.test_pages import open_page, text_of
@@ -41,19 +42,19 @@ def form_expander(app):
     return expander
 
 
-def training_job(home, progress: dict | None, run_seconds: float = 30.0, job_seconds: float = 40.0) -> tuple[str, dict]:
+def training_job(home, progress: dict | None, run_seconds: float = 30.0, job_seconds: float = 40.0) -> tuple[str, Run]:
     """A job whose first run has trained ``run_seconds``, with ``progress`` as execute_job keeps it."""
     store = Store(home / "runs.sqlite")
     job_id = enqueue(store, RunSpec(epochs=2, repeats=1), ["pytorch", "tensorflow"])
-    first = store.comparison(get_job(store, job_id)["comparison_id"])["runs"][0]
-    info = {"run_id": first["id"], "framework": first["framework"], "repeat": 0, "position": 0, "runs": 2, "epochs": 2}
+    first = store.comparison(get_job(store, job_id).comparison_id).runs[0]
+    info = {"run_id": first.id, "framework": first.framework, "repeat": 0, "position": 0, "runs": 2, "epochs": 2}
     now = time.time()
     with store.transaction() as db:
         db.exec_driver_sql("UPDATE jobs SET status='running', started_at=?, progress_json=? WHERE id=?",
                            (now - job_seconds, json.dumps({**info, **progress}) if progress else None, job_id))
-        db.exec_driver_sql("UPDATE runs SET status='running', started_at=? WHERE id=?", (now - run_seconds, first["id"]))
+        db.exec_driver_sql("UPDATE runs SET status='running', started_at=? WHERE id=?", (now - run_seconds, first.id))
     if progress and progress.get("epoch"):
-        store.add_epoch(first["id"], {"epoch": 1, "train_loss": 0.5, "train_accuracy": 0.8, "val_accuracy": 0.9,
+        store.add_epoch(first.id, {"epoch": 1, "train_loss": 0.5, "train_accuracy": 0.8, "val_accuracy": 0.9,
                                       "epoch_seconds": 15.0})
     return job_id, first
 
@@ -64,7 +65,7 @@ def test_a_running_job_shows_its_status_on_top_and_folds_the_form(app_home):
     app = open_page("pages/train.py", {"job": job_id})
     assert not app.exception, app.exception
 
-    headline = f"{LABELS[first['framework']]} · run 1 of 2 · epoch 2 of 2 · step 5 of 10"
+    headline = f"{LABELS[first.framework]} · run 1 of 2 · epoch 2 of 2 · step 5 of 10"
     assert headline in text_of(app)
     metrics = {metric.label: metric.value for metric in app.metric}
     assert re.fullmatch(r"4\d s", metrics["Elapsed"]), metrics  # 40 s, and the time the page took
@@ -107,7 +108,7 @@ def test_a_queued_job_waits_on_top_and_the_form_opens_once_nothing_is_active(app
 
     app.button(key="cancel").click().run()
     assert not app.exception, app.exception
-    assert get_job(store, job_id)["status"] == "cancelled"
+    assert get_job(store, job_id).status == "cancelled"
     assert form_expander(app).proto.expanded is True
     assert not app.metric
 

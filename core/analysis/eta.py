@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import fmean
-from typing import Any
 
 from core.frameworks import label
+from core.records import ENDED, Comparison, Job, Run
 
 UNKNOWN = "estimating…"
 
@@ -167,48 +167,48 @@ class JobStatus:
         return " · ".join(parts)
 
 
-def _duration(run: dict[str, Any]) -> float | None:
-    started, ended = run.get("started_at"), run.get("finished_at")
+def _duration(run: Run) -> float | None:
+    started, ended = run.started_at, run.finished_at
     return ended - started if started is not None and ended is not None else None
 
 
-def job_status(job: dict[str, Any], comparison: dict[str, Any], now: float) -> JobStatus:
+def job_status(job: Job, comparison: Comparison, now: float) -> JobStatus:
     """Where ``job`` (core.engine.jobs.get_job) stands in training ``comparison`` (Store.comparison) at time ``now``."""
-    runs = comparison["runs"]
-    finished = [FinishedRun(run["framework"], seconds) for run in runs
-                if run["status"] == "finished" and (seconds := _duration(run)) is not None]
-    done_runs = sum(run["status"] in ("finished", "failed") for run in runs)
-    planned = [PlannedRun(run["framework"], run["spec"]["epochs"]) for run in runs if run["status"] == "queued"]
-    progress = job.get("progress") or {}
+    runs = comparison.runs
+    finished = [FinishedRun(run.framework, seconds) for run in runs
+                if run.status == "finished" and (seconds := _duration(run)) is not None]
+    done_runs = sum(run.status in ENDED for run in runs)
+    planned = [PlannedRun(run.framework, run.spec.epochs) for run in runs if run.status == "queued"]
+    progress = job.progress or {}
     fraction = done_runs / len(runs) if runs else 0.0
-    if job["status"] != "running":
-        waited = now - job["created_at"] if job["status"] == "queued" else None
-        state = "waiting" if job["status"] == "queued" else job["status"]
+    if job.status != "running":
+        waited = now - job.created_at if job.status == "queued" else None
+        state: str = "waiting" if job.status == "queued" else job.status
         estimate = estimate_remaining(None, planned, finished) if finished else Estimate(None)
         return JobStatus(state, None, None, None, epoch=None, epochs=None, step=None, steps_per_epoch=None,
                          elapsed=waited, estimate=estimate, runs=len(runs), fraction=fraction)
-    elapsed = now - job["started_at"] if job.get("started_at") is not None else None
-    running = next((run for run in runs if run["status"] == "running"), None)
+    elapsed = now - job.started_at if job.started_at is not None else None
+    running = next((run for run in runs if run.status == "running"), None)
     if running is None:
         # Before the first run: the frameworks import, or best-of-each tries each framework's modes.
         trying = str(progress.get("run_id", "")).startswith("trial-")
         return JobStatus("trying modes" if trying else "starting", progress.get("framework") if trying else None,
                          None, None, epoch=None, epochs=None, step=None, steps_per_epoch=None, elapsed=elapsed,
                          estimate=Estimate(None), runs=len(runs), fraction=fraction)
-    epochs = running["spec"]["epochs"]
-    ours = progress if progress.get("run_id") == running["id"] else {}
+    epochs = running.spec.epochs
+    ours = progress if progress.get("run_id") == running.id else {}
     steps_per_epoch = ours.get("steps_per_epoch") if ours.get("event") == "progress" else None
-    epoch = ours.get("completed_epochs", ours.get("epoch", 0)) if ours else len(running["epochs"])
+    epoch = ours.get("completed_epochs", ours.get("epoch", 0)) if ours else len(running.epochs)
     step = ours.get("step", 0) if steps_per_epoch else 0
-    run_elapsed = now - running["started_at"] if running.get("started_at") is not None else 0.0
-    current = CurrentRun(running["framework"], epochs, epoch, step, steps_per_epoch, run_elapsed)
+    run_elapsed = now - running.started_at if running.started_at is not None else 0.0
+    current = CurrentRun(running.framework, epochs, epoch, step, steps_per_epoch, run_elapsed)
     if not ours or ours.get("event") == "started":
         state = "starting"
     elif current.fraction >= 1.0:
         state = "evaluating"
     else:
         state = "training"
-    return JobStatus(state, running["framework"], running["repeat"], running["position"] + 1, epoch=epoch,
+    return JobStatus(state, running.framework, running.repeat, running.position + 1, epoch=epoch,
                      epochs=epochs, step=step, steps_per_epoch=steps_per_epoch, elapsed=elapsed,
                      estimate=estimate_remaining(current, planned, finished), runs=len(runs),
                      fraction=(done_runs + current.fraction) / len(runs))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from core.analysis.figures import METRICS, Metric, format_value
 from core.analysis.verdict import comparison_frameworks, findings, finished_results, metric_decision
 from core.frameworks import label
+from core.records import Comparison, Run
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ def spread(values: list[float]) -> Spread | None:
     return Spread(statistics.median(numbers), min(numbers), max(numbers), len(numbers))
 
 
-def summarize(runs: list[dict[str, Any]], frameworks: list[str]) -> dict[str, dict[str, Any]]:
+def summarize(runs: Sequence[Run], frameworks: list[str]) -> dict[str, dict[str, Any]]:
     """Per framework, per metric: a Spread over finished repeats (or the text, for text metrics)."""
     summary: dict[str, dict[str, Any]] = {}
     for framework in frameworks:
@@ -50,7 +52,7 @@ def format_spread(value: Spread | str | None, unit: str) -> str:
     return text
 
 
-def ahead(metric: Metric, runs: list[dict[str, Any]], first: str, second: str) -> str:
+def ahead(metric: Metric, runs: Sequence[Run], first: str, second: str) -> str:
     """The table's verdict on one figure: the same rule as the verdict's sentences."""
     if metric.better is None or metric.unit in ("count", "text"):
         return ""
@@ -58,11 +60,11 @@ def ahead(metric: Metric, runs: list[dict[str, Any]], first: str, second: str) -
     return decision.short if decision else ""
 
 
-def comparison_rows(comparison: dict[str, Any], baseline: str | None = None) -> tuple[list[str], list[list[str]]]:
+def comparison_rows(comparison: Comparison, baseline: str | None = None) -> tuple[list[str], list[list[str]]]:
     """One row per reported figure, a column per framework, and one column per other framework
     against the baseline, by default the first ("Ahead" when there are two)."""
     frameworks = comparison_frameworks(comparison, baseline)
-    summary = summarize(comparison["runs"], frameworks)
+    summary = summarize(comparison.runs, frameworks)
     others = frameworks[1:]
     headers = ["", *(label(fw) for fw in frameworks)]
     headers += ["Ahead"] if len(others) == 1 else [f"{label(frameworks[0])} vs {label(fw)}" for fw in others]
@@ -75,18 +77,18 @@ def comparison_rows(comparison: dict[str, Any], baseline: str | None = None) -> 
             if all(cell in (format_value(None, metric.unit), "not measured") for cell in cells):
                 continue
         elif metric.key == "energy_joules_per_image":
-            cells = energy_cells(comparison["runs"], frameworks, cells)
+            cells = energy_cells(comparison.runs, frameworks, cells)
             if all(cell == format_value(None, metric.unit) for cell in cells):
                 continue
         elif all(v is None for v in values.values()):
             continue
         row = [metric.label, *cells]
-        row += [ahead(metric, comparison["runs"], frameworks[0], fw) for fw in others]
+        row += [ahead(metric, comparison.runs, frameworks[0], fw) for fw in others]
         rows.append(row)
     return headers, rows
 
 
-def time_to_target_cells(comparison: dict[str, Any], frameworks: list[str], cells: list[str]) -> list[str]:
+def time_to_target_cells(comparison: Comparison, frameworks: list[str], cells: list[str]) -> list[str]:
     """The time-to-target cells with each framework's missing or partial time said in words, as the
     Compare page's chart says it: "not reached (best 70.0%)", "not measured", "1 of 2 runs reached it"."""
     # Imported here: core.analysis.frames builds on this module's METRICS.
@@ -106,7 +108,7 @@ def time_to_target_cells(comparison: dict[str, Any], frameworks: list[str], cell
     return said
 
 
-def energy_cells(runs: list[dict[str, Any]], frameworks: list[str], cells: list[str]) -> list[str]:
+def energy_cells(runs: Sequence[Run], frameworks: list[str], cells: list[str]) -> list[str]:
     """The energy cells, a framework whose runs measured none saying why ("not measurable here",
     a window too short for the counter); runs stored before energy was measured say nothing."""
     said = []
@@ -125,35 +127,35 @@ def render_table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(row) for row in rows)])
 
 
-def failures(comparison: dict[str, Any]) -> list[str]:
+def failures(comparison: Comparison) -> list[str]:
     return [
-        f"{label(r['framework'])} (repeat {r['repeat'] + 1}) "
-        f"{r['error_kind']}: {r['error_message']}"
-        for r in comparison["runs"]
-        if r["status"] == "failed"
+        f"{label(r.framework)} (repeat {r.repeat + 1}) "
+        f"{r.error_kind}: {r.error_message}"
+        for r in comparison.runs
+        if r.status == "failed"
     ]
 
 
-def comparison_json(comparison: dict[str, Any], baseline: str | None = None) -> dict[str, Any]:
+def comparison_json(comparison: Comparison, baseline: str | None = None) -> dict[str, Any]:
     """The CLI's ``--json`` document: one entry per run with spec, result, epochs and error, and
     the verdict's decisions against the baseline."""
     return {
-        "comparison_id": comparison["id"],
-        "settings": comparison["settings"],
-        "data": {k: v for k, v in comparison["data"].items() if k != "path"},
+        "comparison_id": comparison.id,
+        "settings": comparison.settings.stored(),
+        "data": {k: v for k, v in comparison.data.items() if k != "path"},
         "verdict": [decision.as_dict() for decision in findings(comparison, baseline)],
         "runs": [
             {
-                "run_id": r["id"],
-                "framework": r["framework"],
-                "repeat": r["repeat"],
-                "status": r["status"],
-                "spec": r["spec"],
-                "result": r["result"].as_dict() if r["result"] else None,
-                "epochs": r["epochs"],
-                "environment": r["environment"],
-                "error": r["error"],
+                "run_id": r.id,
+                "framework": r.framework,
+                "repeat": r.repeat,
+                "status": r.status,
+                "spec": r.spec.stored(),
+                "result": r.result.as_dict() if r.result else None,
+                "epochs": [epoch.as_dict() for epoch in r.epochs],
+                "environment": r.environment,
+                "error": r.error(),
             }
-            for r in comparison["runs"]
+            for r in comparison.runs
         ],
     }

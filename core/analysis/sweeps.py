@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from core.analysis.eta import Estimate
 from core.analysis.uncertainty import mean_difference_interval
 from core.analysis.verdict import comparison_frameworks, finished_results, ratio_decision
 from core.frameworks import label
+from core.records import Comparison, Run
 from core.results import MIB, RunResult, peak_memory_figure
 from core.spec import RunSpec
 from core.sweep_spec import SWEEPABLE, Sweep, describe_values
@@ -50,16 +51,16 @@ class ObservedSpeed:
     images_per_second: float
 
 
-def observed_speeds(comparisons: Sequence[Mapping[str, Any]]) -> list[ObservedSpeed]:
-    """The speed of every finished run of ``comparisons`` (Store.comparison dicts)."""
+def observed_speeds(comparisons: Sequence[Comparison]) -> list[ObservedSpeed]:
+    """The speed of every finished run of ``comparisons`` (as Store.comparison returns them)."""
     seen = []
     for comparison in comparisons:
-        for run in comparison["runs"]:
-            speed = run["result"].steady_images_per_second if run["status"] == "finished" and run["result"] else None
+        for run in comparison.runs:
+            speed = run.result.steady_images_per_second if run.status == "finished" and run.result else None
             if speed:
-                device = (run.get("environment") or {}).get("device") or run["spec"].get("device", "auto")
-                seen.append(ObservedSpeed(run["framework"], run["spec"]["architecture"], device,
-                                          int(run["spec"]["batch_size"]), float(speed)))
+                device = (run.environment or {}).get("device") or run.spec.device
+                seen.append(ObservedSpeed(run.framework, run.spec.architecture, device,
+                                          int(run.spec.batch_size), float(speed)))
     return seen
 
 
@@ -98,11 +99,11 @@ def estimate_sweep(sweep: Sweep, frameworks: Sequence[str], history: Sequence[Ob
     return Estimate(seconds, rough)
 
 
-def swept_fields(comparisons: Sequence[Mapping[str, Any]]) -> list[str]:
+def swept_fields(comparisons: Sequence[Comparison]) -> list[str]:
     """The settings that differ between the sweep's comparisons, in RunSpec's order."""
     swept = []
     for name in SWEEPABLE:
-        values = [c["settings"].get(name) for c in comparisons]
+        values = [c.settings.setting(name) for c in comparisons]
         if any(value != values[0] for value in values[1:]):
             swept.append(name)
     return swept
@@ -137,8 +138,8 @@ def _peak_memory(results: list[RunResult]) -> tuple[float | None, str | None]:
     return statistics.median(float(r.figure(key)) for r in results if r.figure(key) is not None), kind
 
 
-def _status(runs: list[dict[str, Any]]) -> str:
-    statuses = {run["status"] for run in runs}
+def _status(runs: Sequence[Run]) -> str:
+    statuses = {run.status for run in runs}
     if "finished" in statuses:
         return "finished" if statuses == {"finished"} else ("partly failed" if statuses <= {"finished", "failed"}
                                                               else "running")
@@ -147,7 +148,7 @@ def _status(runs: list[dict[str, Any]]) -> str:
     return "running" if "running" in statuses or "failed" in statuses else "queued"
 
 
-def _speed_ratio(runs: list[dict[str, Any]], first: str, second: str) -> dict[str, Any]:
+def _speed_ratio(runs: Sequence[Run], first: str, second: str) -> dict[str, Any]:
     """first / second steady images/s, its interval and whether the verdict calls it inconclusive."""
     empty = {"speed_ratio": None, "speed_ratio_low": None, "speed_ratio_high": None, "inconclusive": None,
              "ratio_reason": None}
@@ -172,7 +173,7 @@ SWEEP_COLUMNS = ["cell", "comparison_id", "setting", "framework", "framework_nam
                  "ratio_of", "speed_ratio", "speed_ratio_low", "speed_ratio_high", "inconclusive", "ratio_reason"]
 
 
-def sweep_frame(comparisons: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+def sweep_frame(comparisons: Sequence[Comparison]) -> pd.DataFrame:
     """One row per (cell, framework) of a sweep's comparisons (Store.comparison dicts, cell order).
 
     Columns: ``cell`` (1-based), each swept setting, ``setting`` (the cell in words), ``framework``
@@ -187,29 +188,29 @@ def sweep_frame(comparisons: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     swept = swept_fields(comparisons)
     rows = []
     for cell, comparison in enumerate(comparisons, start=1):
-        values = {name: comparison["settings"].get(name) for name in swept}
-        frameworks = comparison_frameworks(dict(comparison))
+        values = {name: comparison.settings.setting(name) for name in swept}
+        frameworks = comparison_frameworks(comparison)
         for framework in frameworks:
-            runs = [run for run in comparison["runs"] if run["framework"] == framework]
-            results = finished_results(comparison["runs"], framework)
+            runs = [run for run in comparison.runs if run.framework == framework]
+            results = finished_results(comparison.runs, framework)
             speeds = [float(r.steady_images_per_second) for r in results if r.steady_images_per_second]
             low, high = _log_interval(speeds)
             peak, memory_kind = _peak_memory(results)
             accuracies = [float(r.test_accuracy) for r in results if r.test_accuracy is not None]
-            failed = [run for run in runs if run["status"] == "failed"]
-            failure_kind = failed[0]["error_kind"] if failed else None
+            failed = [run for run in runs if run.status == "failed"]
+            failure_kind = failed[0].error_kind if failed else None
             failure = None
             if failed:
                 where = describe_values(values) if values else "this cell"
-                words, message = FAILURE_WORDS.get(failure_kind or "", failure_kind), failed[0]["error_message"] or ""
+                words, message = FAILURE_WORDS.get(failure_kind or "", failure_kind), failed[0].error_message or ""
                 # An out-of-memory message already says where ("out of memory at batch 4096 ..."); others do not.
                 failure = message if words and message.startswith(f"{words} at ") else f"{words} at {where}: {message}"
                 if len(failed) < len(runs):
                     failure += f" ({len(failed)} of {len(runs)} runs)"
             baseline = framework == frameworks[0]
-            ratio = ({} if baseline else _speed_ratio(comparison["runs"], frameworks[0], framework))
+            ratio = ({} if baseline else _speed_ratio(comparison.runs, frameworks[0], framework))
             rows.append({
-                "cell": cell, "comparison_id": comparison["id"], **values, "setting": describe_values(values),
+                "cell": cell, "comparison_id": comparison.id, **values, "setting": describe_values(values),
                 "framework": label(framework), "framework_name": framework,
                 "baseline": baseline, "status": _status(runs), "runs": len(runs), "finished_runs": len(results),
                 "failure_kind": failure_kind, "failure": failure,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from core.analysis.uncertainty import (
 )
 from core.correctness import unpack_correct
 from core.frameworks import label
+from core.records import Comparison, Run
 from core.results import PEAK_MEMORY_FIGURES, RunResult
 
 SIGNIFICANCE = 1 - CONFIDENCE
@@ -36,12 +37,12 @@ UNSTABLE_MEAN_OVER_MEDIAN = 1.5
 TIMING_UNITS = ("per_s", "ms", "s", "J")
 
 
-def finished_runs(runs: list[dict[str, Any]], framework: str) -> list[dict[str, Any]]:
-    return [r for r in runs if r["framework"] == framework and r["status"] == "finished" and r["result"]]
+def finished_runs(runs: Sequence[Run], framework: str) -> list[Run]:
+    return [r for r in runs if r.framework == framework and r.status == "finished" and r.result]
 
 
-def finished_results(runs: list[dict[str, Any]], framework: str) -> list[RunResult]:
-    return [r["result"] for r in finished_runs(runs, framework)]
+def finished_results(runs: Sequence[Run], framework: str) -> list[RunResult]:
+    return [r.result for r in finished_runs(runs, framework) if r.result is not None]
 
 
 def format_ratio(ratio: float) -> str:
@@ -88,9 +89,11 @@ class Decision:
         }
 
 
-def unsteadiness(run: dict[str, Any]) -> str | None:
+def unsteadiness(run: Run) -> str | None:
     """Why this run's timings cannot be trusted, or None when its steps were steady."""
-    result, batch_size = run["result"], run["spec"]["batch_size"]
+    result, batch_size = run.result, run.spec.batch_size
+    if result is None:
+        return None
     median, p90, images_per_second = result.step_ms_median, result.step_ms_p90, result.steady_images_per_second
     if not median:
         return None
@@ -102,7 +105,7 @@ def unsteadiness(run: dict[str, Any]) -> str | None:
     return None
 
 
-def disturbance(runs: list[dict[str, Any]], frameworks: Iterable[str]) -> str | None:
+def disturbance(runs: Sequence[Run], frameworks: Iterable[str]) -> str | None:
     """'PyTorch (p90 12× the median step)': the frameworks with an unsteady run, and the first reason."""
     named = []
     for framework in frameworks:
@@ -112,27 +115,27 @@ def disturbance(runs: list[dict[str, Any]], frameworks: Iterable[str]) -> str | 
     return ", ".join(named) or None
 
 
-def machine(run: dict[str, Any]) -> str | None:
+def machine(run: Run) -> str | None:
     """The machine a run trained on, as its environment names it (a Ray node's hostname, or the
     worker's); None for runs stored before runs recorded it."""
-    environment = run.get("environment") or {}
+    environment = run.environment or {}
     return environment.get("node_hostname") or environment.get("hostname")
 
 
-def machines(runs: list[dict[str, Any]], frameworks: Iterable[str]) -> list[str]:
+def machines(runs: Sequence[Run], frameworks: Iterable[str]) -> list[str]:
     """The distinct machines the finished runs of ``frameworks`` trained on, in order of appearance."""
     named = [machine(run) for framework in frameworks for run in finished_runs(runs, framework)]
     return list(dict.fromkeys(name for name in named if name))
 
 
-def _values(runs: list[dict[str, Any]], framework: str, key: str) -> list[float]:
+def _values(runs: Sequence[Run], framework: str, key: str) -> list[float]:
     return [float(r.figure(key)) for r in finished_results(runs, framework) if r.figure(key) is not None]
 
 
-def _steady_windows(run: dict[str, Any]) -> list[float]:
+def _steady_windows(run: Run) -> list[float]:
     """Mean step time of each steady timing window: one step each on a CPU, 20 on a GPU, where
     the steps inside a window were never timed apart and must not be resampled as if they were."""
-    return [s["milliseconds"] for s in run.get("step_samples") or [] if not s["warmup"]]
+    return [s.milliseconds for s in run.step_samples if not s.warmup]
 
 
 def _ratio_text(interval: Interval) -> str:
@@ -148,7 +151,7 @@ def _invert(interval: Interval) -> Interval:
                     interval.method, interval.confidence)
 
 
-def ratio_decision(runs: list[dict[str, Any]], first: str, second: str, topic: str, key: str,
+def ratio_decision(runs: Sequence[Run], first: str, second: str, topic: str, key: str,
                    higher_is_better: bool, phrase: str, timing: bool) -> Decision | None:
     """Speed, memory or time: a ratio with its interval, a winner only when it excludes 1.
 
@@ -192,7 +195,7 @@ def ratio_decision(runs: list[dict[str, Any]], first: str, second: str, topic: s
     return Decision(topic, key, first, second, leader, None, oriented, reason, sentence, short, disturbed=bool(busy))
 
 
-def _single_run_speed_interval(runs: list[dict[str, Any]], first: str, second: str) -> Interval | None:
+def _single_run_speed_interval(runs: Sequence[Run], first: str, second: str) -> Interval | None:
     """With one run each, the steps' spread is all there is: a bootstrap over each run's steps."""
     one, other = finished_runs(runs, first), finished_runs(runs, second)
     if len(one) != 1 or len(other) != 1:
@@ -203,27 +206,27 @@ def _single_run_speed_interval(runs: list[dict[str, Any]], first: str, second: s
     return step_bootstrap_ratio(a, b)
 
 
-def _pairs_by_seed(runs: list[dict[str, Any]], first: str, second: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """One pair of runs per seed, the two frameworks from the same repeat (so the same initial
-    weights, order and test set); repeats of a seed already paired (--same-seed) add nothing."""
-    def scored(framework: str) -> dict[tuple[Any, Any], dict[str, Any]]:
-        return {(r["spec"].get("seed"), r["repeat"]): r for r in finished_runs(runs, framework)
-                if r["result"].test_accuracy is not None}
+def _pairs_by_seed(runs: Sequence[Run], first: str, second: str) -> list[tuple[RunResult, RunResult]]:
+    """The results of one pair of runs per seed, the two frameworks from the same repeat (so the same
+    initial weights, order and test set); repeats of a seed already paired (--same-seed) add nothing."""
+    def scored(framework: str) -> dict[tuple[Any, Any], RunResult]:
+        return {(r.spec.seed, r.repeat): r.result for r in finished_runs(runs, framework)
+                if r.result is not None and r.result.test_accuracy is not None}
 
     mine, theirs = scored(first), scored(second)
-    pairs: dict[Any, tuple[dict[str, Any], dict[str, Any]]] = {}
+    pairs: dict[Any, tuple[RunResult, RunResult]] = {}
     for key in sorted(mine, key=lambda k: (str(k[0]), k[1])):
         if key in theirs and key[0] not in pairs:
             pairs[key[0]] = (mine[key], theirs[key])
     return list(pairs.values())
 
 
-def accuracy_decision(runs: list[dict[str, Any]], first: str, second: str) -> Decision | None:
+def accuracy_decision(runs: Sequence[Run], first: str, second: str) -> Decision | None:
     """Across seeds: mean paired difference with a t interval. One seed: exact McNemar."""
     pairs = _pairs_by_seed(runs, first, second)
     if not pairs:
         return None
-    differences = [100 * (a["result"].test_accuracy - b["result"].test_accuracy) for a, b in pairs]
+    differences = [100 * ((a.test_accuracy or 0.0) - (b.test_accuracy or 0.0)) for a, b in pairs]
     interval = mean_difference_interval(differences)
     first_ahead = interval.estimate >= 0
     leader, trailer = (first, second) if first_ahead else (second, first)
@@ -264,15 +267,15 @@ def accuracy_decision(runs: list[dict[str, Any]], first: str, second: str) -> De
                     f"{topic}: inconclusive, {reason}; {points}, {counts}.", "inconclusive", test)
 
 
-def _mcnemar(a: dict[str, Any], b: dict[str, Any]) -> McNemar | None:
-    bits_a, bits_b = a["result"].test_correct_bits, b["result"].test_correct_bits
-    count = a["result"].test_images
-    if not bits_a or not bits_b or not count or count != b["result"].test_images:
+def _mcnemar(a: RunResult, b: RunResult) -> McNemar | None:
+    bits_a, bits_b = a.test_correct_bits, b.test_correct_bits
+    count = a.test_images
+    if not bits_a or not bits_b or not count or count != b.test_images:
         return None
     return mcnemar_exact(unpack_correct(bits_a, count), unpack_correct(bits_b, count))
 
 
-def memory_decision(runs: list[dict[str, Any]], first: str, second: str) -> Decision | None:
+def memory_decision(runs: Sequence[Run], first: str, second: str) -> Decision | None:
     for key, measured_on in PEAK_MEMORY_FIGURES:
         where = f"peak {measured_on} memory"
         decision = ratio_decision(runs, first, second, "Memory", key, False, f"less {where} than", timing=False)
@@ -294,7 +297,7 @@ def _other(decision: Decision) -> str:
     return decision.second if decision.leader == decision.first else decision.first
 
 
-def pair_decisions(runs: list[dict[str, Any]], first: str, second: str) -> list[Decision]:
+def pair_decisions(runs: Sequence[Run], first: str, second: str) -> list[Decision]:
     """The verdict's questions for one pair, most asked first."""
     candidates = [
         ratio_decision(runs, first, second, "Training speed", "steady_images_per_second", True, "faster than", True),
@@ -309,22 +312,22 @@ def pair_decisions(runs: list[dict[str, Any]], first: str, second: str) -> list[
     return [d for d in candidates if d is not None]
 
 
-def comparison_frameworks(comparison: dict[str, Any], baseline: str | None = None) -> list[str]:
+def comparison_frameworks(comparison: Comparison, baseline: str | None = None) -> list[str]:
     """The comparison's frameworks in its order, the baseline (if one of them) moved first."""
-    frameworks = [fw for fw in comparison["frameworks"].split(",") if fw]
+    frameworks = [fw for fw in comparison.frameworks if fw]
     if baseline in frameworks:
         frameworks.remove(baseline)
         frameworks.insert(0, baseline)
     return frameworks
 
 
-def findings(comparison: dict[str, Any], baseline: str | None = None) -> list[Decision]:
+def findings(comparison: Comparison, baseline: str | None = None) -> list[Decision]:
     """Every decision, the baseline (by default the first framework) against each other one."""
     frameworks = comparison_frameworks(comparison, baseline)
-    return [d for other in frameworks[1:] for d in pair_decisions(comparison["runs"], frameworks[0], other)]
+    return [d for other in frameworks[1:] for d in pair_decisions(comparison.runs, frameworks[0], other)]
 
 
-def metric_decision(runs: list[dict[str, Any]], first: str, second: str, key: str, unit: str,
+def metric_decision(runs: Sequence[Run], first: str, second: str, key: str, unit: str,
                     higher_is_better: bool) -> Decision | None:
     """The same rule for any figure of the table."""
     if key == "test_accuracy":
@@ -333,11 +336,11 @@ def metric_decision(runs: list[dict[str, Any]], first: str, second: str, key: st
     return ratio_decision(runs, first, second, key, key, higher_is_better, phrase, timing=unit in TIMING_UNITS)
 
 
-def headline(comparison: dict[str, Any]) -> str:
+def headline(comparison: Comparison) -> str:
     """One line for the home page, e.g. 'Training speed: PyTorch is 1.31× faster than TensorFlow (...)'."""
     found = findings(comparison)
     if not found:
-        failed = [r for r in comparison["runs"] if r["status"] == "failed"]
+        failed = [r for r in comparison.runs if r.status == "failed"]
         return "No verdict: " + ("a run failed." if failed else "the comparison has not finished.")
     return " ".join(f.sentence for f in found[:3])
 

@@ -11,6 +11,7 @@ from core.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED
 from core.cli.output import write_json, write_text_whole
 from core.cli.parser import SPEC_FLAGS, parse_input_shape, spec_from_args, whole_number
 from core.errors import BadInput
+from core.records import Comparison, StoredSpec
 from core.spec import RunSpec
 
 if TYPE_CHECKING:
@@ -49,7 +50,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         runs = run_benchmarks(spec, frameworks, input_shape, classes, steps, warmup, memory_limit, progress.callback)
     finally:
         progress.close()
-    summary = {"frameworks": ",".join(frameworks), "runs": runs}
+    # The timings as a comparison of one run per framework, for the report's table; it stores no
+    # settings, so no target accuracy is asked of a benchmark.
+    summary = Comparison(id="bench", created_at=0.0, dataset="shapes", architecture=spec.architecture, device=spec.device,
+                         frameworks=tuple(frameworks), settings=StoredSpec(), runs=tuple(runs))
     print(f"Benchmark: {spec.architecture}, input {'x'.join(map(str, input_shape))}, batch {spec.batch_size}, "
           f"{warmup} warm-up + {steps} timed steps, device {spec.device}, {spec.precision}, compile {spec.compile}")
     headers, rows = comparison_rows(summary)
@@ -59,10 +63,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, {
             "kind": "bench", "input_shape": list(input_shape), "steps": steps, "warmup": warmup,
-            "runs": [{**{k: r[k] for k in ("framework", "status", "spec", "environment", "error")},
-                      "result": r["result"].as_dict() if r["result"] else None} for r in runs],
+            "runs": [{"framework": run.framework, "status": run.status, "spec": run.spec.stored(),
+                      "environment": run.environment, "error": run.error(),
+                      "result": run.result.as_dict() if run.result else None} for run in runs],
         })
-    return EXIT_OK if all(r["status"] == "finished" for r in runs) else EXIT_RUN_FAILED
+    return EXIT_OK if all(run.status == "finished" for run in runs) else EXIT_RUN_FAILED
 
 
 def bench_find_max_batch(args: argparse.Namespace, spec: RunSpec, frameworks: list[str], input_shape: tuple[int, int, int],

@@ -67,7 +67,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if trained.interrupted:
         print("interrupted: the table shows what finished; the rest is marked cancelled", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return EXIT_OK if all(r["status"] == "finished" for r in comparison["runs"]) else EXIT_RUN_FAILED
+    return EXIT_OK if all(r.status == "finished" for r in comparison.runs) else EXIT_RUN_FAILED
 
 
 def sweep_from_args(args: argparse.Namespace) -> Any:
@@ -155,10 +155,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     def on_trained(comparison_id: str) -> None:
         bar.update(1)
         cell = cells[comparison_id]
-        runs = store.comparison(comparison_id)["runs"]
-        failed = [run for run in runs if run["status"] != "finished"]
+        runs = store.comparison(comparison_id).runs
+        failed = [run for run in runs if run.status != "finished"]
         bar.write(f"{cell.index}/{len(sweep)} {cell.label}: "
-                  + (f"{len(failed)} of {len(runs)} runs failed ({failed[0]['error_kind']})" if failed
+                  + (f"{len(failed)} of {len(runs)} runs failed ({failed[0].error_kind})" if failed
                      else "finished"), file=sys.stderr)
 
     try:
@@ -182,5 +182,5 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if interrupted:
         print("interrupted: the table shows what finished; the rest is marked cancelled", file=sys.stderr)
         return EXIT_INTERRUPTED
-    finished = all(run["status"] == "finished" for comparison in comparisons for run in comparison["runs"])
+    finished = all(run.status == "finished" for comparison in comparisons for run in comparison.runs)
     return EXIT_OK if finished else EXIT_RUN_FAILED

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import BadInput, TwinbenchError
+from core.records import Comparison
 from core.store.database import default_location
 
 
@@ -56,15 +57,15 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     write_text_whole(path, json.dumps(payload, indent=2, sort_keys=True))
 
 
-def print_comparison(comparison: dict[str, Any]) -> None:
+def print_comparison(comparison: Comparison) -> None:
     from core.analysis.report import comparison_rows, failures, render_table
     from core.analysis.verdict import findings
 
-    settings = comparison["settings"]
+    settings = comparison.settings
     print(
-        f"Comparison {comparison['id']}: {settings['architecture']} on {settings['dataset']}, "
-        f"{settings['epochs']} epochs, batch {settings['batch_size']}, {settings['optimizer']} "
-        f"lr {settings['learning_rate']:g}, device {settings['device']}, {settings['precision']}, compile {settings['compile']}"
+        f"Comparison {comparison.id}: {settings.architecture} on {settings.dataset}, "
+        f"{settings.epochs} epochs, batch {settings.batch_size}, {settings.optimizer} "
+        f"lr {settings.learning_rate:g}, device {settings.device}, {settings.precision}, compile {settings.compile}"
     )
     decisions = findings(comparison)
     if decisions:
@@ -73,13 +74,13 @@ def print_comparison(comparison: dict[str, Any]) -> None:
             print(f"  {decision.sentence}")
     headers, rows = comparison_rows(comparison)
     print(render_table(headers, rows))
-    for framework, choice in (comparison["data"].get("best_of_each") or {}).items():
+    for framework, choice in (comparison.data.get("best_of_each") or {}).items():
         best = choice["chosen"]
         tried = ", ".join(f"{t['mode']} {t['steady_images_per_second'] or 0:,.0f}/s" for t in choice["trials"])
         payoff = best.get("compile_payoff_step")
         pays = f"; compiling pays for itself after step {payoff}" if payoff else ""
         print(f"best of {framework}: {best['mode']} (tried {tried}){pays}")
-    for note in settings.get("notes") or []:
+    for note in settings.notes or []:
         print(f"note: {note}")
     for line in failures(comparison):
         print(f"failed: {line}", file=sys.stderr)

@@ -60,16 +60,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
         rows = []
         listed = store.list_comparisons()
         if args.sweep:  # a sweep id or a unique prefix of one, as comparison ids
-            sweeps = sorted({c["sweep_id"] for c in listed if (c.get("sweep_id") or "").startswith(args.sweep.strip())})
+            sweeps = sorted({c.sweep_id for c in listed if (c.sweep_id or "").startswith(args.sweep.strip())})
             if len(sweeps) != 1:
                 raise BadInput(f"no sweep with id {args.sweep!r}" if not sweeps else
                                f"sweep id {args.sweep!r} is ambiguous: {', '.join(sweeps)}", "sweep")
-            listed = [c for c in listed if c.get("sweep_id") == sweeps[0]]
+            listed = [c for c in listed if c.sweep_id == sweeps[0]]
         for c in listed:
-            when = dt.datetime.fromtimestamp(c["created_at"]).strftime("%Y-%m-%d %H:%M")
-            status = f"{c['finished'] or 0}/{c['runs']} finished" + (f", {c['failed']} failed" if c["failed"] else "")
-            rows.append([c["id"], when, c["dataset"], c["architecture"], c["resolved_device"] or c["device"], c["frameworks"], status,
-                         c.get("sweep_id") or "–"])
+            when = dt.datetime.fromtimestamp(c.created_at).strftime("%Y-%m-%d %H:%M")
+            status = f"{c.finished or 0}/{c.runs} finished" + (f", {c.failed} failed" if c.failed else "")
+            rows.append([c.id, when, c.dataset, c.architecture, c.resolved_device or c.device, ",".join(c.frameworks), status,
+                         c.sweep_id or "–"])
         if not rows:
             print("No comparisons yet: run `python -m core compare`.")
             return EXIT_OK

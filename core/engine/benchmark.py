@@ -3,36 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from core.engine.max_batch import worker_memory_limit
 from core.engine.runner import EventCallback, ProcessExecutor
 from core.engine.work import BenchJob
+from core.errors import FailureKind
+from core.records import Run, StoredSpec
 from core.results import RunResult
 from core.spec import RunSpec
 
 
 def run_benchmarks(spec: RunSpec, frameworks: list[str], input_shape: tuple[int, int, int], classes: int, steps: int,
                    warmup: int, memory_limit: int | None = None,
-                   events_for: Callable[[dict[str, Any]], EventCallback | None] | None = None) -> list[dict[str, Any]]:
-    """One benchmark per framework, in order, as runs the report's tables read (framework, status,
-    spec, result, environment, error). ``events_for`` gives the event callback of each run, from
-    its description (run id, framework, repeat)."""
+                   events_for: Callable[[dict[str, Any]], EventCallback | None] | None = None) -> list[Run]:
+    """One benchmark per framework, in order, as runs the report's tables read (a Run each, never
+    stored). ``events_for`` gives the event callback of each run, from its description (run id,
+    framework, repeat)."""
     executor = ProcessExecutor()
-    runs: list[dict[str, Any]] = []
+    runs: list[Run] = []
     for framework in frameworks:
         run_spec = spec.replace(framework=framework, dataset="shapes", epochs=1)
         job = BenchJob(spec=run_spec, input_shape=input_shape, num_classes=classes, steps=steps, warmup=warmup)
         info = {"run_id": framework, "framework": framework, "repeat": 0}
         with worker_memory_limit(memory_limit):
             outcome = executor.run(job, events_for(info) if events_for else None)
-        runs.append({
-            "framework": framework, "status": outcome.status, "spec": run_spec.to_dict(),
-            "result": RunResult.model_validate(outcome.result) if outcome.result else None,
-            "environment": outcome.environment, "error": outcome.error,
-            "repeat": 0, "error_kind": (outcome.error or {}).get("kind"),
-            "error_message": (outcome.error or {}).get("message"),
-        })
+        runs.append(Run(
+            id=framework, comparison_id="bench", position=len(runs), repeat=0, framework=framework,
+            status=outcome.status, spec=StoredSpec.model_validate(run_spec.to_dict()), created_at=0.0,
+            result=RunResult.model_validate(outcome.result) if outcome.result else None,
+            environment=outcome.environment, error_kind=cast("FailureKind | None", (outcome.error or {}).get("kind")),
+            error_message=(outcome.error or {}).get("message"),
+        ))
     return runs
 
 

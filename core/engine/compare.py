@@ -10,15 +10,16 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from core.data.prepare import PreparedData, prepare_dataset
 from core.engine.ray_executor import executor_setting
 from core.engine.runner import EventCallback, Executor, WorkerHosts, WorkerOutcome
 from core.engine.work import BenchJob, ParityReferenceJob, TrainJob
-from core.errors import BadInput
+from core.errors import BadInput, FailureKind
 from core.frameworks import REFERENCE, get
 from core.models.registry import check_input_shape, check_pretrained
+from core.records import Comparison
 from core.results import RunResult
 from core.spec import RunSpec
 from core.store.queries import Store
@@ -90,26 +91,25 @@ def create_comparison(store: Store, spec: RunSpec, frameworks: list[str], *, swe
     return comparison_id
 
 
-def _data_path(comparison: dict[str, Any]) -> Path:
+def _data_path(comparison: Comparison) -> Path:
     """The prepared arrays, rebuilt if the cache was cleared since the comparison was queued."""
-    path = comparison["data"].get("path")
+    path = comparison.data.get("path")
     if path and Path(path).exists():
         return Path(path)
-    settings = comparison["settings"]
-    spec = RunSpec.from_dict({**settings, "framework": REFERENCE.name})
+    spec = RunSpec.from_dict({**comparison.settings.stored(), "framework": REFERENCE.name})
     return prepare_for(spec)[1].path  # type: ignore[return-value]
 
 
-def _initial_weights(comparison: dict[str, Any], data_path: Path, seed: int, executor: Executor) -> str:
+def _initial_weights(comparison: Comparison, data_path: Path, seed: int, executor: Executor) -> str:
     """Export the PyTorch model's initial weights for this seed, for Keras to start from (--same-init)."""
-    settings = comparison["settings"]
-    input_shape, classes = comparison["data"]["input_shape"], comparison["data"]["num_classes"]
-    path = data_path.parent / (f"init-{settings['architecture']}-{'x'.join(map(str, input_shape))}-{classes}"
-                               f"-{seed}-{int(settings.get('pretrained', False))}.npz")
+    settings = comparison.settings
+    input_shape, classes = comparison.data["input_shape"], comparison.data["num_classes"]
+    path = data_path.parent / (f"init-{settings.architecture}-{'x'.join(map(str, input_shape))}-{classes}"
+                               f"-{seed}-{int(settings.pretrained)}.npz")
     if not path.exists():
         outcome = executor.run(ParityReferenceJob(
-            architectures=(settings["architecture"],), paths=(str(path),), input_shape=input_shape, num_classes=classes,
-            seed=seed, with_forward=False, pretrained=settings.get("pretrained", False)))
+            architectures=(settings.architecture,), paths=(str(path),), input_shape=input_shape, num_classes=classes,
+            seed=seed, with_forward=False, pretrained=settings.pretrained))
         if outcome.status != "finished":
             raise BadInput("same_init needs PyTorch to export its initial weights: "
                            + (outcome.error or {}).get("message", "the export failed"), "same_init")
@@ -122,7 +122,7 @@ def _with_info(on_event: RunEventCallback | None, info: dict[str, Any]) -> Event
 
 
 def choose_modes(
-    store: Store, comparison: dict[str, Any], executor: Executor, on_event: RunEventCallback | None,
+    store: Store, comparison: Comparison, executor: Executor, on_event: RunEventCallback | None,
     should_cancel: Callable[[], bool],
 ) -> dict[str, Any]:
     """Try each framework's modes briefly on the comparison's input, then give its queued runs
@@ -130,11 +130,11 @@ def choose_modes(
     from core.engine.system import nvml_gpus
     from core.modes import TRIAL_STEPS, TRIAL_WARMUP, candidate_modes, chosen_mode_payoff_step, fastest
 
-    input_shape, classes = comparison["data"]["input_shape"], comparison["data"]["num_classes"]
+    input_shape, classes = comparison.data["input_shape"], comparison.data["num_classes"]
     chosen: dict[str, Any] = {}
-    device_kind = "cuda" if comparison["settings"]["device"] != "cpu" and nvml_gpus()[0] else "cpu"
-    for framework in dict.fromkeys(r["framework"] for r in comparison["runs"]):
-        base = next(r["spec"] for r in comparison["runs"] if r["framework"] == framework)
+    device_kind = "cuda" if comparison.settings.device != "cpu" and nvml_gpus()[0] else "cpu"
+    for framework in dict.fromkeys(run.framework for run in comparison.runs):
+        base = next(run.spec.stored() for run in comparison.runs if run.framework == framework)
         trials = []
         for mode in candidate_modes(framework, device_kind):
             if should_cancel():
@@ -157,10 +157,10 @@ def choose_modes(
             continue  # no mode ran: the runs keep their settings and will report why
         best["compile_payoff_step"] = chosen_mode_payoff_step(best, trials)
         chosen[framework] = {"chosen": best, "trials": trials}
-        for run in comparison["runs"]:
-            if run["framework"] == framework and run["status"] == "queued":
-                store.update_queued_spec(run["id"], {**run["spec"], **{k: best[k] for k in ("compile", "precision", "channels_last")}})
-    store.update_comparison_data(comparison["id"], {**comparison["data"], "best_of_each": chosen})
+        for run in comparison.runs:
+            if run.framework == framework and run.status == "queued":
+                store.update_queued_spec(run.id, {**run.spec.stored(), **{k: best[k] for k in ("compile", "precision", "channels_last")}})
+    store.update_comparison_data(comparison.id, {**comparison.data, "best_of_each": chosen})
     return chosen
 
 
@@ -200,31 +200,30 @@ def execute_comparison(
     """
     comparison = store.comparison(comparison_id)
     data_path = _data_path(comparison)
-    frameworks = list(dict.fromkeys(run["framework"] for run in comparison["runs"] if run["status"] == "queued"))
+    frameworks = list(dict.fromkeys(run.framework for run in comparison.runs if run.status == "queued"))
     outcomes = []
     stop_everything = False
     with contextlib.ExitStack() as owned:
         if hosts is None:
-            hosts = comparison_executor(frameworks, comparison["settings"].get("device", "auto"), executor)
+            hosts = comparison_executor(frameworks, comparison.settings.device, executor)
             owned.callback(hosts.close)
         # Nothing timed (the mode trials included) starts while a framework is still importing.
         hosts.wait_ready(should_cancel)
-        if comparison["settings"].get("best_of_each") and frameworks:
+        if comparison.settings.best_of_each and frameworks:
             choose_modes(store, comparison, hosts, on_event, should_cancel)
             comparison = store.comparison(comparison_id)
-        queued = [run for run in comparison["runs"] if run["status"] == "queued"]
-        same_init = comparison["settings"].get("same_init")
+        queued = [run for run in comparison.runs if run.status == "queued"]
         init_weights = {seed: _initial_weights(comparison, data_path, seed, hosts)
-                        for seed in sorted({run["spec"]["seed"] for run in queued})} if same_init else {}
+                        for seed in sorted({run.spec.seed for run in queued})} if comparison.settings.same_init else {}
         for run in queued:
             if stop_everything or should_cancel():
-                store.fail_run(run["id"], "cancelled", "the comparison was cancelled before this run started")
+                store.fail_run(run.id, "cancelled", "the comparison was cancelled before this run started")
                 continue
-            store.mark_running(run["id"])
-            info = {"run_id": run["id"], "framework": run["framework"], "repeat": run["repeat"],
-                    "position": run["position"], "runs": len(comparison["runs"]), "epochs": run["spec"]["epochs"]}
+            store.mark_running(run.id)
+            info = {"run_id": run.id, "framework": run.framework, "repeat": run.repeat,
+                    "position": run.position, "runs": len(comparison.runs), "epochs": run.spec.epochs}
 
-            def record(event: dict[str, Any], run_id: str = run["id"], info: dict[str, Any] = info) -> None:
+            def record(event: dict[str, Any], run_id: str = run.id, info: dict[str, Any] = info) -> None:
                 if event["type"] == "started" and event.get("environment"):
                     store.record_environment(run_id, event["environment"])
                 elif event["type"] == "epoch":
@@ -232,14 +231,15 @@ def execute_comparison(
                 if on_event:
                     on_event(info, event)
 
-            job = TrainJob(spec=RunSpec.model_validate(run["spec"]), data_path=str(data_path),
-                           init_weights=init_weights.get(run["spec"]["seed"]))
+            job = TrainJob(spec=RunSpec.model_validate(run.spec.stored()), data_path=str(data_path),
+                           init_weights=init_weights.get(run.spec.seed))
             outcome = hosts.run(job, record, should_cancel)
             if outcome.status == "finished" and outcome.result is not None:
-                store.finish_run(run["id"], RunResult.model_validate(outcome.result))
+                store.finish_run(run.id, RunResult.model_validate(outcome.result))
             else:
                 error = outcome.error or {"kind": "crashed", "message": "no result"}
-                store.fail_run(run["id"], error["kind"], error["message"])
+                # The worker names its kind in a JSON event, one of FailureKind (core.errors).
+                store.fail_run(run.id, cast(FailureKind, error["kind"]), error["message"])
                 if error["kind"] == "cancelled":
                     stop_everything = True
             outcomes.append(outcome)

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
-import sqlite3
 from pathlib import Path
 
-from sqlalchemy.exc import OperationalError
-
 from core.paths import twinbench_home
-from core.store.database import is_database_error
+from core.store import is_database_error, is_unreachable
 
 LOG_BYTES = 1 << 20
 
@@ -43,8 +40,8 @@ def record(error: BaseException, where: str) -> Path | None:
 
 def one_line(error: BaseException) -> str:
     """What went wrong, in one line a person can act on."""
-    if isinstance(error, OperationalError) and not isinstance(error.orig, sqlite3.DatabaseError):
-        reason = " ".join(str(error.orig).split())[:300]
+    if is_unreachable(error):
+        reason = " ".join(str(getattr(error, "orig", error)).split())[:300]
         return f"the results database cannot be reached ({reason}); check its URL (--db / TWINBENCH_DB) and the server"
     if is_database_error(error):
         return (f"the results database is damaged or unreadable ({getattr(error, 'orig', None) or error}); `python -m core runs check` says more, "

@@ -9,11 +9,11 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from core.engine.jobs import claim_next, execute_job
 from core.engine.training import train_now
 from core.errors import BadInput
+from core.records import Job
 from core.store.queries import Store
 
 IDLE_POLL_SECONDS = 0.5
@@ -52,7 +52,7 @@ def _run_pending_on_cluster(store: Store) -> int:
     running: list[threading.Thread] = []
     done = 0
 
-    def drive(job: dict[str, Any]) -> None:
+    def drive(job: Job) -> None:
         own = Store(store.location)
         try:
             execute_job(own, job, "ray")
@@ -67,7 +67,7 @@ def _run_pending_on_cluster(store: Store) -> int:
         running = [thread for thread in running if thread.is_alive()]
         job = claim_next(store) if len(running) < slots else None
         if job is not None:
-            thread = threading.Thread(target=drive, args=(job,), name=f"twinbench-job-{job['id']}", daemon=True)
+            thread = threading.Thread(target=drive, args=(job,), name=f"twinbench-job-{job.id}", daemon=True)
             thread.start()
             running.append(thread)
             done += 1

@@ -34,6 +34,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.errors import BadInput
+from core.records import Comparison, ComparisonSummary, Job
 from core.spec import RunSpec
 
 MiB = 1 << 20
@@ -153,13 +154,13 @@ def policy_from_environment(env: Mapping[str, str], cwd: Path | str | None = Non
 # --- who may change what ----------------------------------------------------------------------
 
 
-def may_delete(comparison: Mapping[str, Any], visitor: str | None, policy: PublicPolicy) -> bool:
+def may_delete(comparison: Comparison | ComparisonSummary | Job, visitor: str | None, policy: PublicPolicy) -> bool:
     """Whether ``visitor`` may delete (or cancel) ``comparison``: anyone locally; in public mode
     only the visitor that owns it. A comparison without an owner (from the CLI, or stored before
     owners existed) belongs to no visitor, so in public mode nobody deletes it from the pages."""
     if not policy.enabled:
         return True
-    owner = comparison.get("owner")
+    owner = comparison.owner
     return visitor is not None and owner is not None and owner == visitor
 
 
@@ -184,7 +185,7 @@ def check_queue(store: Any, visitor: str | None, policy: PublicPolicy, adding: i
                            "instance takes; try again when one ends")
         raise BadInput(f"the queue holds {len(jobs)} of the {policy.max_queue} comparisons this shared instance takes, "
                        f"no room for {adding} more; try fewer, or again when some end")
-    mine = sum(1 for job in jobs if visitor is not None and job.get("owner") == visitor)
+    mine = sum(1 for job in jobs if visitor is not None and job.owner == visitor)
     if mine + adding > policy.max_queued_per_visitor:
         if adding == 1:
             raise BadInput(f"you have {mine} comparison(s) waiting or training, the most one visitor may have on this "
@@ -271,16 +272,16 @@ def protected_paths(store: Any) -> set[Path]:
     kept: set[Path] = set()
     for job in active_jobs(store):
         try:
-            comparison = store.comparison(job["comparison_id"])
+            comparison = store.comparison(job.comparison_id)
         except BadInput:  # deleted between the two reads: nothing to keep for it
             continue
-        dataset = comparison["settings"].get("dataset", "")
+        dataset = comparison.settings.dataset
         if is_path_dataset(dataset):
             kept.add(Path(dataset).expanduser())
-        if comparison["data"].get("path"):
-            kept.add(Path(comparison["data"]["path"]))
-        if comparison["settings"].get("same_init"):
-            kept.update(prepared_dir().glob(f"init-{comparison['settings']['architecture']}-*.npz"))
+        if comparison.data.get("path"):
+            kept.add(Path(comparison.data["path"]))
+        if comparison.settings.same_init:
+            kept.update(prepared_dir().glob(f"init-{comparison.settings.architecture}-*.npz"))
     return {path.resolve() for path in kept}
 
 

@@ -24,6 +24,7 @@ from typing import IO, Any, Protocol
 
 from core.engine.work import Job
 from core.paths import PROJECT_ROOT
+from core.records import RunStatus
 from core.train.events import parse_event
 
 # After a cancel request the worker stops at its next step; a step stuck in compilation gets
@@ -37,7 +38,7 @@ PARENT_VARIABLE = "TWINBENCH_PARENT_PID"
 
 @dataclass
 class WorkerOutcome:
-    status: str  # "finished" or "failed"
+    status: RunStatus  # "finished" or "failed"
     result: dict[str, Any] | None = None
     error: dict[str, str] | None = None
     environment: dict[str, Any] | None = None

@@ -12,6 +12,7 @@ from typing import Any
 
 from core.analysis.sweeps import ObservedSpeed, observed_speeds
 from core.errors import BadInput
+from core.records import Comparison
 from core.sweep_spec import Cell, Sweep
 
 
@@ -79,35 +80,36 @@ def cancel_sweep(store: Any, sweep_id: str) -> int:
     once, the one training at its next step."""
     from core.engine.jobs import active_jobs, request_cancel
 
-    ours = {c["id"] for c in store.list_comparisons() if c.get("sweep_id") == sweep_id}
-    jobs = [job for job in active_jobs(store) if job["comparison_id"] in ours]
+    ours = {summary.id for summary in store.list_comparisons() if summary.sweep_id == sweep_id}
+    jobs = [job for job in active_jobs(store) if job.comparison_id in ours]
     for job in jobs:
-        request_cancel(store, job["id"])
+        request_cancel(store, job.id)
     return len(jobs)
 
 
 def speed_history(store: Any, limit: int = 20) -> list[ObservedSpeed]:
     """Speeds of the latest ``limit`` comparisons in the store (the estimate's evidence)."""
     latest = store.list_comparisons()[:limit]
-    return observed_speeds([store.comparison(c["id"]) for c in latest])
+    return observed_speeds([store.comparison(summary.id) for summary in latest])
 
 
 def list_sweeps(store: Any) -> list[dict[str, Any]]:
     """One entry per sweep in the store, newest first: id, created, cells, runs, finished, failed."""
     sweeps: dict[str, dict[str, Any]] = {}
     for summary in store.list_comparisons():
-        sweep_id = summary.get("sweep_id")
+        sweep_id = summary.sweep_id
         if not sweep_id:
             continue
-        entry = sweeps.setdefault(sweep_id, {"sweep_id": sweep_id, "created_at": summary["created_at"], "cells": 0,
+        entry = sweeps.setdefault(sweep_id, {"sweep_id": sweep_id, "created_at": summary.created_at, "cells": 0,
                                              "runs": 0, "finished": 0, "failed": 0,
                                              "architectures": set(), "datasets": set()})
-        entry["created_at"] = min(entry["created_at"], summary["created_at"])
+        entry["created_at"] = min(entry["created_at"], summary.created_at)
         entry["cells"] += 1
-        for key in ("runs", "finished", "failed"):
-            entry[key] += summary.get(key) or 0
-        entry["architectures"].add(summary["architecture"])
-        entry["datasets"].add(summary["dataset"])
+        entry["runs"] += summary.runs
+        entry["finished"] += summary.finished or 0
+        entry["failed"] += summary.failed or 0
+        entry["architectures"].add(summary.architecture)
+        entry["datasets"].add(summary.dataset)
     listed = sorted(sweeps.values(), key=lambda entry: entry["created_at"], reverse=True)
     for entry in listed:
         entry["architectures"] = sorted(entry["architectures"])
@@ -115,9 +117,10 @@ def list_sweeps(store: Any) -> list[dict[str, Any]]:
     return listed
 
 
-def sweep_comparisons(store: Any, sweep_id: str) -> list[dict[str, Any]]:
+def sweep_comparisons(store: Any, sweep_id: str) -> list[Comparison]:
     """The sweep's comparisons with their runs, in the order they were queued (cell order)."""
-    ids = [c["id"] for c in sorted(store.list_comparisons(), key=lambda c: c["created_at"]) if c.get("sweep_id") == sweep_id]
+    ids = [summary.id for summary in sorted(store.list_comparisons(), key=lambda summary: summary.created_at)
+           if summary.sweep_id == sweep_id]
     if not ids:
         raise BadInput(f"no sweep with id {sweep_id!r}; `python -m core runs list` shows the sweep of each comparison",
                        "sweep")

@@ -41,7 +41,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
 from core.errors import BadInput
 from core.paths import default_db_path, twinbench_home
@@ -141,6 +141,20 @@ environments = Table(
 schema_versions = Table("twinbench_schema", metadata, Column("version", Integer, nullable=False))
 
 TABLES = ("comparisons", "runs", "epochs", "step_samples", "environments", "jobs")
+
+
+def column_names(table: Table, *, without: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """A table's columns in their order, but those named in ``without``."""
+    return tuple(column.name for column in table.columns if column.name not in without)
+
+
+# What an export holds of each table and what callers read of it; a run's own rows name it by nesting.
+# Not a comparison's owner (a visitor's browser session, see core/engine/public_mode.py), nor who claimed a run.
+COMPARISON_COLUMNS = column_names(comparisons, without=("owner",))
+RUN_COLUMNS = column_names(runs, without=("claimed_by",))
+EPOCH_COLUMNS = column_names(epochs, without=("run_id",))
+STEP_COLUMNS = column_names(step_samples, without=("run_id",))
+ENVIRONMENT_COLUMNS = column_names(environments, without=("run_id",))
 
 # What takes a database from version N-1 to N, in SQL that SQLite and PostgreSQL both run.
 UPGRADES: dict[int, tuple[str, ...]] = {
@@ -302,3 +316,8 @@ DATABASE_ERRORS = (DBAPIError, sqlite3.DatabaseError)
 
 def is_database_error(error: BaseException) -> bool:
     return isinstance(error, DATABASE_ERRORS)
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """A database server that cannot be reached or refused us, as opposed to a damaged SQLite file."""
+    return isinstance(error, OperationalError) and not isinstance(error.orig, sqlite3.DatabaseError)

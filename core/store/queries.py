@@ -9,8 +9,6 @@ lists filter on; export/import in JSON is lossless, CSV is one flat row per run.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sqlite3
 import time
@@ -20,51 +18,38 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, case, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Row, case, delete, func, insert, select, tuple_, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
 
-from core.errors import BadInput
-from core.provenance import PROVENANCE_FIELDS
+from core.errors import BadInput, FailureKind
+from core.records import UNFINISHED, Comparison, ComparisonSummary, Epoch, Run, StepSample, StoredSpec
 from core.results import RunResult
-from core.store import database
+from core.store import database, exchange
 from core.store.annotations import clean_note, clean_tags
-from core.store.database import SCHEMA_VERSION, comparisons, environments, epochs, runs, step_samples
-from core.store.export_format import EXPORT_FORMAT, check_export, comparison_label, complete_settings, complete_spec
-
-__all__ = ["SCHEMA_VERSION", "EXPORT_FORMAT", "Store", "new_id"]
-
-# A run is queued, running, finished or failed (its error_kind says why, "cancelled" included).
-
-EPOCH_COLUMNS = (
-    "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_seconds", "eval_seconds",
-    "elapsed_seconds", "images_per_second", "step_ms_median", "step_ms_p90", "data_wait_fraction",
+from core.store.database import (
+    EPOCH_COLUMNS,
+    SCHEMA_VERSION,
+    STEP_COLUMNS,
+    comparisons,
+    environments,
+    epochs,
+    runs,
+    step_samples,
 )
-STEP_COLUMNS = ("epoch", "step", "steps", "milliseconds", "warmup")
-# What an export holds of a comparison: not its owner (a visitor's browser session, see core/engine/public_mode.py).
-COMPARISON_COLUMNS = (
-    "id", "created_at", "dataset", "architecture", "device", "frameworks", "settings_json", "data_json",
-    "sweep_id", "tags_json", "note",
-)
-RUN_COLUMNS = (
-    "id", "comparison_id", "position", "repeat", "framework", "status", "spec_json", "result_json",
-    "error_kind", "error_message", "created_at", "started_at", "finished_at",
-)
-ENVIRONMENT_COLUMNS = ("framework_version", "device_name", "driver", "cpu", "threads", "details_json")
+
+__all__ = ["SCHEMA_VERSION", "Store", "new_id"]
 
 
 def new_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def _dicts(rows: Any) -> list[dict[str, Any]]:
-    return [dict(row._mapping) for row in rows]
+def _tags(tags_json: str | None) -> tuple[str, ...]:
+    return tuple(json.loads(tags_json or "[]"))
 
 
-def _annotated(comparison: dict[str, Any]) -> dict[str, Any]:
-    """A comparisons row as callers read it: tags as a list."""
-    comparison["tags"] = json.loads(comparison.pop("tags_json", None) or "[]")
-    return comparison
+def _frameworks(column: str) -> tuple[str, ...]:
+    return tuple(column.split(","))
 
 
 class Store:
@@ -265,18 +250,18 @@ class Store:
                 status="finished", result_json=json.dumps(result.as_dict(), sort_keys=True), finished_at=time.time(),
                 error_kind=None, error_message=None))
 
-    def fail_run(self, run_id: str, kind: str, message: str) -> None:
+    def fail_run(self, run_id: str, kind: FailureKind, message: str) -> None:
         with self.transaction() as db:
             db.execute(update(runs).where(runs.c.id == run_id).values(
                 status="failed", error_kind=kind, error_message=message, finished_at=time.time()))
 
-    def fail_unfinished_runs(self, comparison_id: str, kind: str, message: str, db: Connection | None = None) -> int:
+    def fail_unfinished_runs(self, comparison_id: str, kind: FailureKind, message: str, db: Connection | None = None) -> int:
         """Fail every queued or running run of a comparison (inside ``db``'s transaction, if given)."""
         if db is None:
             with self.transaction() as db:
                 return self.fail_unfinished_runs(comparison_id, kind, message, db)
         return int(db.execute(
-            update(runs).where(runs.c.comparison_id == comparison_id, runs.c.status.in_(("queued", "running")))
+            update(runs).where(runs.c.comparison_id == comparison_id, runs.c.status.in_(UNFINISHED))
             .values(status="failed", error_kind=kind, error_message=message, finished_at=time.time())).rowcount)
 
     def delete_comparison(self, comparison_id: str) -> bool:
@@ -297,7 +282,7 @@ class Store:
             raise BadInput(f"id {prefix!r} is ambiguous: {', '.join(ids)}")
         return ids[0]
 
-    def list_comparisons(self) -> list[dict[str, Any]]:
+    def list_comparisons(self) -> list[ComparisonSummary]:
         """Every comparison, newest first, with its run counts and the device its runs used."""
         finished = func.sum(case((runs.c.status == "finished", 1), else_=0))
         failed = func.sum(case((runs.c.status == "failed", 1), else_=0))
@@ -308,163 +293,66 @@ class Store:
         devices = (select(runs.c.comparison_id, environments.c.details_json)
                    .join(environments, environments.c.run_id == runs.c.id).order_by(runs.c.position))
         with self.reading() as db:
-            rows = _dicts(db.execute(query))
+            rows = db.execute(query).all()
             resolved: dict[str, str] = {}
             for comparison_id, details in db.execute(devices):
                 device = json.loads(details).get("device")
                 if device is not None:
                     resolved.setdefault(comparison_id, device)
-        for row in rows:
-            row["resolved_device"] = resolved.get(row["id"])
-            row["finished"] = None if row["runs"] == 0 else int(row["finished"])
-            row["failed"] = None if row["runs"] == 0 else int(row["failed"])
-            _annotated(row)
-        return rows
+        return [ComparisonSummary(
+            id=row.id, created_at=row.created_at, dataset=row.dataset, architecture=row.architecture, device=row.device,
+            frameworks=_frameworks(row.frameworks), sweep_id=row.sweep_id, owner=row.owner, tags=_tags(row.tags_json),
+            note=row.note, runs=row.runs, finished=None if row.runs == 0 else int(row.finished),
+            failed=None if row.runs == 0 else int(row.failed), resolved_device=resolved.get(row.id)) for row in rows]
 
     def latest_comparison_id(self) -> str | None:
         with self.reading() as db:
             return db.execute(select(comparisons.c.id).order_by(comparisons.c.created_at.desc()).limit(1)).scalar()
 
-    def comparison(self, comparison_id: str) -> dict[str, Any]:
+    def comparison(self, comparison_id: str) -> Comparison:
         """A comparison with its runs, each with spec, result, error, epochs, steps, environment."""
         with self.reading() as db:
             row = db.execute(select(comparisons).where(comparisons.c.id == comparison_id)).first()
             if row is None:
                 raise BadInput(f"no comparison with id {comparison_id!r}")
-            comparison = _annotated(dict(row._mapping))
-            comparison["settings"] = json.loads(comparison.pop("settings_json"))
-            comparison["data"] = json.loads(comparison.pop("data_json"))
-            comparison["runs"] = [self._run(db, run) for run in _dicts(db.execute(
-                select(runs).where(runs.c.comparison_id == comparison_id).order_by(runs.c.position)))]
-        return comparison
+            run_rows = db.execute(select(runs).where(runs.c.comparison_id == comparison_id).order_by(runs.c.position)).all()
+            return Comparison(
+                id=row.id, created_at=row.created_at, dataset=row.dataset, architecture=row.architecture,
+                device=row.device, frameworks=_frameworks(row.frameworks),
+                settings=StoredSpec.model_validate_json(row.settings_json), data=json.loads(row.data_json),
+                sweep_id=row.sweep_id, owner=row.owner, tags=_tags(row.tags_json), note=row.note,
+                runs=tuple(self._run(db, run) for run in run_rows))
 
     @staticmethod
-    def _run(db: Connection, run: dict[str, Any]) -> dict[str, Any]:
-        run.pop("claimed_by", None)
-        run["spec"] = json.loads(run.pop("spec_json"))
-        result = run.pop("result_json")
-        run["result"] = RunResult.model_validate_json(result) if result else None
-        run["error"] = {"kind": run["error_kind"], "message": run["error_message"]} if run["error_kind"] else None
-        run["epochs"] = _dicts(db.execute(select(*(epochs.c[c] for c in EPOCH_COLUMNS))
-                                          .where(epochs.c.run_id == run["id"]).order_by(epochs.c.epoch)))
-        run["step_samples"] = _dicts(db.execute(select(*(step_samples.c[c] for c in STEP_COLUMNS))
-                                                .where(step_samples.c.run_id == run["id"])
-                                                .order_by(step_samples.c.epoch, step_samples.c.step)))
-        details = db.execute(select(environments.c.details_json).where(environments.c.run_id == run["id"])).scalar()
-        run["environment"] = json.loads(details) if details else None
-        return run
+    def _run(db: Connection, row: Row[Any]) -> Run:
+        epoch_rows = db.execute(select(*(epochs.c[c] for c in EPOCH_COLUMNS))
+                                .where(epochs.c.run_id == row.id).order_by(epochs.c.epoch))
+        sample_rows = db.execute(select(*(step_samples.c[c] for c in STEP_COLUMNS))
+                                 .where(step_samples.c.run_id == row.id)
+                                 .order_by(step_samples.c.epoch, step_samples.c.step))
+        details = db.execute(select(environments.c.details_json).where(environments.c.run_id == row.id)).scalar()
+        return Run(
+            id=row.id, comparison_id=row.comparison_id, position=row.position, repeat=row.repeat,
+            framework=row.framework, status=row.status, spec=StoredSpec.model_validate_json(row.spec_json),
+            result=RunResult.model_validate_json(row.result_json) if row.result_json else None,
+            error_kind=row.error_kind, error_message=row.error_message, created_at=row.created_at,
+            started_at=row.started_at, finished_at=row.finished_at,
+            epochs=tuple(Epoch(**epoch._mapping) for epoch in epoch_rows),
+            step_samples=tuple(StepSample(epoch=sample.epoch, step=sample.step, steps=sample.steps,
+                                          milliseconds=sample.milliseconds, warmup=bool(sample.warmup))
+                               for sample in sample_rows),
+            environment=json.loads(details) if details else None)
 
-    # --- export and import -------------------------------------------------------------------
+    # --- export and import (core/store/exchange.py) -------------------------------------------
 
     def export_json(self, comparison_ids: list[str] | None = None) -> dict[str, Any]:
-        """Every table's rows, nested by comparison: ``import_json`` rebuilds them exactly.
-
-        Settings and specs stored with fewer than all RunSpec fields are written out complete
-        (the missing ones at their defaults, as the app reads them), as ``import_json`` stores them."""
-
-        ids = comparison_ids or [c["id"] for c in reversed(self.list_comparisons())]
-        exported = []
-        with self.reading() as db:
-            for comparison_id in ids:
-                row = db.execute(select(*(comparisons.c[c] for c in COMPARISON_COLUMNS))
-                                 .where(comparisons.c.id == comparison_id)).first()
-                if row is None:
-                    raise BadInput(f"no comparison with id {comparison_id!r}")
-                comparison = dict(row._mapping)
-                comparison["settings_json"] = complete_settings(comparison["settings_json"])
-                comparison["runs"] = [self._exported_run(db, run) for run in _dicts(db.execute(
-                    select(*(runs.c[c] for c in RUN_COLUMNS)).where(runs.c.comparison_id == comparison_id)
-                    .order_by(runs.c.position)))]
-                exported.append(comparison)
-        return {"format": EXPORT_FORMAT, "schema_version": SCHEMA_VERSION, "comparisons": exported}
-
-    @staticmethod
-    def _exported_run(db: Connection, run: dict[str, Any]) -> dict[str, Any]:
-
-        run["spec_json"] = complete_spec(run["spec_json"], run["framework"])
-        run["epochs"] = _dicts(db.execute(select(epochs).where(epochs.c.run_id == run["id"]).order_by(epochs.c.epoch)))
-        run["step_samples"] = _dicts(db.execute(select(step_samples).where(step_samples.c.run_id == run["id"])
-                                                .order_by(step_samples.c.epoch, step_samples.c.step)))
-        environment = db.execute(select(environments).where(environments.c.run_id == run["id"])).first()
-        run["environment"] = dict(environment._mapping) if environment else None
-        return run
+        """Every table's rows, nested by comparison, that ``import_json`` rebuilds exactly."""
+        return exchange.export_json(self, comparison_ids)
 
     def import_json(self, payload: dict[str, Any], *, owner: str | None = None) -> tuple[int, int]:
-        """Insert exported comparisons in one transaction; returns (imported, already present).
-
-        Every comparison is checked first (core/store/export_format.py), and against this database
-        (a run id it already holds under another comparison): if any is refused, nothing is
-        written and the BadInput says why in one line per refused comparison. ``owner``: the
-        visitor who imports, the owner of what is imported (public mode)."""
-
-        checked, refused = check_export(payload)
-        imported = skipped = 0
-        with self.transaction() as db:
-            fresh = []
-            for index, comparison in checked.items():
-                if db.execute(select(comparisons.c.id).where(comparisons.c.id == comparison.id)).first():
-                    skipped += 1
-                    continue
-                for run in comparison.runs:
-                    holder = db.execute(select(runs.c.comparison_id).where(runs.c.id == run.id)).scalar()
-                    if holder:
-                        refused[index] = (f"{comparison_label(index, {'id': comparison.id})}: run {run.id} is already "
-                                          f"in this database, in comparison {holder}")
-                        break
-                else:
-                    fresh.append(comparison)
-            if refused:
-                total = len(payload["comparisons"])
-                lines = [refused[index] for index in sorted(refused)]
-                raise BadInput(f"nothing was imported: {len(refused)} of {total} comparison{'s' * (total != 1)} "
-                               "refused\n" + "\n".join(lines))
-            try:
-                for comparison in fresh:
-                    self._insert_exported(db, comparison, owner)
-                    imported += 1
-            except IntegrityError as error:  # what the checks above should already have refused
-                raise BadInput(f"nothing was imported: the export does not fit this database ({error.orig})") from None
-        return imported, skipped
-
-    @staticmethod
-    def _insert_exported(db: Connection, comparison: Any, owner: str | None) -> None:
-        """One checked comparison (an export_format.ComparisonRow) and its runs' rows, as exported."""
-        db.execute(insert(comparisons).values(owner=owner, **{c: getattr(comparison, c) for c in COMPARISON_COLUMNS}))
-        for run in comparison.runs:
-            db.execute(insert(runs).values(**{c: getattr(run, c) for c in RUN_COLUMNS}))
-            if run.epochs:
-                db.execute(insert(epochs), [{"run_id": run.id, **{c: getattr(epoch, c) for c in EPOCH_COLUMNS}}
-                                            for epoch in run.epochs])
-            if run.step_samples:
-                db.execute(insert(step_samples), [{"run_id": run.id, **{c: getattr(sample, c) for c in STEP_COLUMNS}}
-                                                  for sample in run.step_samples])
-            if run.environment is not None:
-                db.execute(insert(environments).values(
-                    run_id=run.id, **{c: getattr(run.environment, c) for c in ENVIRONMENT_COLUMNS}))
+        """Insert exported comparisons in one transaction; returns (imported, already present)."""
+        return exchange.import_json(self, payload, owner=owner)
 
     def export_csv(self) -> str:
         """One row per run: its comparison's sweep, tags and note, settings, status, error and every result figure."""
-        rows = []
-        for summary in reversed(self.list_comparisons()):
-            comparison = self.comparison(summary["id"])
-            for run in comparison["runs"]:
-                row = {
-                    "comparison_id": comparison["id"], "run_id": run["id"], "created_at": comparison["created_at"],
-                    "sweep_id": comparison["sweep_id"], "tags": ";".join(comparison["tags"]), "note": comparison["note"],
-                    "framework": run["framework"], "repeat": run["repeat"], "status": run["status"],
-                    "error_kind": run["error_kind"], "error_message": run["error_message"],
-                }
-                row.update({f"spec_{k}": v for k, v in run["spec"].items() if k not in ("framework", "notes")})
-                row.update(run["result"].as_dict() if run["result"] else {})
-                if run["environment"]:
-                    row.update({f"env_{k}": run["environment"].get(k)
-                                for k in ("framework_version", "device_name", "cpu", "threads", *PROVENANCE_FIELDS)})
-                rows.append(row)
-        columns: list[str] = []
-        for row in rows:
-            columns.extend(key for key in row if key not in columns)
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-        return buffer.getvalue()
+        return exchange.export_csv(self)

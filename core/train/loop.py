@@ -24,6 +24,7 @@ from core.data.augment import augment_epoch
 from core.data.order import epoch_order, steps_per_epoch, warmup_steps
 from core.data.prepare import PreparedData
 from core.modes import run_mode_label
+from core.records import StepSample
 from core.train.energy import EnergyMeter, energy_counter
 from core.train.measure import NvmlSampler, peak_rss_bytes, percentile
 from core.train.optim import OptimizerSettings
@@ -142,21 +143,6 @@ def mean_loss_and_hits(batches: Iterable[tuple[Any, Any]], count: int) -> tuple[
         total_loss += float(loss)
         hits.append(np.asarray(correct))
     return total_loss / max(count, 1), np.concatenate(hits) if hits else np.zeros(0, dtype=bool)
-
-
-@dataclass
-class StepSample:
-    """Per-step time averaged over a window of steps timed between two synchronisations."""
-
-    epoch: int
-    step: int
-    steps: int
-    milliseconds: float
-    warmup: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "step": self.step, "steps": self.steps,
-                "milliseconds": self.milliseconds, "warmup": self.warmup}
 
 
 @dataclass

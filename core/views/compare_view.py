@@ -15,21 +15,22 @@ import pandas as pd
 from core.analysis import frames
 from core.analysis.report import comparison_rows
 from core.frameworks import LABELS, label
+from core.records import RUN_STATUSES, Comparison, ComparisonSummary
 from core.text import plain
 from core.views import charts
 from core.views.environment import code_note
-from core.views.run_table import RUN_STATUSES, RunFilter, RunsView
+from core.views.run_table import RunFilter, RunsView
 
 # One comparison in depth, or several side by side.
 SHOW = {"one": "One comparison", "several": "Several comparisons"}
 TRIAL_COLUMNS = ["mode", "steady_images_per_second", "step_ms_median", "compile_seconds", "status"]
 
 
-def comparison_choice(summary: Mapping[str, Any]) -> str:
+def comparison_choice(summary: ComparisonSummary) -> str:
     """A comparison as the selectors list it (Store.list_comparisons' summary)."""
-    when = dt.datetime.fromtimestamp(summary["created_at"]).strftime("%Y-%m-%d %H:%M")
-    device = summary["resolved_device"] or summary["device"]
-    return f"{summary['architecture']} on {summary['dataset']} · {device} · {when} · {summary['id']}"
+    when = dt.datetime.fromtimestamp(summary.created_at).strftime("%Y-%m-%d %H:%M")
+    device = summary.resolved_device or summary.device
+    return f"{summary.architecture} on {summary.dataset} · {device} · {when} · {summary.id}"
 
 
 def first_show(params: Mapping[str, Any]) -> str:
@@ -73,24 +74,24 @@ def chosen_index(ids: Sequence[str], wanted: str | None) -> tuple[int, str | Non
     return (ids.index(wanted) if wanted in ids else 0), None
 
 
-def threads_note(comparison: Mapping[str, Any]) -> str:
+def threads_note(comparison: Comparison) -> str:
     """The CPU threads each framework trained with, from the runs' environments."""
-    environments = [run["environment"] for run in comparison["runs"] if run.get("environment")]
-    threads = sorted({env.get("threads") for env in environments if env.get("device") == "cpu" and env.get("threads")})
+    environments = [run.environment for run in comparison.runs if run.environment]
+    threads = sorted({int(env["threads"]) for env in environments if env.get("device") == "cpu" and env.get("threads")})
     if not threads:
         return ""
     cores = environments[0].get("cpu_count")
     return f" · {'/'.join(map(str, threads))} CPU thread(s) per framework" + (f" of {cores} cores" if cores else "")
 
 
-def settings_caption(comparison: Mapping[str, Any]) -> str:
+def settings_caption(comparison: Comparison) -> str:
     """One line of how the comparison trained, as Markdown that shows exactly that text."""
-    settings = comparison["settings"]
+    settings = comparison.settings
     return plain(
-        f"{settings['epochs']} epochs · batch {settings['batch_size']} · {settings['optimizer']} lr {settings['learning_rate']:g} · "
-        f"{settings['precision']} · compile {settings['compile']} · {settings['repeats']} repeat(s) · seed {settings['seed']}"
-        + "".join(f" · {note}" for note in settings.get("notes") or [])
-        + (" · best of each: every framework in its fastest mode (see below)" if settings.get("best_of_each") else "")
+        f"{settings.epochs} epochs · batch {settings.batch_size} · {settings.optimizer} lr {settings.learning_rate:g} · "
+        f"{settings.precision} · compile {settings.compile} · {settings.repeats} repeat(s) · seed {settings.seed}"
+        + "".join(f" · {note}" for note in settings.notes or [])
+        + (" · best of each: every framework in its fastest mode (see below)" if settings.best_of_each else "")
         + threads_note(comparison)
         + code_note(comparison)
     )
@@ -107,7 +108,7 @@ def unfinished_warning(runs: pd.DataFrame) -> str | None:
     )
 
 
-def verdict_table(comparison: dict[str, Any], baseline: str | None = None) -> pd.DataFrame | None:
+def verdict_table(comparison: Comparison, baseline: str | None = None) -> pd.DataFrame | None:
     """Each figure's medians per framework and who is ahead (core.analysis.report.comparison_rows); None
     before anything has finished."""
     headers, rows = comparison_rows(comparison, baseline)
@@ -131,19 +132,19 @@ def trials_frame(choice: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(choice["trials"])[TRIAL_COLUMNS]
 
 
-def sees_whole_gpu(comparison: Mapping[str, Any]) -> bool:
+def sees_whole_gpu(comparison: Comparison) -> bool:
     """Whether NVML's figure is the whole GPU's memory in use: it could not see the training processes."""
-    return any(run["result"] and run["result"].nvml_memory_scope == "device" for run in comparison["runs"])
+    return any(run.result and run.result.nvml_memory_scope == "device" for run in comparison.runs)
 
 
-def speed_figures(comparison: dict[str, Any], results: pd.DataFrame, log_scale: bool) -> dict[str, Any]:
+def speed_figures(comparison: Comparison, results: pd.DataFrame, log_scale: bool) -> dict[str, Any]:
     """The speed charts of one comparison, by the key each has on the page, two to a row."""
     return {
         "throughput": charts.spread_bar_figure(results, "steady_images_per_second", "Steady-state throughput", "images/s",
                                                log_scale=log_scale),
         "steps": charts.step_time_figure(frames.steps_frame(comparison), log_scale=log_scale),
         "warmup": charts.warmup_figure(results, log_scale=log_scale),
-        "target": charts.time_to_target_figure(frames.target_frame(comparison), comparison["settings"]["target_accuracy"],
+        "target": charts.time_to_target_figure(frames.target_frame(comparison), comparison.settings.target_accuracy,
                                                log_scale=log_scale),
     }
 
@@ -154,7 +155,7 @@ def curve_figures(epochs: pd.DataFrame, view: charts.ChartView) -> dict[str, Any
             for metric in ("accuracy", "loss")}
 
 
-def overlay_figures(comparisons: list[dict[str, Any]], view: charts.ChartView, colour_by: str,
+def overlay_figures(comparisons: list[Comparison], view: charts.ChartView, colour_by: str,
                     split: str) -> dict[str, Any]:
     """Several comparisons' accuracy and loss curves overlaid, by the key each has on the page."""
     overlaid = frames.overlay_epochs_frame(comparisons)

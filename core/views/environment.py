@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from core.records import Comparison
+
 # Enough of a commit to find it; the whole id is in the export.
 SHORT_COMMIT = 12
 
@@ -22,8 +24,8 @@ def code_description(environment: Mapping[str, Any]) -> str:
     return text
 
 
-def code_note(comparison: Mapping[str, Any]) -> str:
+def code_note(comparison: Comparison) -> str:
     """' · Twinbench 0.1.0, commit ...' for the comparison's caption: each different description
     of its runs' code, in run order; '' where no run recorded one."""
-    described = [code_description(run["environment"]) for run in comparison["runs"] if run.get("environment")]
+    described = [code_description(run.environment) for run in comparison.runs if run.environment]
     return "".join(f" · {text}" for text in dict.fromkeys(described) if text)

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
 from core.analysis.figures import METRICS, PEAK_MEMORY, metric_named, metric_value
 from core.analysis.report import format_spread, summarize
 from core.frameworks import REGISTRY, label
+from core.records import Comparison, ComparisonSummary
 
 # What each framework's columns in the comparisons table hold, each headed by its Metric's framework_column.
 FRAMEWORK_FIGURES = tuple(metric_named(key) for key in ("steady_images_per_second", "test_accuracy", PEAK_MEMORY.key))
@@ -24,13 +24,13 @@ def figure_column(framework_label: str, suffix: str) -> str:
     return f"{framework_label} {suffix}"
 
 
-def framework_figures(comparison: dict[str, Any]) -> dict[str, float]:
+def framework_figures(comparison: Comparison) -> dict[str, float]:
     """Each framework's median images/s, test accuracy and peak memory (MiB) over its finished
     runs, keyed by ``figure_column``; a figure no run measured is left out."""
     figures: dict[str, float] = {}
-    for framework in dict.fromkeys(run["framework"] for run in comparison["runs"]):
-        results = [run["result"] for run in comparison["runs"]
-                   if run["framework"] == framework and run["status"] == "finished" and run["result"]]
+    for framework in dict.fromkeys(run.framework for run in comparison.runs):
+        results = [run.result for run in comparison.runs
+                   if run.framework == framework and run.status == "finished" and run.result]
         name = label(framework)
         for figure in FRAMEWORK_FIGURES:
             values = [metric_value(figure, r) for r in results]
@@ -40,27 +40,27 @@ def framework_figures(comparison: dict[str, Any]) -> dict[str, float]:
     return figures
 
 
-def comparisons_frame(summaries: list[dict[str, Any]], figures: Mapping[str, Mapping[str, float]] | None = None) -> pd.DataFrame:
+def comparisons_frame(summaries: Sequence[ComparisonSummary], figures: Mapping[str, Mapping[str, float]] | None = None) -> pd.DataFrame:
     """One row per comparison; ``figures`` (comparison id to ``framework_figures``) adds a numeric
     column per framework and figure, in registry order, NaN where a comparison lacks it."""
     figures = figures or {}
     rows = [
         {
-            "id": s["id"],
-            "created": dt.datetime.fromtimestamp(s["created_at"]),
-            "dataset": s["dataset"],
-            "architecture": s["architecture"],
-            "device": s.get("resolved_device") or s["device"],
-            "frameworks": ", ".join(label(f) for f in s["frameworks"].split(",")),
-            "runs": f"{s['finished'] or 0}/{s['runs']} finished" + (f", {s['failed']} failed" if s["failed"] else ""),
+            "id": s.id,
+            "created": dt.datetime.fromtimestamp(s.created_at),
+            "dataset": s.dataset,
+            "architecture": s.architecture,
+            "device": s.resolved_device or s.device,
+            "frameworks": ", ".join(label(f) for f in s.frameworks),
+            "runs": f"{s.finished or 0}/{s.runs} finished" + (f", {s.failed} failed" if s.failed else ""),
             # Older stores and exports have no annotations.
-            "tags": ", ".join(s.get("tags") or []),
-            "note": s.get("note") or "",
-            **figures.get(s["id"], {}),
+            "tags": ", ".join(s.tags),
+            "note": s.note or "",
+            **figures.get(s.id, {}),
         }
         for s in summaries
     ]
-    present = set().union(*(figures.get(s["id"], {}) for s in summaries)) if summaries else set()
+    present = set().union(*(figures.get(s.id, {}) for s in summaries)) if summaries else set()
     metric_columns = [figure_column(framework.label, figure.framework_column) for framework in REGISTRY.values()
                       for figure in FRAMEWORK_FIGURES if figure_column(framework.label, figure.framework_column) in present]
     return pd.DataFrame(rows, columns=[*BASE_COLUMNS, *metric_columns])
@@ -117,19 +117,20 @@ def merge_selection(selected: list[str], previous_rows: list[str], rows: list[st
     return kept + [i for i in rows if i not in kept]
 
 
-def diff_many(comparisons: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def diff_many(comparisons: Sequence[Comparison]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Settings side by side (a column per comparison, with a 'differs' flag: not all equal) and
     each framework's results side by side, for any number of comparisons."""
-    ids = [c["id"] for c in comparisons]
-    keys = sorted(set().union(*(c["settings"] for c in comparisons))) if comparisons else []
+    ids = [c.id for c in comparisons]
+    stored = [c.settings.stored() for c in comparisons]
+    keys = sorted(set().union(*stored)) if comparisons else []
     settings = pd.DataFrame(
-        [{"setting": k, **{c["id"]: str(c["settings"].get(k)) for c in comparisons},
-          "differs": len({repr(c["settings"].get(k)) for c in comparisons}) > 1} for k in keys],
+        [{"setting": k, **{c.id: str(s.get(k)) for c, s in zip(comparisons, stored, strict=True)},
+          "differs": len({repr(s.get(k)) for s in stored}) > 1} for k in keys],
         columns=["setting", *ids, "differs"],
     )
-    frameworks = [name for name in REGISTRY if any(name in c["frameworks"].split(",") for c in comparisons)]
-    frameworks += sorted({f for c in comparisons for f in c["frameworks"].split(",")} - set(frameworks))
-    summaries = [summarize(c["runs"], frameworks) for c in comparisons]
+    frameworks = [name for name in REGISTRY if any(name in c.frameworks for c in comparisons)]
+    frameworks += sorted({f for c in comparisons for f in c.frameworks} - set(frameworks))
+    summaries = [summarize(c.runs, frameworks) for c in comparisons]
     rows = []
     for metric in METRICS:
         for framework in frameworks:

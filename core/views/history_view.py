@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from core.errors import BadInput
+from core.records import ComparisonSummary
 from core.text import plain
 from core.views.history import filter_comparisons, frame_tags, merge_selection, sort_comparisons
 from core.views.query import dates_param, flag_param, list_param
@@ -24,10 +25,10 @@ LEADING_COLUMNS = ["id", "created", "dataset", "architecture", "device", "runs"]
 TRAILING_COLUMNS = ["tags", "note", "frameworks"]
 
 
-def comparison_choice(summary: Mapping[str, Any]) -> str:
+def comparison_choice(summary: ComparisonSummary) -> str:
     """A comparison as the selectors list it (Store.list_comparisons' summary)."""
-    when = dt.datetime.fromtimestamp(summary["created_at"]).strftime("%Y-%m-%d %H:%M")
-    return f"{summary['id']} · {summary['architecture']} on {summary['dataset']} · {when}"
+    when = dt.datetime.fromtimestamp(summary.created_at).strftime("%Y-%m-%d %H:%M")
+    return f"{summary.id} · {summary.architecture} on {summary.dataset} · {when}"
 
 
 def filter_options(frame: pd.DataFrame) -> dict[str, list[str]]:
@@ -128,9 +129,9 @@ def compare_links(selected: Sequence[str]) -> list[dict[str, Any] | None]:
     return [one, overlay]
 
 
-def annotation_fields(summary: Mapping[str, Any]) -> dict[str, str]:
+def annotation_fields(summary: ComparisonSummary) -> dict[str, str]:
     """The tags and note fields as one comparison's stored annotations fill them."""
-    return {"tags_text": ", ".join(summary.get("tags") or []), "note_text": summary.get("note") or ""}
+    return {"tags_text": ", ".join(summary.tags or []), "note_text": summary.note or ""}
 
 
 def capitalised(text: object) -> str:

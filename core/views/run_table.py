@@ -9,7 +9,7 @@ own column (reached, not reached, not measured).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ import pandas as pd
 from core.analysis.figures import PEAK_MEMORY, metric_named, metric_value
 from core.analysis.frames import target_status
 from core.frameworks import label
+from core.records import Comparison
 from core.results import peak_memory
 
 # The figure columns, in the order shown, each headed by its Metric's run_column.
@@ -28,16 +29,14 @@ LEADING_COLUMNS = ("comparison", "run", "framework", "repeat", "status", "tags")
 TRAILING_COLUMNS = ("target", "memory measured", "mode")
 # Columns the table can be sorted by, besides the settings that differ.
 SORTABLE = (*FIGURE_COLUMNS, "comparison", "run", "framework", "status")
-# What a run can be, as the store says it.
-RUN_STATUSES = ("finished", "failed", "running", "queued")
 # Settings that name where a comparison came from rather than how it trained.
 UNCOMPARED_SETTINGS = frozenset({"notes"})
 
 
-def differing_settings(comparisons: Iterable[Mapping[str, Any]]) -> list[str]:
+def differing_settings(comparisons: Iterable[Comparison]) -> list[str]:
     """The settings whose values are not all equal across ``comparisons`` (a setting one of them
     lacks counts as differing), sorted by name."""
-    settings = [dict(c.get("settings") or {}) for c in comparisons]
+    settings = [c.settings.stored() for c in comparisons]
     if len(settings) < 2:
         return []
     keys = sorted(set().union(*settings) - UNCOMPARED_SETTINGS)
@@ -52,7 +51,7 @@ def _setting_text(value: Any) -> str:
     return str(value)
 
 
-def run_table(comparisons: list[Mapping[str, Any]]) -> pd.DataFrame:
+def run_table(comparisons: Sequence[Comparison]) -> pd.DataFrame:
     """One row per run of each comparison (as ``Store.comparison`` returns it), in the order given.
 
     Columns: LEADING_COLUMNS, FIGURE_COLUMNS (numbers; NaN where a run has no such figure) with
@@ -63,20 +62,20 @@ def run_table(comparisons: list[Mapping[str, Any]]) -> pd.DataFrame:
     settings = differing_settings(comparisons)
     rows = []
     for comparison in comparisons:
-        target = (comparison.get("settings") or {}).get("target_accuracy")
-        tags = ", ".join(comparison.get("tags") or [])
-        for run in comparison["runs"]:
-            result = run["result"] if run["status"] == "finished" else None
-            framework = label(run["framework"])
+        target = comparison.settings.setting("target_accuracy")
+        tags = ", ".join(comparison.tags)
+        for run in comparison.runs:
+            result = run.result if run.status == "finished" else None
+            framework = label(run.framework)
             _, where = peak_memory(result)
             row: dict[str, Any] = {
-                "comparison": comparison["id"], "run": f"{framework} #{run['repeat'] + 1}", "framework": framework,
-                "repeat": run["repeat"] + 1, "status": run["status"], "tags": tags,
+                "comparison": comparison.id, "run": f"{framework} #{run.repeat + 1}", "framework": framework,
+                "repeat": run.repeat + 1, "status": run.status, "tags": tags,
             }
             for figure in FIGURES:
                 value = metric_value(figure, result)
                 row[figure.run_column] = float(value) if value is not None else float("nan")
-            row.update({setting: _setting_text((comparison.get("settings") or {}).get(setting)) for setting in settings})
+            row.update({setting: _setting_text(comparison.settings.setting(setting)) for setting in settings})
             row["target"] = target_status(run, target) if result else ""
             row["memory measured"] = where
             row["mode"] = (result.figure("mode") if result else None) or ""

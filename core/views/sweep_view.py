@@ -11,6 +11,7 @@ import pandas as pd
 
 from core.data.registry import BUILTIN_DATASETS
 from core.models.registry import ARCHITECTURES
+from core.records import ENDED, Comparison
 from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, OPTIMIZERS, PRECISIONS
 from core.sweep_spec import SWEEPABLE
 from core.text import plain
@@ -63,10 +64,10 @@ def unfinished(entry: Mapping[str, Any]) -> bool:
     return bool(entry["finished"] + entry["failed"] < entry["runs"])
 
 
-def runs_ended(comparisons: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
+def runs_ended(comparisons: Sequence[Comparison]) -> tuple[int, int]:
     """How many of the sweep's runs have ended (finished or failed), of how many."""
-    runs = sum(len(c["runs"]) for c in comparisons)
-    ended = sum(run["status"] in ("finished", "failed") for c in comparisons for run in c["runs"])
+    runs = sum(len(c.runs) for c in comparisons)
+    ended = sum(run.status in ENDED for c in comparisons for run in c.runs)
     return ended, runs
 
 
