@@ -16,6 +16,7 @@ from core.analysis.report import comparison_rows
 from core.results import checked_result
 from core.train.energy import EnergyMeter, RaplEnergyCounter, rapl_packages
 from core.train.loop import run_benchmark
+from tests.records import comparison_record, run_record
 from tests.test_loop import FakeClock, FakeTrainer
 
 
@@ -160,13 +161,12 @@ def test_rapl_that_this_user_cannot_read_is_no_counter(tmp_path):
 
 
 def comparison(runs):
-    return {"frameworks": "pytorch,tensorflow", "runs": runs}
+    return comparison_record(runs, frameworks="pytorch,tensorflow")
 
 
 def run(framework, repeat, **figures):
-    return {"framework": framework, "repeat": repeat, "status": "finished", "spec": {"seed": repeat, "batch_size": 32},
-            "result": checked_result({"steady_images_per_second": 1000.0, **figures}), "environment": {"hostname": "h"},
-            "step_samples": []}
+    return run_record(framework, repeat=repeat, spec={"seed": repeat, "batch_size": 32},
+                      result=checked_result({"steady_images_per_second": 1000.0, **figures}), environment={"hostname": "h"})
 
 
 def test_the_table_shows_energy_beside_images_per_second_or_why_it_is_missing():

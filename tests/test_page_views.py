@@ -13,17 +13,17 @@ from core.store.queries import Store
 from core.views import compare_view, history_view, model_table, query, sweep_view, system_view
 from core.views.history import comparisons_frame, sort_options
 from core.views.run_table import RunFilter, RunsView
+from tests.records import comparison_record, run_record, summary_record
 from tests.test_compare_view import store_comparisons
 
 FIRST, SECOND = NAMES[:2]
 NOON = dt.datetime(2026, 3, 4, 12, 0).timestamp()
 
 
-def summary(comparison_id: str, days_ago: int = 0, **extra) -> dict:
+def summary(comparison_id: str, days_ago: int = 0, **extra):
     """A comparison as Store.list_comparisons lists it."""
-    return {"id": comparison_id, "created_at": NOON - days_ago * 86400, "dataset": "digits", "architecture": "cnn",
-            "device": "auto", "resolved_device": "cpu", "frameworks": f"{FIRST},{SECOND}", "runs": 2, "finished": 2,
-            "failed": 0, **extra}
+    return summary_record(id=comparison_id, created_at=NOON - days_ago * 86400, resolved_device="cpu",
+                          frameworks=f"{FIRST},{SECOND}", runs=2, finished=2, failed=0, **extra)
 
 
 def test_seed_sets_only_what_the_state_does_not_hold_yet():
@@ -64,20 +64,20 @@ def test_the_several_view_seeds_its_widgets_from_the_address_and_writes_them_bac
     assert compare_view.framework_filter_options(asked) == [*LABELS.values(), "Mine"]
 
 
-def run(framework: str, status: str = "finished", environment: dict | None = None, scope: str | None = None) -> dict:
+def run(framework: str, status: str = "finished", environment: dict | None = None, scope: str | None = None):
     result = RunResult(steady_images_per_second=100.0, nvml_memory_scope=scope) if status == "finished" else None
-    return {"framework": framework, "status": status, "environment": environment, "result": result}
+    return run_record(framework, status=status, environment=environment, result=result)
 
 
 def test_the_settings_line_says_the_threads_and_notes_as_text():
     settings = {"epochs": 5, "batch_size": 64, "optimizer": "adam", "learning_rate": 0.001, "precision": "fp32",
                 "compile": "off", "repeats": 3, "seed": 0, "notes": ["resized to *16*"], "best_of_each": False}
     cpu = {"device": "cpu", "threads": 3, "cpu_count": 4}
-    comparison = {"settings": settings, "runs": [run(FIRST, environment=cpu), run(SECOND, environment=cpu)]}
+    comparison = comparison_record([run(FIRST, environment=cpu), run(SECOND, environment=cpu)], settings=settings)
     assert compare_view.settings_caption(comparison) == (
         "5 epochs · batch 64 · adam lr 0.001 · fp32 · compile off · 3 repeat(s) · seed 0 · resized to \\*16\\* · "
         "3 CPU thread(s) per framework of 4 cores")
-    assert compare_view.threads_note({"runs": [run(FIRST, environment={"device": "cuda", "threads": 3})]}) == ""
+    assert compare_view.threads_note(comparison_record([run(FIRST, environment={"device": "cuda", "threads": 3})])) == ""
 
 
 def test_unfinished_runs_and_the_whole_gpu_note_are_said_only_when_they_apply():
@@ -85,8 +85,8 @@ def test_unfinished_runs_and_the_whole_gpu_note_are_said_only_when_they_apply():
                          {"framework": SECOND, "repeat": 1, "status": "failed", "error": "out of memory"}])
     assert compare_view.unfinished_warning(runs) == f"Not every run finished:\n\n- {SECOND} #1: failed — out of memory"
     assert compare_view.unfinished_warning(runs[:1]) is None
-    assert compare_view.sees_whole_gpu({"runs": [run(FIRST, scope="device"), run(SECOND, "failed")]})
-    assert not compare_view.sees_whole_gpu({"runs": [run(FIRST, scope="process")]})
+    assert compare_view.sees_whole_gpu(comparison_record([run(FIRST, scope="device"), run(SECOND, "failed")]))
+    assert not compare_view.sees_whole_gpu(comparison_record([run(FIRST, scope="process")]))
 
 
 def test_best_of_each_says_the_mode_chosen_and_when_compiling_paid():
@@ -103,7 +103,7 @@ def test_best_of_each_says_the_mode_chosen_and_when_compiling_paid():
 def history_frame() -> tuple[pd.DataFrame, dict]:
     summaries = [summary("new", tags=["gpu"]), summary("old", days_ago=3, dataset="shapes")]
     figures = {"new": {f"{LABELS[FIRST]} images/s": 10.0, f"{LABELS[FIRST]} peak MiB": 5.0}}
-    return comparisons_frame(summaries, figures), {s["id"]: s for s in summaries}
+    return comparisons_frame(summaries, figures), {s.id: s for s in summaries}
 
 
 def test_the_history_view_goes_from_the_address_to_the_widgets_and_back():
@@ -160,8 +160,8 @@ def test_history_offers_links_deletion_and_says_why_an_import_failed():
     assert one["query_params"] == {"comparison": "a_b"} and "a\\_b" in one["label"]
     assert history_view.compare_links(["a", "b"])[0] is None
     assert history_view.compare_links(["a", "b"])[1]["query_params"] == {"show": "several", "comparisons": "a,b"}
-    summaries = {"mine": {"owner": "me"}, "theirs": {"owner": "you"}}
-    assert history_view.deletable(["mine", "theirs"], summaries, lambda c: c["owner"] == "me") == (["mine"], 1)
+    summaries = {"mine": summary("mine", owner="me"), "theirs": summary("theirs", owner="you")}
+    assert history_view.deletable(["mine", "theirs"], summaries, lambda c: c.owner == "me") == (["mine"], 1)
     assert history_view.import_failure(BadInput("not JSON")) == "Nothing was imported: not JSON"
     assert history_view.import_failure(BadInput("nothing was imported: empty")) == "Nothing was imported: empty"
     assert history_view.comparison_choice(summary("c1")) == "c1 · cnn on digits · 2026-03-04 12:00"
@@ -177,7 +177,8 @@ def test_the_sweep_form_lists_settings_in_run_spec_order_and_every_sweepable_kin
 
 
 def test_a_sweep_says_how_far_it_is_and_which_cells_failed():
-    comparisons = [{"runs": [{"status": "finished"}, {"status": "failed"}]}, {"runs": [{"status": "running"}]}]
+    comparisons = [comparison_record([run_record(status="finished"), run_record(repeat=1, status="failed")]),
+                   comparison_record([run_record(status="running")], id="c2")]
     assert sweep_view.runs_ended(comparisons) == (2, 3)
     assert sweep_view.unfinished({"finished": 1, "failed": 1, "runs": 3})
     assert not sweep_view.unfinished({"finished": 2, "failed": 1, "runs": 3})

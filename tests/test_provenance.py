@@ -6,6 +6,7 @@ import subprocess
 import core
 from core.provenance import PROVENANCE_FIELDS, checkout_state, provenance
 from core.views.environment import code_description, code_note
+from tests.records import comparison_record, run_record
 
 
 def git(folder, *args):
@@ -43,7 +44,7 @@ def test_the_compare_caption_names_each_different_code_once():
     assert code_description(clean) == f"Twinbench 0.1.0, commit {'a' * 12}"
     assert code_description({**clean, "git_commit": None, "git_dirty": None}) == "Twinbench 0.1.0"
     assert code_description({"device": "cpu"}) == ""  # stored before runs recorded their code
-    runs = [{"environment": clean}, {"environment": clean}, {"environment": dirty}, {"environment": None}]
-    assert code_note({"runs": runs}) == (f" · Twinbench 0.1.0, commit {'a' * 12}"
+    runs = [run_record(repeat=repeat, environment=environment) for repeat, environment in enumerate([clean, clean, dirty, None])]
+    assert code_note(comparison_record(runs)) == (f" · Twinbench 0.1.0, commit {'a' * 12}"
                                          f" · Twinbench 0.1.0, commit {'a' * 12} with uncommitted changes")
-    assert code_note({"runs": [{"environment": {"device": "cpu"}}]}) == ""
+    assert code_note(comparison_record([run_record(environment={"device": "cpu"})])) == ""

@@ -12,9 +12,11 @@ from core.engine.jobs import enqueue, get_job
 from core.engine.public_mode import PublicPolicy
 from core.errors import BadInput
 from core.frameworks import LABELS, NAMES, REGISTRY
+from core.records import Comparison, Job
 from core.spec import RunSpec
 from core.store.queries import Store
 from core.views import framework_words, train_form, train_status
+from tests.records import job_record
 from tests.test_archives import two_classes, zip_bytes
 
 LOCAL, PUBLIC = PublicPolicy(), PublicPolicy(enabled=True, max_epochs=7, max_images=900)
@@ -109,9 +111,9 @@ def test_start_comparison_queues_what_the_form_holds_or_names_the_field(home):
     values = {**RunSpec().comparison_settings(), "epochs": 2}
     values.pop("notes")
     job_id = train_form.start_comparison(store, values, None, set(), list(NAMES[:2]), "me", LOCAL)
-    comparison = store.comparison(get_job(store, job_id)["comparison_id"])
-    assert comparison["settings"] == RunSpec(epochs=2).comparison_settings()
-    assert {run["framework"] for run in comparison["runs"]} == set(NAMES[:2])
+    comparison = store.comparison(get_job(store, job_id).comparison_id)
+    assert comparison.settings.stored() == RunSpec(epochs=2).comparison_settings()
+    assert {run.framework for run in comparison.runs} == set(NAMES[:2])
     with pytest.raises(BadInput) as refused:
         train_form.start_comparison(store, {**values, "epochs": 0}, None, set(), list(NAMES[:2]), "me", LOCAL)
     assert refused.value.field == "epochs"
@@ -122,18 +124,18 @@ def test_start_comparison_queues_what_the_form_holds_or_names_the_field(home):
 
 # --- the queue panel ---
 
-def running(home, progress: dict | None, repeats: int = 1) -> tuple[Store, dict, dict]:
+def running(home, progress: dict | None, repeats: int = 1) -> tuple[Store, Job, Comparison]:
     """A job whose first run trains, with ``progress`` as core.engine.jobs.execute_job keeps it."""
     store = Store(home / "runs.sqlite")
     job_id = enqueue(store, RunSpec(epochs=2, repeats=repeats), list(NAMES[:2]))
-    first = store.comparison(get_job(store, job_id)["comparison_id"])["runs"][0]
+    first = store.comparison(get_job(store, job_id).comparison_id).runs[0]
     now = time.time()
     with store.transaction() as db:
         db.exec_driver_sql("UPDATE jobs SET status='running', started_at=?, progress_json=? WHERE id=?",
-                           (now - 40, json.dumps({"run_id": first["id"], **progress}) if progress else None, job_id))
-        db.exec_driver_sql("UPDATE runs SET status='running', started_at=? WHERE id=?", (now - 30, first["id"]))
+                           (now - 40, json.dumps({"run_id": first.id, **progress}) if progress else None, job_id))
+        db.exec_driver_sql("UPDATE runs SET status='running', started_at=? WHERE id=?", (now - 30, first.id))
     job = get_job(store, job_id)
-    return store, job, store.comparison(job["comparison_id"])
+    return store, job, store.comparison(job.comparison_id)
 
 
 def test_a_runs_bar_and_the_time_left_come_from_one_progress_model(home):
@@ -167,10 +169,10 @@ def test_the_page_follows_the_named_job_else_the_one_training_and_lists_the_othe
     first = enqueue(store, RunSpec(epochs=1), list(NAMES[:2]))
     second = enqueue(store, RunSpec(epochs=1, dataset="shapes"), list(NAMES[:2]))
     watch = train_status.followed(store, None)
-    assert watch.job is None and watch.shown["id"] == first and watch.live
+    assert watch.job is None and watch.shown.id == first and watch.live
     assert train_status.waiting_lines(store, watch.jobs, watch.shown) == ["**cnn on shapes**: waiting, 1 ahead"]
     named = train_status.followed(store, second)
-    assert named.job["id"] == second and named.comparison["id"] == named.job["comparison_id"]
+    assert named.job.id == second and named.comparison.id == named.job.comparison_id
     assert train_status.waiting_lines(store, named.jobs, named.shown) == ["**cnn on digits**: waiting, 0 ahead"]
     nothing = train_status.followed(Store(home / "empty.sqlite"), "nope")
     assert (nothing.job, nothing.shown, nothing.live) == (None, None, False)
@@ -178,7 +180,7 @@ def test_the_page_follows_the_named_job_else_the_one_training_and_lists_the_othe
 
 def test_an_ended_job_says_how_it_ended():
     queued_at = time.mktime((2026, 1, 2, 3, 4, 5, 0, 0, -1))
-    assert train_status.ended_caption({"created_at": queued_at, "status": "failed", "message": "out of *memory*"}) \
+    assert train_status.ended_caption(job_record(created_at=queued_at, status="failed", message="out of *memory*")) \
         == r"Queued at 03:04:05 · failed: out of \*memory\*"
-    assert train_status.is_live([], {"status": "finished"}) is False
-    assert train_status.is_live([], {"status": "running"}) is True
+    assert train_status.is_live([], job_record(status="finished")) is False
+    assert train_status.is_live([], job_record(status="running")) is True

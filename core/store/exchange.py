@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import BadInput
 from core.provenance import PROVENANCE_FIELDS
+from core.records import Comparison, ComparisonSummary
 from core.store.database import (
     COMPARISON_COLUMNS,
     ENVIRONMENT_COLUMNS,
@@ -32,8 +34,15 @@ from core.store.database import (
 from core.store.export_format import EXPORT_FORMAT, check_export, comparison_label
 from core.store.export_rows import ComparisonRow, complete_settings, complete_spec
 
-if TYPE_CHECKING:
-    from core.store.queries import Store
+
+class Store(Protocol):
+    """What export and import use of core.store.queries.Store (named here, so that the store's
+    module, which hands its export and import over to this one, is not imported back)."""
+
+    def list_comparisons(self) -> list[ComparisonSummary]: ...
+    def comparison(self, comparison_id: str) -> Comparison: ...
+    def reading(self) -> AbstractContextManager[Connection]: ...
+    def transaction(self) -> AbstractContextManager[Connection]: ...
 
 
 def _dicts(rows: Any) -> list[dict[str, Any]]:
