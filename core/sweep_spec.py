@@ -15,13 +15,9 @@ from core.spec import RunSpec
 # A sweep is meant to map a setting, not to be a week of training: 64 comparisons (of two
 # frameworks and three repeats each, 384 runs) is already hours on a small model.
 MAX_CELLS = 64
-
-
 # Fields a sweep may vary: every comparison setting. The framework is the comparison itself and
 # notes describe what was done to the data, so neither is swept.
 SWEEPABLE: tuple[str, ...] = tuple(name for name in RunSpec.model_fields if name not in ("framework", "notes"))
-
-
 # How a swept setting reads next to its value in labels and hover text ("batch 2048").
 FIELD_WORDS = {"batch_size": "batch", "learning_rate": "lr", "image_size": "image size", "max_images": "max images",
                "data_pipeline": "pipeline", "channels_last": "channels_last", "weight_decay": "weight decay"}

@@ -24,19 +24,11 @@ from core.sweep_spec import SWEEPABLE, Sweep, describe_values
 # Rough model of a run's duration before anything is known: a process start, a data load and
 # an evaluation cost a few seconds whatever the model; training is epochs × images / speed.
 RUN_OVERHEAD_SECONDS = 2.0  # measured about 1 s for a digits run here: fork, data, evaluation
-
-
 IMPORT_SECONDS = 10.0  # the frameworks' imports when framework hosts start
-
-
 DEFAULT_IMAGES_PER_SECOND = 1500.0  # a small CNN on a few CPU cores, when nothing was measured here
-
-
 # Training images of the built-in datasets before the validation split (an uploaded folder is unknown).
 DATASET_IMAGES = {"digits": 1797, "shapes": 2000, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000,
                   "cifar100": 50000}
-
-
 UNKNOWN_DATASET_IMAGES = 10000
 
 

@@ -14,113 +14,39 @@ been measured. In order, each step refusing with one line (a ``BadInput``) that 
 
 Nothing is extracted, so a refusal leaves nothing on disk, and an upload stored by
 ``core.data.uploads`` that turns out to be unusable is removed as well. The limits and the
-reasons for them are in ``Limits``.
+reasons for them are in ``core.data.image_limits.Limits``; steps 3 and 4 are
+``core.data.image_decoding``; this module reads the archive or folder and loads the dataset.
 """
 
 from __future__ import annotations
 
 import hashlib
-import lzma
 import os
 import stat
 import struct
 import zipfile
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 import numpy as np
 
+from core.data.image_decoding import (
+    decode_images,
+    plan_decoding,
+)
+from core.data.image_limits import LIMITS, DecodedTooLarge, ImageFile, Limits, MiB, mib_text, shown_name
 from core.data.raw import RawDataset
 from core.errors import BadInput
 
-if TYPE_CHECKING:
-    from PIL.Image import Image as PILImage
-
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
-IMAGE_FORMATS = ("PNG", "JPEG")
 DEFAULT_IMAGE_SIZE = 32
 # Bumped when the same archive decodes to different arrays, so old prepared caches are not reused.
 LOADER_VERSION = 2
-MiB = 1 << 20
-
-# Modes Pillow opens PNG and JPEG files in. 16-bit grey PNGs open as I;16 (older Pillow: I).
-SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
-GREY_MODES = frozenset({"1", "L", "LA"}) | SIXTEEN_BIT_MODES
-COLOUR_MODES = frozenset({"P", "PA", "RGB", "RGBA", "CMYK"})
 ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "lzma"}
 IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What an image folder may hold. Every figure is checked before any pixel is decoded.
-
-    The dashboard server must stay within a few hundred MB of its idle memory for any upload
-    these allow (``bench/upload_memory.py`` measures it; docs/benchmarks.md has the figures):
-
-    - ``max_decoded_bytes`` binds the most: preparing the split, normalised float32 arrays
-      takes about 12 times the decoded uint8 array (measured), so 24 MiB of decoded images
-      (8,192 RGB images at 32x32, 24,576 grey ones) peak near 300 MB.
-    - ``max_image_pixels`` bounds the one image held at full size: 4096x4096 (16.8 MP, above a
-      12 MP phone photo) is 64 MiB as RGBA, plus 48 MiB for its RGB copy. The 9000x9000 PNGs
-      of the bug report (243 MB each decoded) are refused; Pillow's own limit let them through.
-    - ``max_file_bytes`` (64 MiB, the raw size of an RGBA image at the pixel limit) bounds what
-      Pillow may read into memory from one file's metadata chunks.
-    - ``max_total_pixels`` bounds the decoding time: 500 MP is about 20 s on one core.
-    - ``max_entries`` and ``max_directory_bytes`` bound the objects ``zipfile`` builds for the
-      archive's directory (about 100 bytes each, measured) before any rule can be checked.
-    - ``max_total_bytes`` bounds what is inflated; PNG and JPEG barely compress, so a real
-      dataset inflates to about its upload size (at most 100 MiB, core/data/uploads.py).
-    - Two classes, and two images per class so that a class can be both trained and tested.
-    """
-
-    max_entries: int = 60_000
-    max_directory_bytes: int = 16 * MiB
-    max_images: int = 50_000
-    max_classes: int = 1_000
-    min_images_per_class: int = 2
-    max_file_bytes: int = 64 * MiB
-    max_total_bytes: int = 512 * MiB
-    max_image_pixels: int = 4096 * 4096
-    max_total_pixels: int = 500_000_000
-    max_decoded_bytes: int = 24 * MiB
-
-
-LIMITS = Limits()
-
-
-class DecodedTooLarge(BadInput):
-    """The images would not fit at the requested image size; the archive itself is fine."""
-
-
-@dataclass(frozen=True)
-class ImageFile:
-    """One image of the folder: its path inside the folder or archive, its size and an opener."""
-
-    path: PurePosixPath
-    size: int
-    open: Callable[[], IO[bytes]]
-
-
-@dataclass(frozen=True)
-class Header:
-    width: int
-    height: int
-    mode: str
-
-
-def _shown(text: str) -> str:
-    """A name from an archive, safe to put in a one-line message."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-def _mib(count: int) -> str:
-    return f"{count / MiB:,.1f} MiB"
 
 
 def _is_ignorable(relative: PurePosixPath) -> bool:
@@ -135,8 +61,6 @@ def sha256_of(path: Path) -> str:
             digest.update(chunk)
     return digest.hexdigest()
 
-
-# ---- the archive's directory -------------------------------------------------------------------
 
 def zip_directory_size(handle: IO[bytes]) -> tuple[int, int] | None:
     """(entries, bytes) of a zip's central directory, read from its end record (zip64 too);
@@ -164,7 +88,7 @@ def zip_directory_size(handle: IO[bytes]) -> tuple[int, int] | None:
 @contextmanager
 def open_archive(source: Path | IO[bytes], name: str, limits: Limits) -> Iterator[zipfile.ZipFile]:
     """The zip, once its directory is known to be of a size that may be read."""
-    name = _shown(name)
+    name = shown_name(name)
     with source.open("rb") if isinstance(source, Path) else _borrowed(source) as handle:
         sizes = zip_directory_size(handle)
         if sizes is None:
@@ -173,13 +97,13 @@ def open_archive(source: Path | IO[bytes], name: str, limits: Limits) -> Iterato
         if entries > limits.max_entries:
             raise BadInput(f"{name} has {entries:,} entries; the limit is {limits.max_entries:,}", "dataset")
         if directory > limits.max_directory_bytes:
-            raise BadInput(f"{name}'s list of entries takes {_mib(directory)}; the limit is "
-                           f"{_mib(limits.max_directory_bytes)}", "dataset")
+            raise BadInput(f"{name}'s list of entries takes {mib_text(directory)}; the limit is "
+                           f"{mib_text(limits.max_directory_bytes)}", "dataset")
         handle.seek(0)
         try:
             bundle = zipfile.ZipFile(handle)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, struct.error) as error:
-            raise BadInput(f"{name} is a damaged zip archive ({_shown(str(error))})", "dataset") from None
+            raise BadInput(f"{name} is a damaged zip archive ({shown_name(str(error))})", "dataset") from None
         with bundle:
             yield bundle
 
@@ -204,7 +128,7 @@ def _check_entry(info: zipfile.ZipInfo) -> PurePosixPath:
 
 def archive_images(bundle: zipfile.ZipFile, name: str, limits: Limits = LIMITS) -> tuple[list[str], list[tuple[ImageFile, int]]]:
     """Class names and (image, class index) pairs of a zip, checked from its directory alone."""
-    name = _shown(name)
+    name = shown_name(name)
     entries = bundle.infolist()
     if len(entries) > limits.max_entries:  # its end record undercounted them
         raise BadInput(f"{name} has {len(entries):,} entries; the limit is {limits.max_entries:,}", "dataset")
@@ -227,11 +151,11 @@ def archive_images(bundle: zipfile.ZipFile, name: str, limits: Limits = LIMITS) 
             raise BadInput(f"archive entry {shown} uses zip compression method {info.compress_type}; "
                            f"use one of {', '.join(ZIP_METHODS.values())}", "dataset")
         if info.file_size > limits.max_file_bytes:
-            raise BadInput(f"archive entry {shown} inflates to {_mib(info.file_size)}; the limit for one image file "
-                           f"is {_mib(limits.max_file_bytes)}", "dataset")
+            raise BadInput(f"archive entry {shown} inflates to {mib_text(info.file_size)}; the limit for one image file "
+                           f"is {mib_text(limits.max_file_bytes)}", "dataset")
         total += info.file_size
         if total > limits.max_total_bytes:
-            raise BadInput(f"{name} inflates past {_mib(limits.max_total_bytes)}, the limit for all its images; "
+            raise BadInput(f"{name} inflates past {mib_text(limits.max_total_bytes)}, the limit for all its images; "
                            "refusing the archive", "dataset")
         files.append(ImageFile(relative, info.file_size, partial(bundle.open, info)))
     if not files:
@@ -246,8 +170,6 @@ def check_archive(source: Path | IO[bytes], name: str, limits: Limits = LIMITS) 
         classes, files = archive_images(bundle, name, limits)
     return classes, len(files)
 
-
-# ---- the layout: classes and images per class ---------------------------------------------------
 
 def _arrange(
     files: list[ImageFile], folders: set[PurePosixPath], name: str, limits: Limits
@@ -277,24 +199,24 @@ def _arrange(
             classes[folder[depth]] = []
     for image in sorted(files, key=lambda f: f.path.parts):
         if len(image.path.parts) == depth + 1:
-            raise BadInput(f"{_shown(image.path.name)} sits beside the class folders; put every image in its class's folder",
+            raise BadInput(f"{shown_name(image.path.name)} sits beside the class folders; put every image in its class's folder",
                            "dataset")
         classes[image.path.parts[depth]].append(image)
     if len(classes) < 2:
-        raise BadInput(f"{_shown(where)} needs at least two class folders (found {len(classes)})", "dataset")
+        raise BadInput(f"{shown_name(where)} needs at least two class folders (found {len(classes)})", "dataset")
     if len(classes) > limits.max_classes:
-        raise BadInput(f"{_shown(where)} has {len(classes):,} class folders; the limit is {limits.max_classes:,}", "dataset")
+        raise BadInput(f"{shown_name(where)} has {len(classes):,} class folders; the limit is {limits.max_classes:,}", "dataset")
     names = sorted(classes)
     for class_name in names:
         count = len(classes[class_name])
         if count == 0:
-            raise BadInput(f"class folder {_shown(class_name)!r} has no images", "dataset")
+            raise BadInput(f"class folder {shown_name(class_name)!r} has no images", "dataset")
         if count < limits.min_images_per_class:
-            raise BadInput(f"class folder {_shown(class_name)!r} has {count} image{'s' if count > 1 else ''}; each class needs at least "
+            raise BadInput(f"class folder {shown_name(class_name)!r} has {count} image{'s' if count > 1 else ''}; each class needs at least "
                            f"{limits.min_images_per_class}, so that it can be both trained on and tested", "dataset")
     pairs = [(image, index) for index, class_name in enumerate(names) for image in classes[class_name]]
     if len(pairs) > limits.max_images:
-        raise BadInput(f"{_shown(where)} has {len(pairs):,} images; the limit is {limits.max_images:,}", "dataset")
+        raise BadInput(f"{shown_name(where)} has {len(pairs):,} images; the limit is {limits.max_images:,}", "dataset")
     return names, pairs
 
 
@@ -325,11 +247,11 @@ def folder_images(folder: Path, limits: Limits = LIMITS) -> tuple[list[str], lis
                 raise BadInput(f"{relative} is not a PNG or JPEG image", "dataset")
             size = path.stat().st_size
             if size > limits.max_file_bytes:
-                raise BadInput(f"{relative} is {_mib(size)}; the limit for one image file is {_mib(limits.max_file_bytes)}",
+                raise BadInput(f"{relative} is {mib_text(size)}; the limit for one image file is {mib_text(limits.max_file_bytes)}",
                                "dataset")
             total += size
             if total > limits.max_total_bytes:
-                raise BadInput(f"{folder}'s images take more than {_mib(limits.max_total_bytes)}, the limit", "dataset")
+                raise BadInput(f"{folder}'s images take more than {mib_text(limits.max_total_bytes)}, the limit", "dataset")
             files.append(ImageFile(relative, size, partial(_open_binary, path)))
         subfolders[:] = [s for s in subfolders if not _is_ignorable(PurePosixPath(s)) and not (here / s).is_symlink()]
     if not files:
@@ -343,117 +265,6 @@ def list_image_folder(folder: Path, limits: Limits = LIMITS) -> tuple[list[str],
     names, pairs = folder_images(folder, limits)
     return names, [(folder.joinpath(*image.path.parts), label) for image, label in pairs]
 
-
-# ---- headers, then pixels ----------------------------------------------------------------------
-
-_UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error, lzma.LZMAError,
-               zipfile.BadZipFile, NotImplementedError, RuntimeError)
-
-
-def _where(image: ImageFile) -> str:
-    parent = image.path.parent.name
-    return f"{_shown(image.path.name)} in class {_shown(parent)!r}" if parent else _shown(str(image.path))
-
-
-def _unreadable(image: ImageFile, error: BaseException) -> BadInput:
-    from PIL import UnidentifiedImageError
-
-    if isinstance(error, UnidentifiedImageError):
-        detail = "its contents are neither PNG nor JPEG"
-    else:
-        detail = " ".join(str(error).split()) or type(error).__name__
-    return BadInput(f"{_where(image)} is not a readable image ({_shown(detail)})", "dataset")
-
-
-def _check_size(image: ImageFile, width: int, height: int, limits: Limits) -> None:
-    if width * height > limits.max_image_pixels:
-        side = int(limits.max_image_pixels ** 0.5)
-        raise BadInput(f"{_where(image)} is {width}x{height} ({width * height:,} pixels); the limit for one image is "
-                       f"{limits.max_image_pixels:,} pixels ({side}x{side})", "dataset")
-    if width < 1 or height < 1:
-        raise BadInput(f"{_where(image)} is {width}x{height}, an image without pixels", "dataset")
-
-
-def read_header(image: ImageFile, limits: Limits = LIMITS) -> Header:
-    """Size and mode from the image's header; no pixel is decoded."""
-    from PIL import Image
-
-    try:
-        with image.open() as stream, Image.open(stream, formats=IMAGE_FORMATS) as picture:
-            header = Header(picture.size[0], picture.size[1], picture.mode)
-    except Image.DecompressionBombError:
-        raise BadInput(f"{_where(image)} is larger than {limits.max_image_pixels:,} pixels, the limit for one image",
-                       "dataset") from None
-    except _UNREADABLE as error:
-        raise _unreadable(image, error) from None
-    _check_size(image, header.width, header.height, limits)
-    if header.mode not in GREY_MODES | COLOUR_MODES:
-        raise BadInput(f"{_where(image)} has pixel mode {header.mode}; images must be grey, RGB, RGBA or palette",
-                       "dataset")
-    return header
-
-
-def _eight_bit(picture: PILImage, target: str, size: int) -> np.ndarray:
-    """``picture`` at ``size`` x ``size`` in ``target`` ("L" or "RGB"), as uint8 HWC."""
-    from PIL import Image
-
-    if picture.mode in SIXTEEN_BIT_MODES:
-        # Shrink at full precision, then scale 0..65535 to 0..255 (Pillow's convert would clip at 255).
-        values = np.asarray(picture.resize((size, size), Image.Resampling.BILINEAR)).astype(np.int64)
-        plane = ((np.clip(values, 0, 65535) * 255 + 32767) // 65535).astype(np.uint8)[..., np.newaxis]
-        return np.repeat(plane, 3, axis=2) if target == "RGB" else plane
-    converted = picture if picture.mode == target else picture.convert(target)
-    pixels = np.asarray(converted.resize((size, size), Image.Resampling.BILINEAR))
-    return pixels[..., np.newaxis] if target == "L" else pixels
-
-
-def decode_image(image: ImageFile, target: str, size: int, limits: Limits = LIMITS) -> np.ndarray:
-    """Decode one image and shrink it; a JPEG is decoded at a reduced scale where that suffices."""
-    from PIL import Image
-
-    try:
-        with image.open() as stream, Image.open(stream, formats=IMAGE_FORMATS) as picture:
-            _check_size(image, *picture.size, limits)
-            if picture.format in ("JPEG", "MPO"):
-                picture.draft(None, (size, size))
-            picture.load()
-            return _eight_bit(picture, target, size)
-    except Image.DecompressionBombError:
-        raise BadInput(f"{_where(image)} is larger than {limits.max_image_pixels:,} pixels, the limit for one image",
-                       "dataset") from None
-    except _UNREADABLE as error:
-        raise _unreadable(image, error) from None
-
-
-def plan_decoding(pairs: list[tuple[ImageFile, int]], limits: Limits = LIMITS) -> str:
-    """Read every header and check the totals; the mode to decode into ("L" when all are grey)."""
-    pixels = 0
-    grey = True
-    for image, _ in pairs:
-        header = read_header(image, limits)
-        pixels += header.width * header.height
-        if pixels > limits.max_total_pixels:
-            raise BadInput(f"the images hold more than {limits.max_total_pixels:,} pixels in all, the limit "
-                           "(decoding them would take too long); upload fewer or smaller images", "dataset")
-        grey = grey and header.mode in GREY_MODES
-    return "L" if grey else "RGB"
-
-
-def decode_images(pairs: list[tuple[ImageFile, int]], target: str, size: int, limits: Limits = LIMITS) -> np.ndarray:
-    """All images at ``size``, decoded one at a time into one preallocated uint8 array."""
-    channels = 1 if target == "L" else 3
-    needed = len(pairs) * size * size * channels
-    if needed > limits.max_decoded_bytes:
-        raise DecodedTooLarge(
-            f"{len(pairs):,} images at {size}x{size}x{channels} take {_mib(needed)} once decoded; the limit is "
-            f"{_mib(limits.max_decoded_bytes)}: choose a smaller image size, or upload fewer images", "dataset")
-    images = np.empty((len(pairs), size, size, channels), dtype=np.uint8)
-    for index, (image, _) in enumerate(pairs):
-        images[index] = decode_image(image, target, size, limits)
-    return images
-
-
-# ---- the loader --------------------------------------------------------------------------------
 
 def _inside(path: Path, folder: Path) -> bool:
     try:
@@ -501,4 +312,3 @@ def load_image_folder_raw(source: Path, image_size: int | None, cache_root: Path
             source.unlink(missing_ok=True)  # an unusable upload: keep none of its bytes
         raise
     return _raw(source.name, class_names, pairs, images, f"zip-{digest[:20]}-{size}-v{LOADER_VERSION}")
-
