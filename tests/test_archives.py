@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.data import image_folder
+from core.data import image_decoding, image_folder
 from core.data.image_folder import Limits, list_image_folder, load_image_folder_raw, zip_directory_size
 from core.data.prepare import prepare_dataset
 from core.data.uploads import MAX_UPLOAD_BYTES, save_upload
@@ -290,7 +290,7 @@ def test_archives_the_directory_refuses_are_never_written(home, case):
 def test_the_issue_zip_is_refused_from_headers_without_decoding(tmp_path, monkeypatch):
     """No image is decoded when one header is over the limit, even the acceptable ones before it."""
     decoded = []
-    monkeypatch.setattr(image_folder, "decode_image", lambda *args, **kwargs: decoded.append(args) or None)
+    monkeypatch.setattr(image_decoding, "decode_image", lambda *args, **kwargs: decoded.append(args) or None)
     entries = two_classes() + [("dogs/zz.png", crafted_png(9000, 9000))]
     with pytest.raises(BadInput, match="9000x9000"):
         load_image_folder_raw(make_zip(tmp_path / "six.zip", entries), 32, tmp_path / "uploads")
