@@ -63,8 +63,8 @@ def test_default_compare_is_a_fair_fight(default_compare):
             assert torch_run["result"][key] == keras_run["result"][key], key
         assert torch_run["environment"]["optimizer_settings"] == keras_run["environment"]["optimizer_settings"]
         for key in ("threads", "interop_threads"):
-            # Every usable core but one, the same for both.
-            assert torch_run["environment"][key] == keras_run["environment"][key] == max(1, os.cpu_count() - 1), key
+            # Every usable core, the same for both.
+            assert torch_run["environment"][key] == keras_run["environment"][key] == max(1, os.cpu_count()), key
         assert {k: v for k, v in torch_run["spec"].items() if k != "framework"} == \
                {k: v for k, v in keras_run["spec"].items() if k != "framework"}
 
