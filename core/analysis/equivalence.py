@@ -61,7 +61,7 @@ def classify_ratio(low: float | None, high: float | None, margin: float = DEFAUL
         return Classification("equivalent")
     if bool(excludes_equal(low, high)):
         return Classification("winner")
-    return Classification("undecided", f"the 95 % interval includes equal and reaches beyond ±{format_margin(margin)}")
+    return Classification("undecided", f"the interval includes equal and reaches beyond ±{format_margin(margin)}")
 
 
 def format_margin(margin: float) -> str:

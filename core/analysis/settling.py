@@ -1,0 +1,85 @@
+"""Which figures a "run until decided" comparison still waits on, and how that reads as it goes.
+
+The figures are those whose verdict more repeats can change: training speed, peak memory and
+warm-up, each a ratio of one framework's figure to the baseline's. Each is judged at every look by
+the sequential plan (core.analysis.sequential) on the figures of the repeats both frameworks
+finished, paired by repeat; the comparison is decided when every one of them is a winner or
+equivalent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from core.analysis.equivalence import DEFAULT_MARGIN, format_margin
+from core.analysis.ratio_text import format_ratio, readable_interval
+from core.analysis.runs_needed import RUNS_NEEDED_LIMIT, describe_runs_needed
+from core.analysis.sequential import Look, look
+
+# (topic, figure keys in order of preference): memory is the device's where there is one.
+SETTLED_FIGURES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Training speed", ("steady_images_per_second",)),
+    ("Memory", ("peak_device_memory_bytes", "peak_host_rss_bytes")),
+    ("Warm-up", ("warmup_seconds",)),
+)
+
+
+@dataclass(frozen=True)
+class FigureLook:
+    """One figure of one pair of frameworks at one look."""
+
+    topic: str
+    key: str
+    first: str  # the baseline: ratios are first / second
+    second: str
+    look: Look
+
+    @property
+    def decided(self) -> bool:
+        return self.look.decided
+
+
+def figure_look(topic: str, key: str, first: str, second: str, first_values: Sequence[float],
+                second_values: Sequence[float], margin: float = DEFAULT_MARGIN) -> FigureLook:
+    """The sequential look at one figure's paired values (one per repeat both finished)."""
+    return FigureLook(topic, key, first, second, look(first_values, second_values, margin))
+
+
+def all_decided(looks: Sequence[FigureLook]) -> bool:
+    return bool(looks) and all(figure.decided for figure in looks)
+
+
+def most_pairs_needed(looks: Sequence[FigureLook]) -> int | None:
+    """The pairs the slowest undecided figure still needs; None when one is not within reach."""
+    needed = [figure.look.runs_needed for figure in looks if not figure.decided]
+    if any(more is None for more in needed):
+        return None
+    return max((more for more in needed if more is not None), default=0)
+
+
+def _state(figure: FigureLook, margin: float) -> str:
+    interval, outcome = figure.look.interval, figure.look.classification.outcome
+    ratio = format_ratio(interval.estimate) if 0 < interval.estimate < math.inf else "?"
+    if outcome == "equivalent":
+        return f"{figure.topic} equivalent (±{format_margin(margin)})"
+    if outcome == "winner":
+        return f"{figure.topic} {ratio} decided"
+    more = figure.look.runs_needed
+    still = f"{more} more" if more is not None else f"over {RUNS_NEEDED_LIMIT} more"
+    return f"{figure.topic} {ratio} ({readable_interval(interval)}; {still})"
+
+
+def progress_line(looks: Sequence[FigureLook], margin: float = DEFAULT_MARGIN) -> str:
+    """'5 pairs · Training speed 1.02× (99.17 % CI 0.97–1.08×; 3 more) · Memory equivalent (±5 %)'."""
+    pairs = min((figure.look.interval.samples for figure in looks), default=0)
+    return " · ".join([f"{pairs} pairs", *(_state(figure, margin) for figure in looks)])
+
+
+def why_undecided(figure: FigureLook) -> str:
+    """'Training speed: undecided after 12 pairs (99.6 % CI 0.97–1.09×), the interval includes equal
+    and reaches beyond ±5 %; about 6 more paired runs would settle it'."""
+    interval, classification = figure.look.interval, figure.look.classification
+    return (f"{figure.topic}: undecided after {interval.samples} pairs ({readable_interval(interval)}), "
+            f"{classification.reason}; {describe_runs_needed(figure.look.runs_needed)}")
