@@ -16,7 +16,7 @@ import streamlit as st
 
 from core.analysis.verdict import Decision
 from core.engine.error_log import one_line, record
-from core.engine.jobs import RETRY_SECONDS, JobRunner
+from core.engine.job_runner import RETRY_SECONDS, JobRunner
 from core.engine.public_mode import PublicPolicy, may_delete, policy_from_environment
 from core.errors import BadInput
 from core.store.database import default_location
@@ -162,10 +162,17 @@ def show_decision(decision: Decision) -> None:
     """One sentence of the verdict: a winner, an inconclusive answer, or a disturbed run (in amber).
 
     The sentence names the stored comparison's frameworks, so it is shown as plain text."""
-    from core.text import plain
-
     if decision.disturbed:
         st.warning(plain(decision.sentence), icon=":material/warning:")
         return
     icon = ":material/arrow_forward:" if decision.winner else ":material/drag_handle:"
     st.markdown(f"{icon} {plain(decision.sentence)}")
+
+
+def show_figures(figures: Mapping[str, Any], per_row: int = 2) -> None:
+    """Charts side by side, ``per_row`` to a row, each keyed by its name in ``figures`` (the tests find
+    charts by key)."""
+    items = list(figures.items())
+    for start in range(0, len(items), per_row):
+        for column, (key, figure) in zip(st.columns(per_row), items[start:start + per_row], strict=False):
+            column.plotly_chart(figure, key=key)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-# A run that fails says why with one of these kinds, stored with the run and shown to the user:
-# bad_input, out_of_memory, unavailable (framework missing, or no GPU where one was asked for),
-# cancelled, crashed.
+# A run that fails says why with one of these kinds, stored with the run and shown to the user
+# (docs/errors.md): the kinds of the exceptions below, and those the worker and runner set
+# themselves, out_of_memory and cancelled. Unavailable: the framework is missing, or there is no
+# GPU where one was asked for.
+FAILURE_KINDS = ("bad_input", "out_of_memory", "unavailable", "cancelled", "crashed")
 
 
 class TwinbenchError(Exception):

@@ -74,11 +74,9 @@ def get(name: str) -> Framework:
 
 
 def label(name: str) -> str:
+    """How a framework is shown ("PyTorch"); a name the registry does not know (stored by another
+    version) is shown as it is."""
     return LABELS.get(name, name)
-
-
-def by_family(family: str) -> list[Framework]:
-    return [framework for framework in REGISTRY.values() if framework.model_family == family]
 
 
 def parse_frameworks(text: str | list[str] | tuple[str, ...]) -> list[str]:

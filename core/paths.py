@@ -1,9 +1,12 @@
-"""Where Twinbench keeps its data cache and its results database."""
+"""Where Twinbench's code is, and where it keeps its data cache and its results database."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+# The folder that holds the core package: where workers start, and the git checkout when it is one.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def twinbench_home() -> Path:

@@ -9,6 +9,7 @@ export stays lossless.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -84,15 +85,33 @@ def checked_result(figures: dict[str, Any]) -> RunResult:
 
 
 MIB = 2**20
+# Which figure is a run's peak memory, and where it was measured, in order of preference: the
+# device allocator's peak when the run measured one (a GPU run), else its worker's peak host RSS
+# (a CPU run). Every table, chart, verdict and probe that speaks of "peak memory" reads this.
+PEAK_MEMORY_FIGURES = (("peak_device_memory_bytes", "device"), ("peak_host_rss_bytes", "host"))
 
 
-def peak_memory(result: Any) -> tuple[float | None, str]:
-    """A run's peak memory in MiB and where it was measured: the device allocator's peak when the
-    run measured one (a GPU run), else its worker's peak host RSS (a CPU run)."""
-    if result is None:
+def peak_memory_figure(results: Iterable[RunResult]) -> tuple[str, str] | None:
+    """The figure (and where it was measured) that is the peak memory of ``results``: the first of
+    PEAK_MEMORY_FIGURES any of them measured; None when none measured any."""
+    measured = list(results)
+    for key, where in PEAK_MEMORY_FIGURES:
+        if any(result.figure(key) is not None for result in measured):
+            return key, where
+    return None
+
+
+def peak_memory_bytes(result: RunResult | None) -> tuple[int | None, str]:
+    """A run's peak memory in bytes and where it was measured ("device" or "host"); (None, "")
+    when it measured neither."""
+    found = peak_memory_figure([result]) if result is not None else None
+    if result is None or found is None:
         return None, ""
-    for key, where in (("peak_device_memory_bytes", "device"), ("peak_host_rss_bytes", "host")):
-        value = result.figure(key)
-        if value is not None:
-            return float(value) / MIB, where
-    return None, ""
+    key, where = found
+    return int(result.figure(key)), where
+
+
+def peak_memory(result: RunResult | None) -> tuple[float | None, str]:
+    """A run's peak memory in MiB and where it was measured (see PEAK_MEMORY_FIGURES)."""
+    peak, where = peak_memory_bytes(result)
+    return (None, "") if peak is None else (peak / MIB, where)

@@ -7,7 +7,6 @@ into one line that names the field and what is allowed, and then checks what nee
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal, get_args
 
 import annotated_types
@@ -115,9 +114,6 @@ class RunSpec(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSpec:
         """Build and validate a spec from plain values (JSON, a form, or CLI strings)."""
@@ -128,16 +124,9 @@ class RunSpec(BaseModel):
         spec.validate_names()
         return spec
 
-    @classmethod
-    def from_json(cls, text: str) -> RunSpec:
-        return cls.from_dict(json.loads(text))
-
     def replace(self, **changes: Any) -> RunSpec:
         """A copy with ``changes``, validated like a new spec."""
         return RunSpec.from_dict({**self.to_dict(), **changes})
-
-    def with_framework(self, framework: str) -> RunSpec:
-        return self.replace(framework=framework)
 
     def comparison_settings(self) -> dict[str, Any]:
         """The settings every run of a comparison shares (all but the framework)."""

@@ -31,7 +31,8 @@ def field_words(name: str) -> str:
     return FIELD_WORDS.get(name, name.replace("_", " "))
 
 
-def format_value(value: Any) -> str:
+def setting_text(value: Any) -> str:
+    """A swept setting's value as people read and type it: "on"/"off", 0.001 as "0.001", "none"."""
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, float):
@@ -41,7 +42,7 @@ def format_value(value: Any) -> str:
 
 def describe_values(values: Mapping[str, Any]) -> str:
     """'batch 128 · precision bf16': a cell's swept settings as people read them."""
-    return " · ".join(f"{field_words(name)} {format_value(value)}" for name, value in values.items()) or "the one cell"
+    return " · ".join(f"{field_words(name)} {setting_text(value)}" for name, value in values.items()) or "the one cell"
 
 
 def split_values(text: Any) -> list[Any]:

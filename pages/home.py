@@ -2,23 +2,23 @@
 
 import datetime as dt
 
-import pandas as pd
 import streamlit as st
 
-from core.analysis.report import comparison_rows
 from core.analysis.verdict import findings
 from core.engine.public_mode import enqueue_public
 from core.errors import BadInput
-from core.frameworks import DEFAULT_NAMES, LABELS
+from core.frameworks import DEFAULT_NAMES
 from core.spec import RunSpec
 from core.text import plain
+from core.views.compare_view import verdict_table
+from core.views.framework_words import DEFAULT_FRAMEWORKS, EVERY_FRAMEWORK
 from dashboard_state import open_store, page_setup, public_policy, show_decision, visitor
 
 page_setup()
 
 st.title("Twinbench")
 st.write(
-    "Twinbench trains the same image classifier in TensorFlow/Keras and in PyTorch, with the same data, "
+    f"Twinbench trains the same image classifier in {EVERY_FRAMEWORK}, with the same data, "
     "order, initialisation and optimiser settings, one framework after the other on this machine. "
     "It then shows which is faster, which needs less memory, and whether accuracy differs."
 )
@@ -26,7 +26,7 @@ st.write(
 store = open_store()
 default = RunSpec()
 if st.button("Start comparison", type="primary", key="start",
-             help=f"{default.architecture} on {default.dataset}, {' and '.join(LABELS[n] for n in DEFAULT_NAMES)}, "
+             help=f"{default.architecture} on {default.dataset}, {DEFAULT_FRAMEWORKS}, "
                   f"{default.epochs} epochs, "
                   f"{default.repeats} seeds each; takes well under a minute on a laptop CPU"):
     try:
@@ -54,8 +54,7 @@ else:
         st.info("This comparison is still training; follow it on the Train page.")
     else:
         st.warning("No verdict: a run of this comparison failed. The Compare page shows why.")
-    headers, rows = comparison_rows(comparison)
-    if rows:
-        st.dataframe(pd.DataFrame(rows, columns=["Figure", *headers[1:]]), hide_index=True)
+    if (table := verdict_table(comparison)) is not None:
+        st.dataframe(table, hide_index=True)
     st.page_link("pages/compare.py", label="Charts and details", icon=":material/compare_arrows:",
                  query_params={"comparison": latest_id})

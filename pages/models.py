@@ -1,16 +1,16 @@
-"""Models: each architecture as PyTorch and Keras build it, side by side."""
+"""Models: each architecture as every framework builds it, side by side."""
 
 import pandas as pd
 import streamlit as st
 
-from core.analysis.figures import format_value
 from core.engine.model_catalog import accepted_architectures, describe_architectures, parity_results
 from core.errors import TwinbenchError
 from core.frameworks import REGISTRY
 from core.models.registry import ARCHITECTURES, INIT_SCHEME
 from core.text import plain
+from core.views.framework_words import EVERY_FRAMEWORK, REFERENCE_LABEL
 from core.views.model_table import COLUMNS as OVERVIEW_COLUMNS
-from core.views.model_table import overview_rows
+from core.views.model_table import layers_frame, model_caption, overview_rows
 from dashboard_state import page_setup
 
 page_setup()
@@ -27,20 +27,20 @@ accepted, refused = accepted_architectures(input_shape)
 for name, reason in refused.items():
     st.caption(f"{name}: {reason}")
 
-refresh = st.button("Build again", help="ignore the cache and rebuild every model in both frameworks",
+refresh = st.button("Build again", help="ignore the cache and rebuild every model in every framework",
                     key="build_again")
-with st.spinner("Building every model in PyTorch and in Keras (each in its own process) ..."):
+with st.spinner(f"Building every model in {EVERY_FRAMEWORK} (each in its own process) ..."):
     catalog = describe_architectures(input_shape, refresh=refresh)
 for framework, message in catalog["errors"].items():
     st.error(plain(f"{framework}: {message}"))
 
 st.subheader("Parity audit")
-st.write("PyTorch's initial weights are copied into the Keras model (kernel layouts, BatchNorm statistics, recurrent "
-         "gates, attention projections) and one batch goes through both in float32. The same model gives the same "
-         "logits (within 1e-4) and gradients.")
+st.write(f"{REFERENCE_LABEL}'s initial weights are copied into every other framework's model (kernel layouts, BatchNorm "
+         "statistics, recurrent gates, attention projections) and one batch goes through each in float32. The same model "
+         "gives the same logits (within 1e-4) and gradients.")
 if st.button("Run the parity audit", help="about half a minute: one worker process per framework",
              key="parity_audit"):
-    with st.spinner("Building every model in both frameworks and comparing outputs ..."):
+    with st.spinner("Building every model in every framework and comparing outputs ..."):
         try:
             st.session_state[f"parity-{shape_label}"] = parity_results(input_shape)
         except TwinbenchError as error:
@@ -60,16 +60,12 @@ st.dataframe(pd.DataFrame(overview, columns=list(OVERVIEW_COLUMNS)), hide_index=
 st.caption("The same audit runs from the command line: `python -m core parity --architecture resnet18`.")
 
 for name in accepted:
-    with st.expander(f"{name}: layers in both frameworks"):
+    with st.expander(f"{name}: layers in every framework"):
         for column, framework in zip(st.columns(len(REGISTRY)), REGISTRY.values(), strict=True):
             model = catalog["frameworks"].get(framework.name, {}).get(name)
             column.markdown(f"**{framework.label}**" + (f" {plain(model.get('framework_version', ''))}" if model else ""))
             if model is None:
                 column.caption("not available")
                 continue
-            layers = pd.DataFrame(model["summary"])
-            layers["output_shape"] = layers["output_shape"].map(lambda s: " × ".join(map(str, s)))
-            column.dataframe(layers, hide_index=True)
-            column.caption(f"{format_value(model['trainable_params'], 'count')} parameters · "
-                           f"{format_value(model['flops_per_image'], 'count')} FLOPs per image "
-                           f"({framework.tensor_layout} layout)")
+            column.dataframe(layers_frame(model), hide_index=True)
+            column.caption(model_caption(model, framework))

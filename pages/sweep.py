@@ -4,84 +4,58 @@ against the swept setting (speed, memory, the speed ratio with its interval, a s
 Every widget of the form is keyed ``sweep_<RunSpec field>`` and the tests find them by key. The
 chosen sweep is kept in the address (?sweep=ID)."""
 
-import datetime as dt
-
 import streamlit as st
 
 from core.analysis.eta import format_left
 from core.analysis.sweeps import estimate_sweep, sweep_frame
-from core.data.registry import BUILTIN_DATASETS
 from core.engine.sweep import cancel_sweep, enqueue_sweep, list_sweeps, speed_history, sweep_comparisons
 from core.errors import BadInput
-from core.frameworks import DEFAULT_NAMES, LABELS, REGISTRY, parse_frameworks
-from core.models.registry import ARCHITECTURES
-from core.spec import COMPILE_MODES, DATA_PIPELINES, DEVICES, OPTIMIZERS, PRECISIONS, RunSpec
-from core.sweep_spec import MAX_CELLS, SWEEPABLE, expand_sweep, field_words, format_value, split_values
+from core.frameworks import DEFAULT_NAMES, REGISTRY, parse_frameworks
+from core.spec import RunSpec
+from core.sweep_spec import MAX_CELLS, expand_sweep, field_words, setting_text, split_values
 from core.text import plain
+from core.views import sweep_view as view_of
+from core.views.framework_words import framework_choice
 from core.views.sweep_charts import memory_figure, ratio_figure, throughput_figure
-from dashboard_state import may_change, open_store, page_setup, public_policy, visitor
+from dashboard_state import may_change, open_store, page_setup, public_policy, show_figures, visitor
 
 page_setup()
 
 DEFAULTS = RunSpec()
-# Settings chosen from a list: several may be ticked. Each starts at RunSpec's default.
-CHOICES = {
-    "dataset": ("Datasets", list(BUILTIN_DATASETS)),
-    "architecture": ("Architectures", list(ARCHITECTURES)),
-    "optimizer": ("Optimisers", list(OPTIMIZERS)),
-    "device": ("Devices", list(DEVICES)),
-    "precision": ("Precisions", list(PRECISIONS)),
-    "compile": ("Compile modes", list(COMPILE_MODES)),
-    "data_pipeline": ("Input pipelines", list(DATA_PIPELINES)),
-    "channels_last": ("channels_last (PyTorch)", [False, True]),
-}
-# Settings typed as comma-separated numbers ("32, 128, 512"); empty leaves the default.
-TYPED = {
-    "batch_size": "Batch sizes", "epochs": "Epochs", "repeats": "Repeats", "learning_rate": "Learning rates",
-    "seed": "Seeds", "max_images": "Max images (empty = all)", "image_size": "Image sizes (empty = as stored)",
-    "threads": "CPU threads per framework (empty = all cores but one)",
-}
-TABLE_COLUMNS = ["setting", "framework", "status", "images_per_second", "images_per_second_low", "images_per_second_high",
-                 "peak_memory_mib", "memory_kind", "test_accuracy", "ratio_of", "speed_ratio", "speed_ratio_low",
-                 "speed_ratio_high", "inconclusive", "failure", "comparison_id"]
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def measured_speeds(latest_comparison: str | None) -> list:
+def measured_speeds(_store, latest_comparison: str | None) -> list:
     """What runs here measured, for the estimate; read again when a comparison is added (or after a minute)."""
-    return speed_history(open_store())
+    return speed_history(_store)
 
 
-def sweep_form() -> None:
+def sweep_form(store) -> None:
     st.caption("Tick or type several values for any setting: every combination is trained as an ordinary "
                f"comparison, one after another, all under one sweep id (at most {MAX_CELLS} comparisons).")
     axes: dict[str, list] = {}
     columns = st.columns(3)
-    for number, (field, (title, options)) in enumerate(CHOICES.items()):
+    for number, (field, (title, options)) in enumerate(view_of.CHOICES.items()):
         default = getattr(DEFAULTS, field)
         axes[field] = columns[number % 3].multiselect(title, options, default=[default], key=f"sweep_{field}",
-                                                      format_func=format_value)
+                                                      format_func=setting_text)
     columns = st.columns(4)
-    for number, (field, title) in enumerate(TYPED.items()):
+    for number, (field, title) in enumerate(view_of.TYPED.items()):
         default = getattr(DEFAULTS, field)
-        text = columns[number % 4].text_input(title, value="" if default is None else format_value(default),
+        text = columns[number % 4].text_input(title, value="" if default is None else setting_text(default),
                                               key=f"sweep_{field}", help="comma-separated, e.g. 32, 128, 512")
         if split_values(text):
             axes[field] = split_values(text)
     frameworks = st.multiselect("Frameworks", list(REGISTRY), default=list(DEFAULT_NAMES), key="sweep_frameworks",
-                                format_func=lambda name: LABELS[name] + ("" if REGISTRY[name].installed
-                                                                         else " (not installed)"))
-    # In RunSpec's order, as the CLI names them, whichever widget they came from.
-    axes = {name: axes[name] for name in SWEEPABLE if name in axes}
+                                format_func=framework_choice)
     try:
         chosen = parse_frameworks(frameworks)
-        sweep = expand_sweep(axes)
+        sweep = expand_sweep(view_of.in_field_order(axes))
     except BadInput as error:
         st.error(plain(error), icon=":material/error:")
         st.button("Start sweep", key="start_sweep", disabled=True)
         return
-    store = open_store()
-    estimate = estimate_sweep(sweep, chosen, measured_speeds(store.latest_comparison_id()))
+    estimate = estimate_sweep(sweep, chosen, measured_speeds(store, store.latest_comparison_id()))
     count_column, time_column, swept_column = st.columns(3)
     count_column.metric("Comparisons", len(sweep))
     time_column.metric("Estimated time" + (" (rough)" if estimate.rough else ""), format_left(estimate),
@@ -102,19 +76,11 @@ def sweep_form() -> None:
             st.rerun()
 
 
-def describe(entry: dict) -> str:
-    when = dt.datetime.fromtimestamp(entry["created_at"]).strftime("%Y-%m-%d %H:%M")
-    return (f"{entry['sweep_id']} · {entry['cells']} comparisons · {', '.join(entry['architectures'])} on "
-            f"{', '.join(entry['datasets'])} · {entry['finished']}/{entry['runs']} runs finished · {when}")
-
-
-def show_results(sweep_id: str) -> None:
-    store = open_store()
+def show_results(store, sweep_id: str) -> None:
     comparisons = sweep_comparisons(store, sweep_id)
     frame = sweep_frame(comparisons)
     swept = frame.attrs["swept"]
-    runs = sum(len(c["runs"]) for c in comparisons)
-    ended = sum(run["status"] in ("finished", "failed") for c in comparisons for run in c["runs"])
+    ended, runs = view_of.runs_ended(comparisons)
     if ended < runs:
         st.progress(ended / runs)
         st.caption(f"{ended} of {runs} runs ended; the charts fill in as the comparisons finish.")
@@ -128,20 +94,15 @@ def show_results(sweep_id: str) -> None:
     axis_column, log_column = st.columns([3, 1])
     x = axis_column.selectbox("Against", swept or ["cell"], key="sweep_x", format_func=field_words)
     log_scale = log_column.toggle("Log scale", key="sweep_log", help="logarithmic speed, memory and ratio axes")
-    failed = frame[frame["status"] == "failed"]
-    if not failed.empty:
-        st.warning("Failed cells (marked x in the charts):\n\n" + "\n".join(
-            f"- {plain(row.framework)}: {plain(row.failure)}" for row in failed.itertuples()))
-    left, right = st.columns(2)
-    left.plotly_chart(throughput_figure(frame, x, log_scale), key="sweep_throughput")
-    right.plotly_chart(memory_figure(frame, x, log_scale), key="sweep_memory")
+    if warning := view_of.failed_warning(frame):
+        st.warning(warning)
+    show_figures({"sweep_throughput": throughput_figure(frame, x, log_scale), "sweep_memory": memory_figure(frame, x, log_scale)})
     st.plotly_chart(ratio_figure(frame, x, log_scale), key="sweep_ratio")
     st.subheader("Every cell")
     st.caption("Click a column heading to sort. Figures are medians over each comparison's repeats; the ratio is "
                "the first framework's images/s over the row's, inconclusive where its 95 % interval includes 1, "
                "a run was unsteady, or there was one run each.")
-    shown = frame[[*swept, *TABLE_COLUMNS]]
-    st.dataframe(shown, hide_index=True, key="sweep_table", column_config={
+    st.dataframe(frame[[*swept, *view_of.TABLE_COLUMNS]], hide_index=True, key="sweep_table", column_config={
         "images_per_second": st.column_config.NumberColumn("images/s", format="%.0f"),
         "images_per_second_low": st.column_config.NumberColumn("images/s low", format="%.0f"),
         "images_per_second_high": st.column_config.NumberColumn("images/s high", format="%.0f"),
@@ -157,7 +118,7 @@ st.title("Sweep")
 store = open_store()
 sweeps = list_sweeps(store)
 with st.expander("New sweep", expanded=not sweeps, icon=":material/tune:"):
-    sweep_form()
+    sweep_form(store)
 if (queued := st.session_state.pop("sweep_queued", None)) is not None:
     st.toast(f"Sweep of {queued} comparisons queued")
 
@@ -165,14 +126,12 @@ st.subheader("Results")
 if not sweeps:
     st.info("No sweeps yet: open New sweep above, or run `python -m core sweep --batch-size 32,128,512`.")
     st.stop()
-ids = [entry["sweep_id"] for entry in sweeps]
-wanted = st.query_params.get("sweep")
-if wanted and wanted not in ids:
-    st.warning(f"No sweep with id {plain(wanted)} in this database; showing the latest.")
 by_id = {entry["sweep_id"]: entry for entry in sweeps}
-chosen = by_id[st.selectbox("Sweep", ids, index=ids.index(wanted) if wanted in ids else 0,
-                            format_func=lambda sweep_id: describe(by_id[sweep_id]), key="sweep")]
+index, missing = view_of.chosen_index(list(by_id), st.query_params.get("sweep"))
+if missing:
+    st.warning(missing)
+chosen = by_id[st.selectbox("Sweep", list(by_id), index=index, format_func=lambda sweep_id: view_of.sweep_choice(by_id[sweep_id]),
+                            key="sweep")]
 st.query_params["sweep"] = chosen["sweep_id"]
-unfinished = chosen["finished"] + chosen["failed"] < chosen["runs"]
 # While its comparisons train, the results refresh on their own; once all have ended, they stay still.
-st.fragment(run_every=10 if unfinished else None)(show_results)(chosen["sweep_id"])
+st.fragment(run_every=10 if view_of.unfinished(chosen) else None)(show_results)(store, chosen["sweep_id"])

@@ -1,12 +1,11 @@
 """System: this machine, its GPUs, the installed frameworks, and which framework sees which GPU."""
 
-import pandas as pd
 import streamlit as st
 
 from core.analysis.figures import format_value
 from core.engine.system import probe_frameworks, system_report
-from core.frameworks import LABELS
 from core.text import plain
+from core.views import system_view as tables
 from dashboard_state import open_store, page_setup, public_policy
 
 page_setup()
@@ -25,25 +24,18 @@ for note in report["notes"]:
 
 st.subheader("GPUs")
 if report["gpus"]:
-    gpus = pd.DataFrame(report["gpus"])
-    gpus["memory"] = gpus["memory_total_bytes"].map(lambda b: format_value(b, "bytes"))
-    gpus["in use"] = gpus["memory_used_bytes"].map(lambda b: format_value(b, "bytes"))
-    st.dataframe(gpus[["index", "name", "memory", "in use"]], hide_index=True)
+    st.dataframe(tables.gpus_frame(report["gpus"]), hide_index=True)
     st.caption(f"NVIDIA driver {report['driver']}")
 else:
     st.write("NVML finds no NVIDIA GPU on this machine.")
 
 st.subheader("Installed versions")
-st.dataframe(pd.DataFrame([{"package": k, "version": v or "not installed"} for k, v in report["versions"].items()]),
-             hide_index=True)
+st.dataframe(tables.versions_frame(report["versions"]), hide_index=True)
 
 st.subheader("Results database")
 database = open_store().check(integrity=False)
-# A shared instance's visitors have no business reading the server's paths or database host.
-where = "" if public_policy().enabled else f" · {database['path']}"
-st.write(plain(f"{database['backend']}{where} · schema version {database['schema_version']}"))
-st.dataframe(pd.DataFrame([{"table": table, "rows": "unreadable" if count is None else f"{count:,}"}
-                           for table, count in database["counts"].items()]), hide_index=True)
+st.write(plain(tables.database_line(database, public=public_policy().enabled)))
+st.dataframe(tables.table_counts_frame(database["counts"]), hide_index=True)
 for problem in database["problems"]:
     st.warning(plain(problem))
 st.caption("Set TWINBENCH_DB (a SQLite file or a postgresql:// URL), or [connections.twinbench] url in Streamlit's "
@@ -55,13 +47,4 @@ if st.button("Ask the frameworks", key="ask_frameworks"):
     with st.spinner("Starting each framework ..."):
         st.session_state.probe = probe_frameworks()
 if "probe" in st.session_state:
-    rows = []
-    for framework, answer in st.session_state.probe.items():
-        if "error" in answer:
-            rows.append({"framework": LABELS[framework], "version": "", "GPUs it sees": answer["error"]})
-        else:
-            rows.append({"framework": LABELS[framework], "version": answer["framework_version"],
-                         "built with CUDA": answer["built_with_cuda"] or "no",
-                         "GPUs it sees": ", ".join(answer["gpus"]) or "none (CPU only)",
-                         "CPU threads": answer["threads"]})
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.dataframe(tables.probe_frame(st.session_state.probe), hide_index=True)

@@ -28,7 +28,7 @@ ARTIFACTS = PROJECT_ROOT / "artifacts"
 NAVIGATION = [title for _, title, _, _ in PAGES]
 # What each page's address shows once the page has run to its end (with a finished comparison).
 PAGE_TEXT = {"": "Latest comparison", "train": "Queue", "compare": "Verdict", "sweep": "Results", "history": "comparisons",
-             "models": "layers in both frameworks", "system": "Installed versions"}
+             "models": "layers in every framework", "system": "Installed versions"}
 
 
 @contextlib.contextmanager

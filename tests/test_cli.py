@@ -1,5 +1,6 @@
 """``python -m core`` end to end, as a user runs it: real workers, real database, real exit codes."""
 
+import json
 import os
 import shutil
 import signal
@@ -13,6 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+import core
 from core.store.queries import Store
 from tests.conftest import PROJECT_ROOT, read_json, run_cli
 
@@ -100,7 +102,22 @@ def test_default_compare_prints_a_side_by_side_table_and_stores_everything(defau
     store = Store(home / "runs.sqlite")
     stored = store.comparison(result["comparison_id"])
     assert all(r["step_samples"] for r in stored["runs"])
-    assert store.integrity_ok()
+    assert store.check()["problems"] == []
+
+
+def test_every_run_records_the_code_that_measured_it_and_exports_it(default_compare):
+    home, _, result = default_compare
+    head = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    commit = head.stdout.strip() if head.returncode == 0 else None  # None where the code is no checkout
+    store = Store(home / "runs.sqlite")
+    exported = store.export_json()["comparisons"][0]["runs"]
+    for environment in [*(run["environment"] for run in store.comparison(result["comparison_id"])["runs"]),
+                        *(run["environment"] for run in result["runs"]),
+                        *(json.loads(run["environment"]["details_json"]) for run in exported)]:
+        assert environment["twinbench_version"] == core.__version__ and environment["git_commit"] == commit
+        assert isinstance(environment["git_dirty"], bool) == (commit is not None)
+    header = store.export_csv().splitlines()[0].split(",")
+    assert {"env_twinbench_version", "env_git_commit", "env_git_dirty"} <= set(header)
 
 
 def test_runs_list_show_export_import_delete(default_compare, tmp_path):
@@ -230,7 +247,7 @@ def test_a_killed_worker_fails_its_run_and_the_other_framework_completes(tmp_pat
     assert "killed by SIGKILL" in runs["pytorch"]["error"]["message"]
     assert runs["pytorch"]["epochs"], "epochs recorded before the crash are kept"
     assert runs["tensorflow"]["status"] == "finished" and len(runs["tensorflow"]["epochs"]) == 30
-    assert Store(database).integrity_ok()
+    assert Store(database).check()["problems"] == []
     assert "Traceback" not in stderr
 
 
@@ -250,7 +267,7 @@ def test_cancelling_a_comparison_marks_its_runs_cancelled(home):
     runs = store.comparison(comparison_id)["runs"]
     assert [(r["status"], r["error_kind"]) for r in runs] == [("failed", "cancelled"), ("failed", "cancelled")]
     assert 2 <= len(runs[0]["epochs"]) < 50
-    assert store.integrity_ok()
+    assert store.check()["problems"] == []
 
 
 @pytest.mark.parametrize("mode, expected", [

@@ -7,7 +7,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.engine.jobs import JobRunner
+from core.engine.job_runner import JobRunner
 from core.results import RunResult
 from core.store import queries as store_module
 from core.store.queries import Store
@@ -91,7 +91,7 @@ def test_check_finds_the_damage_and_recover_copies_every_readable_comparison(dam
     store = Store(copy)
     copied = [c["id"] for c in store.list_comparisons()]
     assert 0 < len(copied) <= len(ids) and set(copied) <= set(ids)
-    assert store.integrity_ok()
+    assert store.check()["problems"] == []
     assert all(len(store.comparison(comparison_id)["runs"]) == 2 for comparison_id in copied)
     lost = len(ids) - len(copied)
     assert recovered.returncode == (1 if lost else 0) and recovered.stderr.count("lost:") >= (1 if lost else 0)

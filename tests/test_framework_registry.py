@@ -31,6 +31,37 @@ def test_no_framework_name_is_written_outside_the_registry_and_backends():
     assert offenders == []
 
 
+# What the dashboard shows is written by pages/, dashboard_state.py and streamlit_app.py.
+DASHBOARD_FILES = ["pages/*.py", "dashboard_state.py", "streamlit_app.py"]
+
+
+def framework_words() -> re.Pattern:
+    """Any registered framework's label, model family, compiler or native pipeline as a word, and
+    "both frameworks": what a page would write if it named the frameworks instead of asking the registry."""
+    words = {word for framework in REGISTRY.values()
+             for word in (framework.label, framework.model_family, framework.compiler, framework.native_pipeline) if word}
+    alternatives = "|".join(re.escape(word) for word in sorted(words, key=len, reverse=True))
+    return re.compile(rf"(?<![\w.])({alternatives})(?![\w])|\bboth frameworks\b", re.IGNORECASE)
+
+
+def test_no_page_writes_a_framework_label_or_says_both_frameworks():
+    pattern = framework_words()
+    offenders = [f"{path.relative_to(PROJECT_ROOT).as_posix()}:{number}: {match.group(0)}"
+                 for glob in DASHBOARD_FILES for path in sorted(PROJECT_ROOT.glob(glob))
+                 for number, line in enumerate(path.read_text().splitlines(), 1) for match in pattern.finditer(line)]
+    assert offenders == []
+
+
+def test_the_page_word_check_finds_what_it_is_for():
+    pattern = framework_words()
+    for text in ('st.caption("Both frameworks train")', 'help="XLA (jit_compile) for TensorFlow"', '"PyTorch and Keras"',
+                 '"tf.data / DataLoader"', '"channels_last (PyTorch)"', 'f"{framework} in JAX"'):
+        assert pattern.search(text), text
+    for text in ("from core.frameworks import LABELS", "import streamlit as st", "st.plotly_chart(figure)",
+                 "core.models.registry", "every framework"):
+        assert not pattern.search(text), text
+
+
 def test_names_and_aliases_parse_in_order_without_repeats():
     assert parse_frameworks("tf, torch,keras-jax,pt") == ["tensorflow", "pytorch", "jax"]
     with pytest.raises(BadInput, match="unknown framework 'mxnet'"):

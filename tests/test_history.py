@@ -1,7 +1,7 @@
 import datetime as dt
 
 from core.results import RunResult
-from core.views.history import comparisons_frame, diff_comparisons, filter_comparisons
+from core.views.history import comparisons_frame, diff_many, filter_comparisons
 
 
 def summary(comparison_id, dataset, architecture, device, day):
@@ -28,7 +28,7 @@ def test_diff_flags_settings_that_differ_and_lines_up_results():
                 "runs": [{"framework": fw, "status": "finished", "result": RunResult(steady_images_per_second=speed)}
                          for fw in ("pytorch", "tensorflow")]}
 
-    settings, results = diff_comparisons(comparison("a", 5, 100.0), comparison("b", 10, 200.0))
+    settings, results = diff_many([comparison("a", 5, 100.0), comparison("b", 10, 200.0)])
     assert settings.set_index("setting").loc["epochs", "differs"]
     assert not settings.set_index("setting").loc["dataset", "differs"]
     row = results[(results["figure"] == "Steady-state images/s") & (results["framework"] == "PyTorch")].iloc[0]
@@ -118,8 +118,6 @@ def test_a_tag_filter_keeps_comparisons_with_any_of_the_tags():
 
 
 def test_a_diff_of_three_flags_what_is_not_all_equal():
-    from core.views.history import diff_many
-
     def comparison(comparison_id, epochs, batch, speed):
         return {"id": comparison_id, "frameworks": "pytorch,tensorflow",
                 "settings": {"epochs": epochs, "batch_size": batch, "dataset": "digits"},

@@ -40,7 +40,7 @@ from core.store.queries import (
 )
 from core.text import plain, plain_lines
 from core.views.charts import curves_figure, memory_figure, spread_bar_figure, step_time_figure, warmup_figure
-from core.views.history import comparisons_frame, diff_comparisons, filter_comparisons
+from core.views.history import comparisons_frame, diff_many, filter_comparisons
 
 HOSTILE = "[link](http://evil.example) ![x](http://evil.example/t.png) <img src=x>"
 HOSTILE_TEXTS = [HOSTILE, "<script>alert(1)</script>", "**bold** _it_ `code` $x^2$ | a | b |", "# heading", "- item",
@@ -177,7 +177,7 @@ def render_everything(store: Store) -> None:
             json.dumps(comparison_json(comparison, baseline))
         headline(comparison)
         failures(comparison)
-        diff_comparisons(comparison, store.comparison(summaries[0]["id"]))
+        diff_many([comparison, store.comparison(summaries[0]["id"])])
         epochs, results_table, steps = epochs_frame(comparison), results_frame(comparison), steps_frame(comparison)
         runs_frame(comparison)
         settings_ = comparison["settings"]
@@ -344,7 +344,7 @@ def test_a_refusal_says_why_for_each_comparison_and_writes_nothing(tmp_path):
     store = Store(tmp_path / "runs.sqlite")
     spec = RunSpec(epochs=1, notes=(HOSTILE,))
     comparison_id, _ = store.create_comparison(spec.comparison_settings(), list(NAMES[:2]),
-                                               [(0, name, spec.with_framework(name).to_dict()) for name in NAMES[:2]])
+                                               [(0, name, spec.replace(framework=name).to_dict()) for name in NAMES[:2]])
     good = store.export_json()["comparisons"][0]
     store.delete_comparison(comparison_id)
 
@@ -401,7 +401,7 @@ def test_a_refusal_says_why_for_each_comparison_and_writes_nothing(tmp_path):
 def test_each_kind_of_damage_is_named(tmp_path, change, why):
     store = Store(tmp_path / "runs.sqlite")
     spec = RunSpec(epochs=1, device="cpu")
-    store.create_comparison(spec.comparison_settings(), [NAMES[0]], [(0, NAMES[0], spec.with_framework(NAMES[0]).to_dict())])
+    store.create_comparison(spec.comparison_settings(), [NAMES[0]], [(0, NAMES[0], spec.replace(framework=NAMES[0]).to_dict())])
     export = store.export_json()
     store.delete_comparison(export["comparisons"][0]["id"])
     export["comparisons"][0].update(change)
@@ -437,7 +437,7 @@ def test_each_kind_of_damage_is_named(tmp_path, change, why):
 def test_each_kind_of_damage_to_a_run_is_named(tmp_path, field, value, why):
     store = Store(tmp_path / "runs.sqlite")
     spec = RunSpec(epochs=1, device="cpu")
-    store.create_comparison(spec.comparison_settings(), [NAMES[0]], [(0, NAMES[0], spec.with_framework(NAMES[0]).to_dict())])
+    store.create_comparison(spec.comparison_settings(), [NAMES[0]], [(0, NAMES[0], spec.replace(framework=NAMES[0]).to_dict())])
     export = store.export_json()
     store.delete_comparison(export["comparisons"][0]["id"])
     run = export["comparisons"][0]["runs"][0]
@@ -451,7 +451,7 @@ def test_each_kind_of_damage_to_a_run_is_named(tmp_path, field, value, why):
 def test_a_run_already_in_the_database_under_another_comparison_is_refused(tmp_path):
     store = Store(tmp_path / "runs.sqlite")
     spec = RunSpec(epochs=1)
-    store.create_comparison(spec.comparison_settings(), [NAMES[0]], [(0, NAMES[0], spec.with_framework(NAMES[0]).to_dict())])
+    store.create_comparison(spec.comparison_settings(), [NAMES[0]], [(0, NAMES[0], spec.replace(framework=NAMES[0]).to_dict())])
     export = store.export_json()
     copy = json.loads(json.dumps(export["comparisons"][0]))
     copy["id"] = "another"

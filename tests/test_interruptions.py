@@ -70,7 +70,7 @@ def test_a_killed_compare_leaves_nothing_running_and_the_next_one_starts_at_once
     assert killed[0] == other[0] == "failed" and killed[1] == other[1] == "crashed"
     assert "stopped before it ended" in killed[2]
     assert [status for status, _, _ in fresh] == ["finished", "finished"]
-    assert Store(home / "runs.sqlite").integrity_ok()
+    assert Store(home / "runs.sqlite").check()["problems"] == []
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -102,14 +102,15 @@ def test_two_compares_at_once_take_turns_and_both_finish(tmp_path):
 
 
 def test_a_killed_dashboard_runner_fails_its_job_on_the_next_start(home):
-    from core.engine.jobs import enqueue, get_job, run_pending
+    from core.engine.job_runner import run_pending
+    from core.engine.jobs import enqueue, get_job
     from core.spec import RunSpec
 
     env = {**os.environ, "TWINBENCH_HOME": str(home)}
     store = Store(home / "runs.sqlite")
     job_id = enqueue(store, RunSpec(epochs=300, repeats=1), ["pytorch", "tensorflow"])
     server = subprocess.Popen(
-        [sys.executable, "-c", "from core.engine.jobs import run_pending; from core.paths import default_db_path; "
+        [sys.executable, "-c", "from core.engine.job_runner import run_pending; from core.paths import default_db_path; "
                                "from core.store.queries import Store; run_pending(Store(default_db_path()))"],
         cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

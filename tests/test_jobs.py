@@ -6,17 +6,17 @@ import time
 
 from sqlalchemy import insert, update
 
+from core.engine.device_lock import device_lock
+from core.engine.job_runner import run_pending
 from core.engine.jobs import (
     ABANDONED_AFTER_SECONDS,
     active_jobs,
     claim_next,
-    device_lock,
     enqueue,
     get_job,
     queue_position,
     recover_abandoned,
     request_cancel,
-    run_pending,
 )
 from core.spec import RunSpec
 from core.store.database import claimant, jobs
@@ -98,7 +98,7 @@ def test_a_job_left_running_by_a_dead_runner_is_failed_with_a_reason(home, datab
     assert job["status"] == "failed" and "app stopped" in job["message"]
     runs = store.comparison(job["comparison_id"])["runs"]
     assert {r["status"] for r in runs} == {"failed"}
-    assert store.integrity_ok()
+    assert store.check()["problems"] == []
 
 
 CLAIMER = """

@@ -124,8 +124,8 @@ def test_the_limit_reaches_workers_started_meanwhile_only(monkeypatch):
 
 
 def test_a_worker_asked_to_keep_to_a_limit_is_refused_memory_beyond_it():
-    code = ("import numpy as np, core.engine.worker as worker\n"
-            "try:\n    worker.apply_memory_limit()\n    np.ones(1 << 28)\n"  # 2 GiB
+    code = ("import numpy as np, core.engine.worker_memory as worker_memory\n"
+            "try:\n    worker_memory.apply_memory_limit()\n    np.ones(1 << 28)\n"  # 2 GiB
             "except MemoryError as error:\n    print('refused:', error)\n")
 
     def run(limit: int) -> str:
@@ -158,7 +158,7 @@ def test_a_worker_asked_to_keep_to_a_limit_is_refused_memory_beyond_it():
     (MemoryError(), ": MemoryError; try"),
 ])
 def test_the_message_names_the_batch_the_input_and_the_limit(monkeypatch, said, detail):
-    from core.engine.worker import out_of_memory_message
+    from core.engine.worker_memory import out_of_memory_message
 
     monkeypatch.setenv(MEMORY_LIMIT_VARIABLE, str(3 * GiB // 2))
     job = BenchJob(spec=RunSpec(batch_size=4096), input_shape=(32, 32, 3), steps=1, warmup=0)
@@ -168,14 +168,14 @@ def test_the_message_names_the_batch_the_input_and_the_limit(monkeypatch, said, 
 
 
 def test_an_allocation_refused_in_the_c_librarys_words_is_out_of_memory(monkeypatch):
-    from core.engine.worker import out_of_memory_as_memory_error
+    from core.engine.worker_memory import out_of_memory_as_memory_error
 
     class Backend:
         @staticmethod
         def is_out_of_memory(error: BaseException) -> bool:
             return False
 
-    monkeypatch.setattr("core.engine.worker.apply_memory_limit", lambda: None)  # this process keeps its own limits
+    monkeypatch.setattr("core.engine.worker_memory.apply_memory_limit", lambda: None)  # this process keeps its own limits
     monkeypatch.delenv(MEMORY_LIMIT_VARIABLE, raising=False)
     with pytest.raises(MemoryError), out_of_memory_as_memory_error(Backend()):  # type: ignore[arg-type]
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 bytes")

@@ -14,7 +14,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import dashboard_state
-from core.engine.jobs import enqueue, get_job, run_pending
+from core.engine.job_runner import run_pending
+from core.engine.jobs import enqueue, get_job
 from core.spec import RunSpec
 from core.store.queries import Store
 from tests.conftest import PROJECT_ROOT
@@ -232,7 +233,9 @@ def markdown_shown(app: AppTest) -> list[str]:
         for child in getattr(node, "children", {}).values():
             walk(child)
 
-    walk(app._tree)
+    # The main area and the sidebar hold every element but the toasts, which AppTest lists apart.
+    for node in (app.main, app.sidebar, *app.toast):
+        walk(node)
     return found
 
 

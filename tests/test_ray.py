@@ -119,7 +119,8 @@ def test_comparisons_spread_over_nodes_and_a_lost_node_fails_only_its_own(home, 
     ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
-    from core.engine.jobs import enqueue, get_job, run_pending
+    from core.engine.job_runner import run_pending
+    from core.engine.jobs import enqueue, get_job
     from core.engine.ray_executor import code_runtime_env
 
     ray.shutdown()

@@ -3,7 +3,7 @@
 import math
 
 from core.frameworks import LABELS, NAMES
-from core.results import RunResult, peak_memory
+from core.results import RunResult, peak_memory, peak_memory_bytes, peak_memory_figure
 from core.views.run_table import RunFilter, differing_settings, filter_runs, run_table, sort_choices, sort_runs
 
 FIRST, SECOND = NAMES[:2]
@@ -75,3 +75,8 @@ def test_peak_memory_prefers_the_device_figure():
     assert peak_memory(None) == (None, "")
     assert peak_memory(RunResult()) == (None, "")
     assert peak_memory(RunResult(peak_host_rss_bytes=3 * 2**20)) == (3.0, "host")
+    assert peak_memory_bytes(RunResult(peak_device_memory_bytes=5, peak_host_rss_bytes=9)) == (5, "device")
+    # Several runs: the device figure as soon as any of them measured one.
+    assert peak_memory_figure([RunResult(peak_host_rss_bytes=9), RunResult(peak_device_memory_bytes=5)]) == \
+        ("peak_device_memory_bytes", "device")
+    assert peak_memory_figure([RunResult()]) is None

@@ -38,7 +38,7 @@ def test_runs_keep_results_errors_epochs_and_environment(database):
     store.record_environment(first["id"], {"device": "cuda", "threads": 2})
     assert store.list_comparisons()[0]["resolved_device"] == "cuda"
     assert second["status"] == "failed" and second["error"] == {"kind": "crashed", "message": "the worker was killed by SIGKILL"}
-    assert store.integrity_ok()
+    assert store.check()["problems"] == []
 
 
 def test_a_sqlite_store_keeps_its_write_ahead_log_and_foreign_keys(tmp_path):
@@ -151,7 +151,7 @@ def test_many_processes_opening_a_new_database_at_once_all_succeed(tmp_path):
                                 stderr=subprocess.PIPE, text=True) for _ in range(6)]
     results = [w.communicate(timeout=60) for w in workers]
     assert [w.returncode for w in workers] == [0] * 6, [err for _, err in results]
-    assert Store(path).integrity_ok()
+    assert Store(path).check()["problems"] == []
 
 
 def test_threads_opening_one_new_database_at_once_all_succeed(tmp_path):
@@ -216,7 +216,7 @@ def test_a_store_killed_at_random_moments_keeps_every_write_whole(tmp_path):
         writer.kill()
         writer.communicate()
         store = Store(path)
-        assert store.integrity_ok()
+        assert store.check()["problems"] == []
         with store.reading() as db:
             # A comparison has both its runs or none; an epoch has all five step samples or none;
             # a finished run has its result, and no run is finished before all its epochs are in.
@@ -265,7 +265,8 @@ def test_a_database_written_by_schema_1_is_upgraded_without_losing_a_row(tmp_pat
     shutil.copy(PROJECT_ROOT / "tests" / "data" / "runs-schema-1.sqlite", path)
     before = json.loads((PROJECT_ROOT / "tests" / "data" / "runs-schema-1.json").read_text())
     store = Store(path)
-    assert store.check()["schema_version"] == 2 and store.integrity_ok()
+    report = store.check()
+    assert report["schema_version"] == 2 and report["problems"] == []
     after = store.export_json()
     assert after["schema_version"] == 2
     for comparison in after["comparisons"]:  # what schema 2 added, empty

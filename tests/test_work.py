@@ -6,6 +6,7 @@ import typing
 import pytest
 
 from core.analysis.figures import METRICS
+from core.engine.job_handlers import JOB_HANDLERS
 from core.engine.runner import PROJECT_ROOT
 from core.engine.work import (
     BenchJob,
@@ -19,7 +20,6 @@ from core.engine.work import (
     TrainJob,
     job_from_json,
 )
-from core.engine.worker import JOB_HANDLERS
 from core.errors import BadInput, TwinbenchError
 from core.results import RunResult, checked_result
 from core.spec import RunSpec

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from statistics import fmean
 from typing import Any
 
-from core.frameworks import LABELS
+from core.frameworks import label
 
 UNKNOWN = "estimating…"
 
@@ -149,8 +149,7 @@ class JobStatus:
             return "waiting for the device"
         parts = []
         if self.framework:
-            label = LABELS.get(self.framework, self.framework)
-            parts.append(label + (f" #{self.repeat + 1}" if repeats > 1 and self.repeat is not None else ""))
+            parts.append(label(self.framework) + (f" #{self.repeat + 1}" if repeats > 1 and self.repeat is not None else ""))
         if self.state == "trying modes":
             parts.append("trying its modes (best of each)")
         elif self.run_number is not None:

@@ -1,6 +1,6 @@
 """The harness against a minimal loop: how much of the frameworks' speed the harness keeps.
 
-Pure functions for planning and arithmetic; ``core.cli`` runs the workers.
+Pure functions for planning and arithmetic; ``core.engine.fidelity_run`` runs the workers.
 """
 
 from __future__ import annotations

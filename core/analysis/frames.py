@@ -7,11 +7,7 @@ from typing import Any
 import pandas as pd
 
 from core.analysis.figures import METRICS
-from core.frameworks import LABELS as FRAMEWORK_LABELS
-
-
-def _label(run: dict[str, Any]) -> str:
-    return FRAMEWORK_LABELS.get(run["framework"], run["framework"])
+from core.frameworks import label
 
 
 def epochs_frame(comparison: dict[str, Any]) -> pd.DataFrame:
@@ -21,7 +17,7 @@ def epochs_frame(comparison: dict[str, Any]) -> pd.DataFrame:
         train_seconds = 0.0
         for epoch in run["epochs"]:
             train_seconds += epoch.get("epoch_seconds") or 0.0
-            rows.append({"framework": _label(run), "repeat": run["repeat"] + 1, "run_id": run["id"],
+            rows.append({"framework": label(run["framework"]), "repeat": run["repeat"] + 1, "run_id": run["id"],
                          "train_seconds": train_seconds, **epoch})
     columns = ["framework", "repeat", "run_id", "epoch", "train_seconds", "train_loss", "train_accuracy",
                "val_loss", "val_accuracy", "epoch_seconds", "images_per_second"]
@@ -33,7 +29,7 @@ def results_frame(comparison: dict[str, Any]) -> pd.DataFrame:
     """One row per finished run with every result figure."""
     keys = [m.key for m in METRICS]
     rows = [
-        {"framework": _label(run), "repeat": run["repeat"] + 1, "run_id": run["id"],
+        {"framework": label(run["framework"]), "repeat": run["repeat"] + 1, "run_id": run["id"],
          **{key: run["result"].figure(key) for key in keys}}
         for run in comparison["runs"]
         if run["status"] == "finished" and run["result"]
@@ -44,7 +40,7 @@ def results_frame(comparison: dict[str, Any]) -> pd.DataFrame:
 def steps_frame(comparison: dict[str, Any], include_warmup: bool = False) -> pd.DataFrame:
     """Step-time samples (ms per step, averaged over each timed window), steady state by default."""
     rows = [
-        {"framework": _label(run), "repeat": run["repeat"] + 1, "epoch": sample["epoch"] + 1,
+        {"framework": label(run["framework"]), "repeat": run["repeat"] + 1, "epoch": sample["epoch"] + 1,
          "step": sample["step"], "steps": sample["steps"], "milliseconds": sample["milliseconds"],
          "warmup": bool(sample["warmup"])}
         for run in comparison["runs"]
@@ -57,7 +53,7 @@ def steps_frame(comparison: dict[str, Any], include_warmup: bool = False) -> pd.
 def runs_frame(comparison: dict[str, Any]) -> pd.DataFrame:
     """Every run, finished or not, with its status and error, for status tables."""
     return pd.DataFrame(
-        [{"framework": _label(r), "repeat": r["repeat"] + 1, "status": r["status"],
+        [{"framework": label(r["framework"]), "repeat": r["repeat"] + 1, "status": r["status"],
           "error": f"{r['error_kind']}: {r['error_message']}" if r["error_kind"] else ""}
          for r in comparison["runs"]],
         columns=["framework", "repeat", "status", "error"],
@@ -92,7 +88,7 @@ def target_frame(comparison: dict[str, Any]) -> pd.DataFrame:
             continue
         # Summaries built by hand (tests, other tools) may leave out epochs and ids.
         validated = [e["val_accuracy"] for e in run.get("epochs") or [] if e.get("val_accuracy") is not None]
-        rows.append({"framework": _label(run), "repeat": run.get("repeat", 0) + 1, "run_id": run.get("id"),
+        rows.append({"framework": label(run["framework"]), "repeat": run.get("repeat", 0) + 1, "run_id": run.get("id"),
                      "seconds": run["result"].figure("time_to_target_seconds"), "status": target_status(run, target),
                      "best_val_accuracy": max(validated) if validated else None})
     return pd.DataFrame(rows, columns=["framework", "repeat", "run_id", "seconds", "status", "best_val_accuracy"])

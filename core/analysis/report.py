@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.analysis.figures import METRICS, Metric, format_value
-from core.analysis.verdict import comparison_frameworks, findings, finished_results, label, metric_decision
+from core.analysis.verdict import comparison_frameworks, findings, finished_results, metric_decision
+from core.frameworks import label
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ import pandas as pd
 from core.analysis.eta import Estimate
 from core.analysis.uncertainty import mean_difference_interval
 from core.analysis.verdict import comparison_frameworks, finished_results, ratio_decision
-from core.frameworks import LABELS as FRAMEWORK_LABELS
+from core.frameworks import label
+from core.results import MIB, RunResult, peak_memory_figure
 from core.spec import RunSpec
 from core.sweep_spec import SWEEPABLE, Sweep, describe_values
 
@@ -127,13 +128,13 @@ def _log_interval(values: list[float]) -> tuple[float | None, float | None]:
     return math.exp(interval.low), math.exp(interval.high)
 
 
-def _peak_memory(results: list[Any]) -> tuple[float | None, str | None]:
-    """Median peak memory: the device's when the runs measured one, else the process's host RSS."""
-    for key, kind in (("peak_device_memory_bytes", "device"), ("peak_host_rss_bytes", "host")):
-        values = [float(r.figure(key)) for r in results if r.figure(key)]
-        if values:
-            return statistics.median(values), kind
-    return None, None
+def _peak_memory(results: list[RunResult]) -> tuple[float | None, str | None]:
+    """The runs' median peak memory in bytes and where it was measured (core.results.peak_memory_figure)."""
+    found = peak_memory_figure(results)
+    if found is None:
+        return None, None
+    key, kind = found
+    return statistics.median(float(r.figure(key)) for r in results if r.figure(key) is not None), kind
 
 
 def _status(runs: list[dict[str, Any]]) -> str:
@@ -209,14 +210,13 @@ def sweep_frame(comparisons: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             ratio = ({} if baseline else _speed_ratio(comparison["runs"], frameworks[0], framework))
             rows.append({
                 "cell": cell, "comparison_id": comparison["id"], **values, "setting": describe_values(values),
-                "framework": FRAMEWORK_LABELS.get(framework, framework), "framework_name": framework,
+                "framework": label(framework), "framework_name": framework,
                 "baseline": baseline, "status": _status(runs), "runs": len(runs), "finished_runs": len(results),
                 "failure_kind": failure_kind, "failure": failure,
                 "images_per_second": _median(speeds), "images_per_second_low": low, "images_per_second_high": high,
-                "peak_memory_bytes": peak, "peak_memory_mib": peak / 2**20 if peak else None, "memory_kind": memory_kind,
+                "peak_memory_bytes": peak, "peak_memory_mib": peak / MIB if peak else None, "memory_kind": memory_kind,
                 "test_accuracy": _median(accuracies),
-                "ratio_of": None if baseline else f"{FRAMEWORK_LABELS.get(frameworks[0], frameworks[0])} / "
-                                                  f"{FRAMEWORK_LABELS.get(framework, framework)}",
+                "ratio_of": None if baseline else f"{label(frameworks[0])} / {label(framework)}",
                 **ratio,
             })
     columns = [*SWEEP_COLUMNS[:2], *swept, *SWEEP_COLUMNS[2:]]

@@ -23,8 +23,8 @@ from core.analysis.uncertainty import (
     step_bootstrap_ratio,
 )
 from core.correctness import unpack_correct
-from core.frameworks import LABELS as FRAMEWORK_LABELS
-from core.results import RunResult
+from core.frameworks import label
+from core.results import PEAK_MEMORY_FIGURES, RunResult
 
 SIGNIFICANCE = 1 - CONFIDENCE
 # A steady step whose 90th percentile is several times its median, or a mean step well above the
@@ -57,10 +57,6 @@ def _ratio_range(interval: Interval) -> str:
     return f"{_ratio_number(interval.low)}–{_ratio_number(interval.high)}"  # type: ignore[arg-type]
 
 
-def label(framework: str) -> str:
-    return FRAMEWORK_LABELS.get(framework, framework)
-
-
 @dataclass(frozen=True)
 class Decision:
     """One question answered for one pair of frameworks.
@@ -81,10 +77,6 @@ class Decision:
     short: str  # for the table's "Ahead" column
     mcnemar: McNemar | None = None
     disturbed: bool = False  # a run was unsteady, so a timing could not be judged
-
-    @property
-    def within_noise(self) -> bool:
-        return self.winner is None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -281,7 +273,8 @@ def _mcnemar(a: dict[str, Any], b: dict[str, Any]) -> McNemar | None:
 
 
 def memory_decision(runs: list[dict[str, Any]], first: str, second: str) -> Decision | None:
-    for key, where in (("peak_device_memory_bytes", "peak device memory"), ("peak_host_rss_bytes", "peak host memory")):
+    for key, measured_on in PEAK_MEMORY_FIGURES:
+        where = f"peak {measured_on} memory"
         decision = ratio_decision(runs, first, second, "Memory", key, False, f"less {where} than", timing=False)
         if decision is None or decision.interval is None or decision.leader is None:
             continue

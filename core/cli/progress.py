@@ -14,7 +14,7 @@ from typing import Any
 from tqdm import tqdm
 
 from core.analysis.eta import CurrentRun, FinishedRun, PlannedRun, estimate_remaining, format_duration, format_left
-from core.frameworks import LABELS as FRAMEWORK_LABELS
+from core.frameworks import label
 
 
 class RunProgress:
@@ -32,10 +32,9 @@ class RunProgress:
     def _bar(self, info: dict[str, Any]) -> tqdm:
         key = info["run_id"]
         if key not in self.bars:
-            label = FRAMEWORK_LABELS.get(info["framework"], info["framework"])
             repeat = f" #{info['repeat'] + 1}" if info.get("repeat") else ""
             self.bars[key] = tqdm(
-                desc=f"{label}{repeat}".ljust(14), total=None, unit="step", file=sys.stderr,
+                desc=f"{label(info['framework'])}{repeat}".ljust(14), total=None, unit="step", file=sys.stderr,
                 disable=not self.enabled, leave=True, dynamic_ncols=True,
             )
         return self.bars[key]

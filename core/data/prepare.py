@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from core.data.loaders import load_raw
 from core.data.raw import RawDataset
-from core.data.registry import load_raw
 from core.errors import BadInput, TwinbenchError
 from core.paths import prepared_dir
 

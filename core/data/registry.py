@@ -1,10 +1,9 @@
-"""Which datasets exist, and how to load each one's raw arrays."""
+"""Which datasets exist: the names a RunSpec accepts (core.data.loaders reads their arrays)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from core.data.raw import RawDataset
 from core.errors import BadInput
 
 BUILTIN_DATASETS = {
@@ -36,23 +35,3 @@ def validate_dataset_name(name: str) -> None:
         "or give the path of an image folder (one subfolder per class) or a .zip of one",
         "dataset",
     )
-
-
-def load_raw(name: str, seed: int, image_size: int | None, max_images: int | None) -> RawDataset:
-    from core.paths import data_dir
-
-    if name == "digits":
-        from core.data.digits import load_digits_raw
-
-        return load_digits_raw()
-    if name == "shapes":
-        from core.data.shapes import load_shapes_raw
-
-        return load_shapes_raw(max_images, image_size, seed)
-    if name in BUILTIN_DATASETS:
-        from core.data.standard import load_standard_raw
-
-        return load_standard_raw(name)
-    from core.data.image_folder import load_image_folder_raw
-
-    return load_image_folder_raw(Path(name).expanduser(), image_size, data_dir() / "uploads")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import BadInput
+from core.results import RunResult, peak_memory_bytes
 
 MEMORY_LIMIT_VARIABLE = "TWINBENCH_WORKER_MEMORY_LIMIT"
 # Each probe: enough steps for the optimizer's state and every buffer to exist, no more.
@@ -141,16 +142,15 @@ def is_memory_failure(error: dict[str, str] | None) -> bool:
     return error.get("kind") == "crashed" and any(marker in message for marker in MEMORY_MARKERS)
 
 
+# How the search's report names where a probe's peak memory was measured (core.results.PEAK_MEMORY_FIGURES).
+MEMORY_MEASURED_WORDS = {"device": "device", "host": "host RSS"}
+
+
 def peak_memory(result: dict[str, Any] | None) -> tuple[int | None, str | None]:
-    """A finished probe's peak memory and where it was measured: the device's allocator on a GPU,
-    the worker's peak resident set on a CPU."""
-    if not result:
-        return None, None
-    if result.get("peak_device_memory_bytes"):
-        return int(result["peak_device_memory_bytes"]), "device"
-    if result.get("peak_host_rss_bytes"):
-        return int(result["peak_host_rss_bytes"]), "host RSS"
-    return None, None
+    """A finished probe's peak memory in bytes and where it was measured: the device's allocator
+    on a GPU, the worker's peak resident set on a CPU (core.results.peak_memory_bytes)."""
+    peak, where = peak_memory_bytes(RunResult.model_validate(result) if result else None)
+    return peak, MEMORY_MEASURED_WORDS.get(where)
 
 
 # RunSpec's upper bound for batch_size (core/spec.py): the largest batch a probe can ask for.

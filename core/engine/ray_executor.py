@@ -20,29 +20,25 @@ store, written to a temporary folder on the node. The project's ``core`` package
 job (``py_modules``, see ``connect``), so each node trains with the caller's code; its Python, frameworks and
 drivers are the node's own, and every run records them with the node and GPU it used.
 
-Ray is imported only here, and only when this executor is chosen: the local executor needs none.
+Ray is imported only here (and by the actor, core.engine.ray_node, on its node), and only when this
+executor is chosen: the local executor needs none.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
 import os
-import queue
-import shutil
 import signal
 import socket
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.engine.runner import CANCEL_GRACE_SECONDS, PROJECT_ROOT, EventCallback, WorkerHosts, WorkerOutcome
-from core.engine.work import Job, ParityReferenceJob, TrainJob, job_from_json
+from core.engine.ray_node import NodeHost, file_digest, first_line
+from core.engine.runner import CANCEL_GRACE_SECONDS, PROJECT_ROOT, EventCallback, WorkerOutcome
+from core.engine.work import Job, ParityReferenceJob, TrainJob
 from core.errors import BadInput, TwinbenchError
 
 EXECUTORS = ("local", "ray")
@@ -117,12 +113,21 @@ def connect(address: str | None = None) -> Any:
             options.pop("include_dashboard")
             ray.init(address=where, **options)
     except Exception as error:  # ConnectionError, RuntimeError, grpc errors: all mean the same here
-        raise ClusterUnavailable(f"cannot reach the Ray cluster at {where!r}: {_first_line(error)} "
+        raise ClusterUnavailable(f"cannot reach the Ray cluster at {where!r}: {first_line(error)} "
                                  f"(set {ADDRESS_VARIABLE} or --ray-address; docs/cluster.md)") from None
     finally:
         if main_thread and on_sigterm is not None:
             signal.signal(signal.SIGTERM, on_sigterm)
     return ray
+
+
+def connect_if_chosen(executor: str, address: str | None = None) -> None:
+    """Keep ``address`` for this process's comparisons and, with ``executor`` ray, connect now, so
+    that an unreachable cluster is refused before anything is stored."""
+    if address:
+        os.environ[ADDRESS_VARIABLE] = address
+    if executor == "ray":
+        connect()
 
 
 def _check_reachable(where: str) -> None:
@@ -143,11 +148,6 @@ def code_runtime_env() -> dict[str, Any]:
     it (Ray allows a local folder only for the whole job: pass this to ``ray.init`` when connecting
     yourself)."""
     return {"py_modules": [str(PROJECT_ROOT / "core")], "excludes": ["__pycache__"]}
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return (text.splitlines() or [type(error).__name__])[0][:300]
 
 
 def _alive_nodes(ray: Any) -> list[dict[str, Any]]:
@@ -183,132 +183,6 @@ def parallel_comparisons(address: str | None = None) -> int:
     nodes = _alive_nodes(connect(address))
     gpus = sum(int(node["Resources"].get("GPU", 0)) for node in nodes)
     return max(1, gpus or sum(node["Resources"].get("CPU", 0) >= 1 for node in nodes))
-
-
-def _digest(path: Path) -> str:
-    sha = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
-
-
-class NodeHost:
-    """The Ray actor of one comparison, on the node whose device it reserved: the framework hosts,
-    and the runs of the comparison one after the other, as the local runner trains them.
-
-    One thread (``serve``) starts the hosts and runs every job: each worker is asked to die with
-    the thread that started it (PR_SET_PDEATHSIG), so that thread lives as long as the actor. The
-    actor's methods, called concurrently (a threaded actor), only queue jobs, hand back events
-    and set cancel flags.
-    """
-
-    def __init__(self, frameworks: list[str], environment: dict[str, str | None]) -> None:
-        for name, value in environment.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self.frameworks = frameworks
-        self.staging = Path(tempfile.mkdtemp(prefix="twinbench-ray-"))
-        self.changed = threading.Condition()
-        self.tasks: list[dict[str, Any]] = []
-        self.inbox: queue.Queue[int | None] = queue.Queue()
-        self.ready = False
-        self.stopping = False
-        self.thread = threading.Thread(target=self.serve, name="twinbench-node-host", daemon=True)
-        self.thread.start()
-
-    def serve(self) -> None:
-        with WorkerHosts(self.frameworks, python=sys.executable) as hosts:
-            hosts.wait_ready(lambda: self.stopping)
-            with self.changed:
-                self.ready = True
-                self.changed.notify_all()
-            while (number := self.inbox.get()) is not None:
-                task = self.tasks[number]
-
-                def on_event(event: dict[str, Any], task: dict[str, Any] = task) -> None:
-                    with self.changed:
-                        task["events"].append(event)
-                        self.changed.notify_all()
-
-                def cancelled(task: dict[str, Any] = task) -> bool:
-                    return bool(task["cancel"] or self.stopping)
-
-                try:
-                    outcome = hosts.run(task["job"], on_event, cancelled)
-                except Exception as error:  # the host could not even be started: say why, serve the next
-                    outcome = WorkerOutcome(status="failed", error={"kind": "crashed", "message": _first_line(error)})
-                with self.changed:
-                    task["outcome"] = dataclasses.asdict(outcome)
-                    self.changed.notify_all()
-
-    def node(self) -> dict[str, Any]:
-        """Where this comparison trains, for each run's environment."""
-        import ray
-
-        context = ray.get_runtime_context()
-        return {
-            "executor": "ray",
-            "ray_node_id": context.get_node_id(),
-            "node_ip": ray.util.get_node_ip_address(),
-            "node_hostname": socket.gethostname(),
-            "ray_gpu_ids": [str(gpu) for gpu in context.get_accelerator_ids().get("GPU", [])],
-            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-            "ray_version": ray.__version__,
-            "staging": str(self.staging),
-        }
-
-    def wait_ready(self, seconds: float) -> bool:
-        """True once every framework is imported (or failed to be: its runs say so)."""
-        with self.changed:
-            self.changed.wait_for(lambda: self.ready, timeout=seconds)
-            return self.ready
-
-    def has_file(self, path: str, size: int, digest: str) -> bool:
-        """Whether this node has the caller's file at the same path, with the same bytes."""
-        candidate = Path(path)
-        try:
-            return candidate.stat().st_size == size and _digest(candidate) == digest
-        except OSError:
-            return False
-
-    def has_folder(self, path: str) -> bool:
-        return Path(path).is_dir()
-
-    def stage(self, name: str, data: bytes) -> str:
-        """Write a file the caller sent into this comparison's temporary folder."""
-        path = self.staging / name
-        partial = path.with_name(f".{name}.partial")
-        partial.write_bytes(data)
-        partial.replace(path)
-        return str(path)
-
-    def submit(self, job_json: str) -> int:
-        with self.changed:
-            self.tasks.append({"job": job_from_json(job_json), "events": [], "outcome": None, "cancel": False})
-            number = len(self.tasks) - 1
-        self.inbox.put(number)
-        return number
-
-    def poll(self, number: int, seen: int, seconds: float) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        """Events of task ``number`` after the first ``seen``, waiting up to ``seconds`` for one;
-        and its outcome once it has ended."""
-        task = self.tasks[number]
-        with self.changed:
-            self.changed.wait_for(lambda: len(task["events"]) > seen or task["outcome"] is not None, timeout=seconds)
-            return task["events"][seen:], task["outcome"]
-
-    def cancel(self, number: int) -> None:
-        self.tasks[number]["cancel"] = True
-
-    def close(self) -> None:
-        """Stop the hosts (a run in progress is cancelled first) and remove the staged files."""
-        self.stopping = True
-        self.inbox.put(None)
-        self.thread.join(timeout=CANCEL_GRACE_SECONDS + 5)
-        shutil.rmtree(self.staging, ignore_errors=True)
 
 
 class RayComparisonExecutor:
@@ -460,7 +334,7 @@ class RayComparisonExecutor:
         local = Path(path)
         if not local.is_file():
             return self._output(path)
-        size, digest = local.stat().st_size, _digest(local)
+        size, digest = local.stat().st_size, file_digest(local)
         if not self.ship_files and self._call(self.actor.has_file, path, size, digest):
             self.placed[path] = path
         else:

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from core.engine.work import Job
+from core.paths import PROJECT_ROOT
 from core.train.events import parse_event
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # After a cancel request the worker stops at its next step; a step stuck in compilation gets
 # this long before the whole process group is killed.
 CANCEL_GRACE_SECONDS = 10.0

@@ -33,6 +33,16 @@ def new_sweep_id() -> str:
     return new_id()
 
 
+def store_sweep(store: Any, sweep: Sweep, frameworks: list[str]) -> tuple[str, list[str]]:
+    """Store every cell as a comparison under one new sweep id, to be trained here at once
+    (``python -m core sweep``, core.engine.training.sweep_now) rather than by the job runner;
+    (sweep id, comparison ids), in the sweep's order."""
+    from core.engine.compare import create_comparison
+
+    sweep_id = new_sweep_id()
+    return sweep_id, [create_comparison(store, cell.spec, frameworks, sweep_id=sweep_id) for cell in sweep.cells]
+
+
 def enqueue_sweep(store: Any, sweep: Sweep, frameworks: list[str], *, owner: str | None = None,
                   policy: Any = None) -> tuple[str, list[str]]:
     """Check every cell, then queue each as a comparison for the job runner; (sweep id, job ids).

@@ -2,7 +2,7 @@
 
 Every job names the framework whose process runs it (``framework``), so that any executor (a
 process per job, a framework host that forks a child per job, or a cluster) can route it without
-knowing its kind. The worker dispatches on the job's type (core/engine/worker.py, ``JOB_HANDLERS``).
+knowing its kind. The worker dispatches on the job's type (core/engine/job_handlers.py, ``JOB_HANDLERS``).
 """
 
 from __future__ import annotations

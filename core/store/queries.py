@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import BadInput
+from core.provenance import PROVENANCE_FIELDS
 from core.results import RunResult
 from core.store import database
 from core.store.annotations import clean_note, clean_tags
@@ -353,12 +354,6 @@ class Store:
         run["environment"] = json.loads(details) if details else None
         return run
 
-    def integrity_ok(self) -> bool:
-        if not self.is_sqlite:
-            return True  # PostgreSQL checks its pages itself (data checksums) and has no such pragma
-        with self.reading() as db:
-            return db.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
-
     # --- export and import -------------------------------------------------------------------
 
     def export_json(self, comparison_ids: list[str] | None = None) -> dict[str, Any]:
@@ -462,7 +457,8 @@ class Store:
                 row.update({f"spec_{k}": v for k, v in run["spec"].items() if k not in ("framework", "notes")})
                 row.update(run["result"].as_dict() if run["result"] else {})
                 if run["environment"]:
-                    row.update({f"env_{k}": run["environment"].get(k) for k in ("framework_version", "device_name", "cpu", "threads")})
+                    row.update({f"env_{k}": run["environment"].get(k)
+                                for k in ("framework_version", "device_name", "cpu", "threads", *PROVENANCE_FIELDS)})
                 rows.append(row)
         columns: list[str] = []
         for row in rows:

@@ -1,2 +1,6 @@
-"""Training loops, timers and memory probes. ``pytorch`` and ``tensorflow`` import a framework;
-the other modules here do not."""
+"""Training loops, timers and memory probes.
+
+Each framework's trainer (the module its registry entry names, ``core.frameworks.Framework.trainer_module``)
+imports its framework, as do what trainers share (``keras_common``, ``torch_introspection``) and the
+reference loops (``minimal_loops``); ``loop``, ``measure``, ``events``, ``optim`` and ``backend`` import none.
+"""

@@ -10,16 +10,12 @@ from typing import Any
 
 import pandas as pd
 
-from core.analysis.figures import METRICS
+from core.analysis.figures import METRICS, PEAK_MEMORY, metric_named, metric_value
 from core.analysis.report import format_spread, summarize
-from core.frameworks import LABELS as FRAMEWORK_LABELS
-from core.frameworks import REGISTRY
-from core.results import peak_memory
+from core.frameworks import REGISTRY, label
 
-# What each framework's columns in the comparisons table hold: (suffix, what the results call it).
-# Peak memory is the device allocator's where measured, else the worker's host RSS (core.views.run_table).
-FRAMEWORK_FIGURES = (("images/s", "steady_images_per_second"), ("accuracy", "test_accuracy"),
-                     ("peak MiB", None))
+# What each framework's columns in the comparisons table hold, each headed by its Metric's framework_column.
+FRAMEWORK_FIGURES = tuple(metric_named(key) for key in ("steady_images_per_second", "test_accuracy", PEAK_MEMORY.key))
 BASE_COLUMNS = ["id", "created", "dataset", "architecture", "device", "frameworks", "runs", "tags", "note"]
 
 
@@ -35,12 +31,12 @@ def framework_figures(comparison: dict[str, Any]) -> dict[str, float]:
     for framework in dict.fromkeys(run["framework"] for run in comparison["runs"]):
         results = [run["result"] for run in comparison["runs"]
                    if run["framework"] == framework and run["status"] == "finished" and run["result"]]
-        name = FRAMEWORK_LABELS.get(framework, framework)
-        for suffix, key in FRAMEWORK_FIGURES:
-            values = [peak_memory(r)[0] if key is None else r.figure(key) for r in results]
+        name = label(framework)
+        for figure in FRAMEWORK_FIGURES:
+            values = [metric_value(figure, r) for r in results]
             numbers = [float(v) for v in values if v is not None]
             if numbers:
-                figures[figure_column(name, suffix)] = statistics.median(numbers)
+                figures[figure_column(name, figure.framework_column)] = statistics.median(numbers)
     return figures
 
 
@@ -55,7 +51,7 @@ def comparisons_frame(summaries: list[dict[str, Any]], figures: Mapping[str, Map
             "dataset": s["dataset"],
             "architecture": s["architecture"],
             "device": s.get("resolved_device") or s["device"],
-            "frameworks": ", ".join(FRAMEWORK_LABELS.get(f, f) for f in s["frameworks"].split(",")),
+            "frameworks": ", ".join(label(f) for f in s["frameworks"].split(",")),
             "runs": f"{s['finished'] or 0}/{s['runs']} finished" + (f", {s['failed']} failed" if s["failed"] else ""),
             # Older stores and exports have no annotations.
             "tags": ", ".join(s.get("tags") or []),
@@ -65,8 +61,8 @@ def comparisons_frame(summaries: list[dict[str, Any]], figures: Mapping[str, Map
         for s in summaries
     ]
     present = set().union(*(figures.get(s["id"], {}) for s in summaries)) if summaries else set()
-    metric_columns = [figure_column(framework.label, suffix) for framework in REGISTRY.values()
-                      for suffix, _ in FRAMEWORK_FIGURES if figure_column(framework.label, suffix) in present]
+    metric_columns = [figure_column(framework.label, figure.framework_column) for framework in REGISTRY.values()
+                      for figure in FRAMEWORK_FIGURES if figure_column(framework.label, figure.framework_column) in present]
     return pd.DataFrame(rows, columns=[*BASE_COLUMNS, *metric_columns])
 
 
@@ -140,11 +136,6 @@ def diff_many(comparisons: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataF
             values = [summary[framework][metric.key] for summary in summaries]
             if all(v is None for v in values):
                 continue
-            rows.append({"figure": metric.label, "framework": FRAMEWORK_LABELS.get(framework, framework),
+            rows.append({"figure": metric.label, "framework": label(framework),
                          **{i: format_spread(v, metric.unit) for i, v in zip(ids, values, strict=True)}})
     return settings, pd.DataFrame(rows, columns=["figure", "framework", *ids])
-
-
-def diff_comparisons(first: dict[str, Any], second: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``diff_many`` of two comparisons."""
-    return diff_many([first, second])

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import pandas as pd
+
 from core.analysis.figures import format_value
-from core.frameworks import LABELS
+from core.frameworks import Framework, label
 
 COLUMNS = ("architecture", "description", "parameters", "FLOPs/image", "frameworks", "parity", "max |logit diff|")
 
@@ -22,7 +24,7 @@ def _agreed(models: Mapping[str, Mapping[str, Any]], key: str) -> tuple[Any, str
     distinct = set(values.values())
     if len(distinct) == 1:
         return distinct.pop(), None
-    return None, " · ".join(f"{LABELS.get(name, name)} {format_value(value, 'count')}" for name, value in values.items())
+    return None, " · ".join(f"{label(name)} {format_value(value, 'count')}" for name, value in values.items())
 
 
 def overview_rows(
@@ -41,7 +43,7 @@ def overview_rows(
                  if (model := catalog.get("frameworks", {}).get(name, {}).get(architecture)) is not None}
         parameters, parameters_differ = _agreed(built, "trainable_params")
         flops, flops_differ = _agreed(built, "flops_per_image")
-        missing = [LABELS.get(name, name) for name in names if name not in built]
+        missing = [label(name) for name in names if name not in built]
         if not built:
             built_text = "not built"
         elif parameters_differ:
@@ -49,9 +51,9 @@ def overview_rows(
         elif flops_differ:
             built_text = f"FLOPs differ: {flops_differ}"
         elif len(built) > 1:
-            built_text = "same in " + ", ".join(LABELS.get(name, name) for name in built)
+            built_text = "same in " + ", ".join(label(name) for name in built)
         else:
-            built_text = "only " + ", ".join(LABELS.get(name, name) for name in built)
+            built_text = "only " + ", ".join(label(name) for name in built)
         if missing and built:
             built_text += f" (not built: {', '.join(missing)})"
         report = audit.get(architecture)
@@ -62,3 +64,16 @@ def overview_rows(
             "max |logit diff|": report["max_abs_logit_diff"] if report else None,
         })
     return rows
+
+
+def layers_frame(model: Mapping[str, Any]) -> pd.DataFrame:
+    """One framework's layers of one model (core.engine.model_catalog's summary), shapes as "8 × 8 × 1"."""
+    layers = pd.DataFrame(model["summary"])
+    layers["output_shape"] = layers["output_shape"].map(lambda s: " × ".join(map(str, s)))
+    return layers
+
+
+def model_caption(model: Mapping[str, Any], framework: Framework) -> str:
+    """One framework's figures of one model, under its layers."""
+    return (f"{format_value(model['trainable_params'], 'count')} parameters · "
+            f"{format_value(model['flops_per_image'], 'count')} FLOPs per image ({framework.tensor_layout} layout)")

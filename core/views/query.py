@@ -44,3 +44,11 @@ def dates_param(params: Mapping[str, Any], first: dt.date, last: dt.date) -> tup
         return first, last
     since, until = min(max(since, first), last), min(max(until, first), last)
     return (since, until) if since <= until else (first, last)
+
+
+def seed(state: MutableMapping[str, Any], values: Mapping[str, Any]) -> None:
+    """Set each of ``values`` in ``state`` (st.session_state) that it does not hold yet: the address
+    seeds a widget on a page's first run, after which the widget's own value stands."""
+    for key, value in values.items():
+        if key not in state:
+            state[key] = value

@@ -15,21 +15,15 @@ from typing import Any
 
 import pandas as pd
 
+from core.analysis.figures import PEAK_MEMORY, metric_named, metric_value
 from core.analysis.frames import target_status
-from core.frameworks import LABELS as FRAMEWORK_LABELS
+from core.frameworks import label
 from core.results import peak_memory
 
-MIB = 2**20
-# The figure columns, in the order shown: (column, what the run's result calls it).
-FIGURES = (
-    ("images/s", "steady_images_per_second"),
-    ("test accuracy", "test_accuracy"),
-    ("peak memory (MiB)", None),  # device allocator where measured, else the worker's host RSS
-    ("time to target (s)", "time_to_target_seconds"),
-    ("warm-up (s)", "warmup_seconds"),
-    ("compile (s)", "compile_seconds"),
-)
-FIGURE_COLUMNS = tuple(column for column, _ in FIGURES)
+# The figure columns, in the order shown, each headed by its Metric's run_column.
+FIGURES = tuple(metric_named(key) for key in ("steady_images_per_second", "test_accuracy", PEAK_MEMORY.key,
+                                              "time_to_target_seconds", "warmup_seconds", "compile_seconds"))
+FIGURE_COLUMNS = tuple(figure.run_column for figure in FIGURES)
 LEADING_COLUMNS = ("comparison", "run", "framework", "repeat", "status", "tags")
 TRAILING_COLUMNS = ("target", "memory measured", "mode")
 # Columns the table can be sorted by, besides the settings that differ.
@@ -73,15 +67,15 @@ def run_table(comparisons: list[Mapping[str, Any]]) -> pd.DataFrame:
         tags = ", ".join(comparison.get("tags") or [])
         for run in comparison["runs"]:
             result = run["result"] if run["status"] == "finished" else None
-            framework = FRAMEWORK_LABELS.get(run["framework"], run["framework"])
-            memory, where = peak_memory(result)
+            framework = label(run["framework"])
+            _, where = peak_memory(result)
             row: dict[str, Any] = {
                 "comparison": comparison["id"], "run": f"{framework} #{run['repeat'] + 1}", "framework": framework,
                 "repeat": run["repeat"] + 1, "status": run["status"], "tags": tags,
             }
-            for column, key in FIGURES:
-                value = memory if key is None else (result.figure(key) if result else None)
-                row[column] = float(value) if value is not None else float("nan")
+            for figure in FIGURES:
+                value = metric_value(figure, result)
+                row[figure.run_column] = float(value) if value is not None else float("nan")
             row.update({setting: _setting_text((comparison.get("settings") or {}).get(setting)) for setting in settings})
             row["target"] = target_status(run, target) if result else ""
             row["memory measured"] = where
