@@ -12,16 +12,20 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from core.analysis.equivalence import DEFAULT_MARGIN, format_margin
 from core.analysis.ratio_text import format_ratio, readable_interval
 from core.analysis.runs_needed import RUNS_NEEDED_LIMIT, describe_runs_needed
 from core.analysis.sequential import Look, look
+from core.analysis.verdict import comparison_frameworks, finished_runs
+from core.frameworks import label
+from core.results import PEAK_MEMORY_FIGURES
 
 # (topic, figure keys in order of preference): memory is the device's where there is one.
 SETTLED_FIGURES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Training speed", ("steady_images_per_second",)),
-    ("Memory", ("peak_device_memory_bytes", "peak_host_rss_bytes")),
+    ("Memory", tuple(key for key, _ in PEAK_MEMORY_FIGURES)),
     ("Warm-up", ("warmup_seconds",)),
 )
 
@@ -45,6 +49,44 @@ def figure_look(topic: str, key: str, first: str, second: str, first_values: Seq
                 second_values: Sequence[float], margin: float = DEFAULT_MARGIN) -> FigureLook:
     """The sequential look at one figure's paired values (one per repeat both finished)."""
     return FigureLook(topic, key, first, second, look(first_values, second_values, margin))
+
+
+def paired_figures(runs: list[dict[str, Any]], first: str, second: str, key: str) -> tuple[list[float], list[float]]:
+    """``key`` of each repeat that both frameworks finished with it measured, in repeat order."""
+    def by_repeat(framework: str) -> dict[int, float]:
+        measured = {run["repeat"]: run["result"].figure(key) for run in finished_runs(runs, framework)}
+        return {repeat: float(value) for repeat, value in measured.items() if value is not None and value > 0}
+
+    mine, theirs = by_repeat(first), by_repeat(second)
+    repeats = sorted(mine.keys() & theirs.keys())
+    return [mine[r] for r in repeats], [theirs[r] for r in repeats]
+
+
+def comparison_looks(comparison: dict[str, Any], margin: float = DEFAULT_MARGIN,
+                     baseline: str | None = None) -> list[FigureLook]:
+    """Every settled figure of the baseline against each other framework, at this look."""
+    frameworks = comparison_frameworks(comparison, baseline)
+    looks = []
+    for other in frameworks[1:]:
+        for topic, keys in SETTLED_FIGURES:
+            named = topic if len(frameworks) == 2 else f"{topic} ({label(other)})"
+            for key in keys:
+                first_values, second_values = paired_figures(comparison["runs"], frameworks[0], other, key)
+                if first_values:
+                    looks.append(figure_look(named, key, frameworks[0], other, first_values, second_values, margin))
+                    break
+    return looks
+
+
+def seconds_per_repeat(comparison: dict[str, Any]) -> float | None:
+    """How long the latest repeat took, from its first run's start to its last run's end."""
+    runs = comparison["runs"]
+    if not runs:
+        return None
+    latest = max(run["repeat"] for run in runs)
+    spans = [(run.get("started_at"), run.get("finished_at")) for run in runs if run["repeat"] == latest]
+    starts, ends = [start for start, _ in spans if start], [end for _, end in spans if end]
+    return max(ends) - min(starts) if starts and ends else None
 
 
 def all_decided(looks: Sequence[FigureLook]) -> bool:
