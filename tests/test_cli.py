@@ -345,7 +345,7 @@ def test_compare_until_decided_adds_alternating_repeats_and_says_where_each_figu
         order = [run["framework"] for run in runs if run["repeat"] == repeat]
         assert order == (["pytorch", "tensorflow"] if repeat % 2 == 0 else ["tensorflow", "pytorch"])
         assert {run["spec"]["seed"] for run in runs if run["repeat"] == repeat} == {repeat}
-    assert "2 pairs · Training speed" in completed.stderr  # the look after the planned repeats
+    assert "2 pairs, PyTorch / TensorFlow · Training speed" in completed.stderr  # the look after the planned repeats
     assert "equivalent means within ±10 %" in completed.stdout
     assert "until decided: " in completed.stdout
     if "still undecided" in completed.stdout:

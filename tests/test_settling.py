@@ -25,7 +25,7 @@ def test_the_progress_line_shows_each_figure_and_the_pairs_still_needed():
                         noisy(1050, 0.05, 3, 5), noisy(1000, 0.05, 3, 6))
     memory = figure_look("Memory", "peak_host_rss_bytes", "pytorch", "tensorflow", [100.0] * 3, [100.5] * 3)
     line = progress_line([speed, memory])
-    assert line.startswith("3 pairs · Training speed 1.")
+    assert line.startswith("3 pairs, PyTorch / TensorFlow · Training speed 1.")
     assert "Memory equivalent (±5 %)" in line
     needed = speed.look.runs_needed
     assert (f"; {needed} more)" if needed is not None else "; over 200 more)") in line

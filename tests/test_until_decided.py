@@ -61,7 +61,7 @@ def test_a_clear_difference_stops_asking_for_repeats(store):
     lines = []
     until = RepeatUntilDecided(store, 0.05, 120.0, lines.append, clock=lambda: 0.0)
     assert until(comparison_id) is False  # speed a winner, memory and warm-up equivalent
-    assert lines[0].startswith("3 pairs · Training speed 1.") and "decided · Memory equivalent (±5 %)" in lines[0]
+    assert lines[0].startswith("3 pairs, PyTorch / TensorFlow · Training speed 1.") and "decided · Memory equivalent (±5 %)" in lines[0]
     assert report_undecided(until) == []
 
 

@@ -42,4 +42,12 @@ def readable_interval(interval: Interval) -> str:
         return "no interval"
     if not bounded(interval):
         return f"too few runs to bound (n = {interval.samples} each)"
-    return f"{100 * interval.confidence:.4g} % CI {ratio_range(interval.low, interval.high)}×"
+    return f"{confidence_percent(interval.confidence)} % CI {ratio_range(interval.low, interval.high)}×"
+
+
+def confidence_percent(confidence: float) -> str:
+    """95, 99.58, 99.998: enough digits that a confidence short of 100 % never reads as 100."""
+    digits = 4
+    while confidence < 1 and f"{100 * confidence:.{digits}g}" == "100" and digits < 17:
+        digits += 1
+    return f"{100 * confidence:.{digits}g}"

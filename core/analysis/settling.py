@@ -114,9 +114,12 @@ def _state(figure: FigureLook, margin: float) -> str:
 
 
 def progress_line(looks: Sequence[FigureLook], margin: float = DEFAULT_MARGIN) -> str:
-    """'5 pairs · Training speed 1.02× (99.17 % CI 0.97–1.08×; 3 more) · Memory equivalent (±5 %)'."""
+    """'5 pairs, PyTorch / TensorFlow · Training speed 1.02× (99.8 % CI 0.97–1.08×; 3 more) · Memory
+    equivalent (±5 %)': the ratios are the baseline's figure over the other's."""
     pairs = min((figure.look.interval.samples for figure in looks), default=0)
-    return " · ".join([f"{pairs} pairs", *(_state(figure, margin) for figure in looks)])
+    compared = list(dict.fromkeys((figure.first, figure.second) for figure in looks))
+    heading = f"{pairs} pairs" + (f", {label(compared[0][0])} / {label(compared[0][1])}" if len(compared) == 1 else "")
+    return " · ".join([heading, *(_state(figure, margin) for figure in looks)])
 
 
 def why_undecided(figure: FigureLook) -> str:

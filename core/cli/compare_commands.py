@@ -139,6 +139,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     sweep = sweep_from_args(args)
     frameworks = parse_frameworks(args.frameworks)
+    margin = margin_from_args(args)
     if args.until_decided or args.budget is not None:
         raise BadInput("sweep trains each comparison's planned repeats; --until-decided and --budget are for compare",
                        "until_decided")
@@ -191,7 +192,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, {"kind": "sweep", "sweep_id": sweep_id, "swept": list(sweep.swept),
                                "table": json.loads(frame.to_json(orient="records")),
-                               "comparisons": [comparison_json(comparison) for comparison in comparisons]})
+                               "comparisons": [comparison_json(comparison, margin=margin)
+                                               for comparison in comparisons]})
     if interrupted:
         print("interrupted: the table shows what finished; the rest is marked cancelled", file=sys.stderr)
         return EXIT_INTERRUPTED
