@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from core.analysis.frames import epochs_frame, results_frame, runs_frame, steps_frame
 from core.analysis.report import comparison_json, comparison_rows, failures
 from core.analysis.verdict import comparison_frameworks, findings, headline
-from core.cli import print_comparison
+from core.cli.output import print_comparison
 from core.errors import BadInput
 from core.frameworks import LABELS, NAMES
 from core.results import RunResult
