@@ -70,7 +70,7 @@ class RunSpec(BaseModel):
     target_accuracy: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
     image_size: Annotated[int | None, Field(ge=4, le=512)] = None
     max_images: Annotated[int | None, Field(ge=20)] = None
-    # CPU threads per framework (intra- and inter-op); None: every usable core but one.
+    # CPU threads per framework (intra- and inter-op); None: every usable core.
     threads: Annotated[int | None, Field(ge=1, le=1024)] = None
     notes: tuple[str, ...] = ()
 

@@ -6,6 +6,7 @@ import json
 import streamlit as st
 
 from core.analysis import frames
+from core.analysis.equivalence import DEFAULT_MARGIN, format_margin
 from core.analysis.report import comparison_json
 from core.analysis.smoothing import MAX_SMOOTHING
 from core.analysis.verdict import comparison_frameworks, findings
@@ -117,7 +118,9 @@ def show_one(store, comparisons: list[dict]) -> None:
         st.dataframe(table, hide_index=True)
         st.caption("Figures are medians over repeats, with min–max in brackets. 'Ahead' names a winner only when the "
                    "95 % interval of the difference (in square brackets) excludes equal and, for timings, every run was "
-                   "steady; otherwise it says inconclusive. Repeat i uses seed + i in every framework.")
+                   f"steady, and 'equivalent' when the whole interval lies within ±{format_margin(DEFAULT_MARGIN)}; "
+                   "otherwise it says undecided or, for runs it cannot judge, inconclusive. Repeat i uses seed + i "
+                   "in every framework.")
 
     epochs, results = frames.epochs_frame(comparison), frames.results_frame(comparison)
     st.subheader("Learning curves")

@@ -13,6 +13,21 @@ import pytest
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """With the suite in several processes (pytest-xdist), each takes its own share of the cores.
+
+    Frameworks train with every core they may use (core.train.measure.training_threads reads the
+    process's CPU affinity), so two test processes that each let their workers take the whole
+    machine would run twice as many threads as cores, and timed runs would measure the crowding.
+    Each test process, and everything it starts, keeps to its own cores instead."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER"), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    if worker and count > 1 and hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+        share = cores[int(worker.removeprefix("gw")) % count::count]
+        if share:
+            os.sched_setaffinity(0, share)
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "twinbench-home"

@@ -105,8 +105,9 @@ def test_overlapping_repeats_are_inconclusive_and_say_why():
     found = {f.topic: f for f in findings(steady(comparison([100, 120, 110], [105, 110, 115])))}
     speed = found["Training speed"]
     assert speed.winner is None and speed.as_dict()["decision"] == "inconclusive"
-    assert speed.sentence.startswith("Training speed: inconclusive, the 95 % interval")
+    assert speed.sentence.startswith("Training speed: undecided, the 95 % interval")
     assert "includes equal" in speed.sentence
+    assert speed.runs_needed > 0 and f"about {speed.runs_needed} more paired runs would settle it" in speed.sentence
 
 
 def test_a_single_run_each_is_inconclusive_whatever_its_steps_say():
@@ -352,3 +353,37 @@ def test_figures_too_far_apart_for_a_ratio_are_left_undecided():
         warnings.simplefilter("ignore", RuntimeWarning)  # numpy's overflow, which is the case under test
         found = {f.topic: f for f in findings(steady(comparison([6e-142, 6e-142], [1e200, 1e200])))}
     assert "Training speed" not in found and "Accuracy" in found
+
+
+def test_speeds_within_the_margin_are_equivalent_not_inconclusive():
+    data = steady(comparison([1000, 1004, 998], [1001, 999, 1003]))
+    speed = {f.topic: f for f in findings(data)}["Training speed"]
+    assert speed.winner is None and speed.equivalent
+    assert speed.sentence.startswith("Training speed: equivalent, within ±5 % (")
+    assert speed.as_dict()["decision"] == "equivalent" and speed.as_dict()["margin"] == 0.05
+    assert speed.as_dict()["runs_needed"] is None
+
+
+def test_memory_that_differs_by_less_than_the_margin_is_equivalent():
+    data = steady(comparison([150, 152, 151], [100, 101, 99]))
+    memories = iter([97, 96.5, 97.5, 100, 100.5, 99.5])
+    data = with_runs(data, lambda run: with_result(run, peak_host_rss_bytes=next(memories) * 2**20))
+    memory = {f.topic: f for f in findings(data)}["Memory"]
+    assert memory.equivalent and memory.winner is None
+    assert memory.sentence.startswith("Memory: equivalent, peak host memory within ±5 % (PyTorch uses 3 % less")
+    assert "95 % CI 1.0" in memory.sentence  # the trailer's figure over the leader's, inside [0.952, 1.05]
+
+
+def test_the_margin_decides_between_a_narrow_winner_and_equivalent():
+    data = steady(comparison([1080, 1081, 1079], [1000, 1001, 999]))
+    assert {f.topic: f for f in findings(data)}["Training speed"].winner == "pytorch"
+    wide = {f.topic: f for f in findings(data, margin=0.10)}["Training speed"]
+    assert wide.equivalent and "within ±10 %" in wide.sentence
+
+
+def test_an_unbounded_interval_reads_as_too_few_runs():
+    data = steady(comparison([100, 900], [110, 1000]))
+    speed = {f.topic: f for f in findings(data)}["Training speed"]
+    assert speed.as_dict()["decision"] == "inconclusive"
+    assert "too few runs to bound (n = 2 each)" in speed.sentence and "95 % CI" not in speed.sentence
+    assert speed.as_dict()["interval"]["high"] > 10 * speed.as_dict()["interval"]["low"]  # full figures kept

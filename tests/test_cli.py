@@ -65,8 +65,8 @@ def test_default_compare_is_a_fair_fight(default_compare):
             assert torch_run["result"][key] == keras_run["result"][key], key
         assert torch_run["environment"]["optimizer_settings"] == keras_run["environment"]["optimizer_settings"]
         for key in ("threads", "interop_threads"):
-            # Every usable core but one, the same for both.
-            assert torch_run["environment"][key] == keras_run["environment"][key] == max(1, os.cpu_count() - 1), key
+            # Every usable core, the same for both.
+            assert torch_run["environment"][key] == keras_run["environment"][key] == max(1, os.cpu_count()), key
         assert {k: v for k, v in torch_run["spec"].items() if k != "framework"} == \
                {k: v for k, v in keras_run["spec"].items() if k != "framework"}
 
@@ -86,10 +86,13 @@ def test_default_compare_states_its_verdict_with_intervals(default_compare):
     verdict = {d["topic"]: d for d in result["verdict"]}
     assert {"Training speed", "Accuracy", "Memory"} <= set(verdict)
     for decision in verdict.values():
-        assert decision["decision"] in ("winner", "inconclusive")
-        assert (decision["winner"] is None) == (decision["decision"] == "inconclusive")
-        assert decision["reason"] or decision["winner"]
+        assert decision["decision"] in ("winner", "equivalent", "inconclusive")
+        assert (decision["winner"] is None) == (decision["decision"] != "winner")
+        assert decision["reason"] or decision["winner"] or decision["decision"] == "equivalent"
         assert decision["sentence"] in completed.stdout
+        if decision["topic"] != "Accuracy":
+            assert decision["margin"] == 0.05 and "runs_needed" in decision
+    assert "equivalent means within ±5 %" in completed.stdout
     assert verdict["Accuracy"]["interval"]["samples"] == 3 and verdict["Accuracy"]["interval"]["method"] == "paired t"
     assert verdict["Training speed"]["interval"]["method"] == "Welch t on log ratios"
 
@@ -328,6 +331,33 @@ def test_device_cuda_without_a_visible_gpu_explains_there_is_none(tmp_path):
         assert run["error"]["kind"] == "unavailable"
         assert "device cuda was requested" in run["error"]["message"] and "sees no GPU" in run["error"]["message"]
     assert "Traceback" not in completed.stderr
+
+
+def test_compare_until_decided_adds_alternating_repeats_and_says_where_each_figure_stands(tmp_path):
+    output = tmp_path / "out.json"
+    completed = run_cli(["compare", "--epochs", "1", "--repeats", "2", "--max-images", "300", "--until-decided",
+                         "--budget", "25s", "--equivalence", "10%", "--json", str(output)], tmp_path / "home")
+    assert completed.returncode == 0, completed.stderr
+    runs = read_json(output)["runs"]
+    repeats = 1 + max(run["repeat"] for run in runs)
+    assert len(runs) == 2 * repeats and repeats >= 2
+    for repeat in range(repeats):
+        order = [run["framework"] for run in runs if run["repeat"] == repeat]
+        assert order == (["pytorch", "tensorflow"] if repeat % 2 == 0 else ["tensorflow", "pytorch"])
+        assert {run["spec"]["seed"] for run in runs if run["repeat"] == repeat} == {repeat}
+    assert "2 pairs, PyTorch / TensorFlow · Training speed" in completed.stderr  # the look after the planned repeats
+    assert "equivalent means within ±10 %" in completed.stdout
+    assert "until decided: " in completed.stdout
+    if "still undecided" in completed.stdout:
+        assert "would settle it" in completed.stdout or "not within" in completed.stdout
+        assert "to settle it: python -m core compare" in completed.stdout or "no budget would settle" in completed.stdout
+
+
+def test_budget_without_until_decided_is_refused_before_anything_trains(tmp_path):
+    completed = run_cli(["compare", "--budget", "30s"], tmp_path / "home")
+    assert completed.returncode == 2 and "--until-decided" in completed.stderr
+    completed = run_cli(["compare", "--equivalence", "lots", "--dry-run"], tmp_path / "home")
+    assert completed.returncode == 2 and "equivalence margin" in completed.stderr
 
 
 def test_three_frameworks_compare_pairwise_against_the_first(tmp_path):

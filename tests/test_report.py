@@ -1,6 +1,6 @@
 from core.analysis.figures import METRICS, format_value
+from core.analysis.ratio_text import format_ratio
 from core.analysis.report import Spread, comparison_rows, render_table, summarize
-from core.analysis.verdict import format_ratio
 from core.results import RunResult
 from tests.records import comparison_record, run_record
 

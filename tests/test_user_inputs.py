@@ -82,6 +82,7 @@ COMPARE = settings_of({
     "--precision": st.sampled_from(["fp32", "bf16", "fp8"]),
     "--data-pipeline": st.sampled_from(["device", "native", "disk"]),
     "--threads": WHOLE,
+    "--equivalence": st.sampled_from(["5%", "0.05", "5", "2.5 %", "lots", "0", "100%", "-5%"]),
     "--json": st.sampled_from(["{tmp}/out.json", "{tmp}", "/proc/out.json", "{tmp}/new/deeper/out.json"]),
     "--db": st.sampled_from(["{tmp}/runs.sqlite", "{tmp}", "/proc/runs.sqlite", "{tmp}/new/runs.sqlite"]),
 })

@@ -9,8 +9,8 @@ def test_a_small_cpu_machine_holds_the_page_back_while_a_gpu_or_big_machine_does
         assert policy.refresh_seconds == 2.0 and policy.live_curves and policy.note is None
 
 
-def test_training_leaves_one_core_free_unless_told_otherwise():
-    assert training_threads(usable=2) == 1
-    assert training_threads(usable=16) == 15
+def test_training_uses_every_core_unless_told_otherwise():
+    assert training_threads(usable=2) == 2
+    assert training_threads(usable=16) == 16
     assert training_threads(usable=1) == 1
-    assert training_threads(requested=2, usable=2) == 2
+    assert training_threads(requested=1, usable=2) == 1

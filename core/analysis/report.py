@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from core.analysis.equivalence import DEFAULT_MARGIN
 from core.analysis.figures import METRICS, Metric, format_value
 from core.analysis.verdict import comparison_frameworks, findings, finished_results, metric_decision
 from core.frameworks import label
@@ -52,15 +53,16 @@ def format_spread(value: Spread | str | None, unit: str) -> str:
     return text
 
 
-def ahead(metric: Metric, runs: Sequence[Run], first: str, second: str) -> str:
+def ahead(metric: Metric, runs: Sequence[Run], first: str, second: str, margin: float = DEFAULT_MARGIN) -> str:
     """The table's verdict on one figure: the same rule as the verdict's sentences."""
     if metric.better is None or metric.unit in ("count", "text"):
         return ""
-    decision = metric_decision(runs, first, second, metric.key, metric.unit, metric.better == "higher")
+    decision = metric_decision(runs, first, second, metric.key, metric.unit, metric.better == "higher", margin)
     return decision.short if decision else ""
 
 
-def comparison_rows(comparison: Comparison, baseline: str | None = None) -> tuple[list[str], list[list[str]]]:
+def comparison_rows(comparison: Comparison, baseline: str | None = None,
+                    margin: float = DEFAULT_MARGIN) -> tuple[list[str], list[list[str]]]:
     """One row per reported figure, a column per framework, and one column per other framework
     against the baseline, by default the first ("Ahead" when there are two)."""
     frameworks = comparison_frameworks(comparison, baseline)
@@ -83,7 +85,7 @@ def comparison_rows(comparison: Comparison, baseline: str | None = None) -> tupl
         elif all(v is None for v in values.values()):
             continue
         row = [metric.label, *cells]
-        row += [ahead(metric, comparison.runs, frameworks[0], fw) for fw in others]
+        row += [ahead(metric, comparison.runs, frameworks[0], fw, margin) for fw in others]
         rows.append(row)
     return headers, rows
 
@@ -136,14 +138,15 @@ def failures(comparison: Comparison) -> list[str]:
     ]
 
 
-def comparison_json(comparison: Comparison, baseline: str | None = None) -> dict[str, Any]:
+def comparison_json(comparison: Comparison, baseline: str | None = None,
+                    margin: float = DEFAULT_MARGIN) -> dict[str, Any]:
     """The CLI's ``--json`` document: one entry per run with spec, result, epochs and error, and
     the verdict's decisions against the baseline."""
     return {
         "comparison_id": comparison.id,
         "settings": comparison.settings.stored(),
         "data": {k: v for k, v in comparison.data.items() if k != "path"},
-        "verdict": [decision.as_dict() for decision in findings(comparison, baseline)],
+        "verdict": [decision.as_dict() for decision in findings(comparison, baseline, margin)],
         "runs": [
             {
                 "run_id": r.id,

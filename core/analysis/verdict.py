@@ -1,8 +1,11 @@
 """The comparison in words: who is faster, leaner and more accurate, or why that cannot be said.
 
-A winner is named only when the 95 % interval of the difference excludes "equal" and, for
-timings, every run was steady; otherwise the decision is "inconclusive" with the reason. The
-CLI table, the pages and the JSON export all read these decisions (docs/statistics.md).
+A timed or memory ratio has three outcomes (core.analysis.equivalence): a winner when its 95 %
+interval excludes "equal" and reaches beyond the equivalence margin, *equivalent* when the whole
+interval lies within the margin, and *undecided* otherwise, with the runs that would settle it.
+Runs that cannot be judged at all (an unsteady run, two machines, one run each) make the decision
+"inconclusive" with the reason; accuracy has a winner or is inconclusive. The CLI table, the
+pages and the JSON export all read these decisions (docs/statistics.md).
 """
 
 from __future__ import annotations
@@ -13,6 +16,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from core.analysis.equivalence import DEFAULT_MARGIN, classify_ratio, format_margin
+from core.analysis.ratio_text import bounded, format_ratio, ratio_range, readable_interval
+from core.analysis.runs_needed import describe_runs_needed, runs_needed
 from core.analysis.uncertainty import (
     CONFIDENCE,
     Interval,
@@ -45,17 +53,8 @@ def finished_results(runs: Sequence[Run], framework: str) -> list[RunResult]:
     return [r.result for r in finished_runs(runs, framework) if r.result is not None]
 
 
-def format_ratio(ratio: float) -> str:
-    """1.28×, or 18× once the hundredths stop meaning anything."""
-    return f"{_ratio_number(ratio)}×"
-
-
-def _ratio_number(ratio: float) -> str:
-    return f"{ratio:.2f}" if ratio < 10 else f"{ratio:.0f}"
-
-
 def _ratio_range(interval: Interval) -> str:
-    return f"{_ratio_number(interval.low)}–{_ratio_number(interval.high)}"  # type: ignore[arg-type]
+    return ratio_range(interval.low, interval.high)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -78,12 +77,21 @@ class Decision:
     short: str  # for the table's "Ahead" column
     mcnemar: McNemar | None = None
     disturbed: bool = False  # a run was unsteady, so a timing could not be judged
+    equivalent: bool = False  # the whole interval lies within ±margin
+    undecided: bool = False  # judged, but the interval is still too wide to settle
+    margin: float | None = None  # the equivalence margin a ratio was judged with
+    runs_needed: int | None = None  # more paired runs projected to settle an undecided ratio
+
+    @property
+    def outcome(self) -> str:
+        """'winner', 'equivalent' or 'inconclusive' (undecided, or not judged)."""
+        return "winner" if self.winner else "equivalent" if self.equivalent else "inconclusive"
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "topic": self.topic, "metric": self.key, "frameworks": [self.first, self.second],
             "leader": self.leader, "winner": self.winner,
-            "decision": "winner" if self.winner else "inconclusive", "reason": self.reason,
+            "decision": self.outcome, "reason": self.reason, "margin": self.margin, "runs_needed": self.runs_needed,
             "interval": self.interval.as_dict() if self.interval else None,
             "mcnemar": self.mcnemar.as_dict() if self.mcnemar else None, "sentence": self.sentence,
         }
@@ -138,10 +146,6 @@ def _steady_windows(run: Run) -> list[float]:
     return [s.milliseconds for s in run.step_samples if not s.warmup]
 
 
-def _ratio_text(interval: Interval) -> str:
-    return f"95 % CI {_ratio_range(interval)}×" if interval.known else "no interval"
-
-
 def _invert(interval: Interval) -> Interval:
     """first/second as second/first."""
     def flip(value: float | None) -> float | None:
@@ -152,8 +156,9 @@ def _invert(interval: Interval) -> Interval:
 
 
 def ratio_decision(runs: Sequence[Run], first: str, second: str, topic: str, key: str,
-                   higher_is_better: bool, phrase: str, timing: bool) -> Decision | None:
-    """Speed, memory or time: a ratio with its interval, a winner only when it excludes 1.
+                   higher_is_better: bool, phrase: str, timing: bool, margin: float = DEFAULT_MARGIN) -> Decision | None:
+    """Speed, memory or time: a ratio with its interval; a winner, equivalent within ±``margin``,
+    or undecided with the paired runs that would settle it.
 
     ``phrase`` completes "PyTorch is 1.31× ...", e.g. "faster than".
     """
@@ -179,20 +184,39 @@ def ratio_decision(runs: Sequence[Run], first: str, second: str, topic: str, key
         reason = f"the machine was busy during {busy}"
     elif interval.samples < 2:
         reason = "fewer than two runs of each, so run-to-run variation is unknown"
-    elif not oriented.excludes(1.0):
-        reason = f"the 95 % interval {_ratio_range(oriented)}× includes equal"
-    count = f"{interval.samples} runs each"
     if reason is None:
-        sentence = f"{topic}: {estimate} ({_ratio_text(oriented)}, {count})."
-        short = f"{label(leader)} {format_ratio(oriented.estimate)} [{_ratio_range(oriented)}]"
-        return Decision(topic, key, first, second, leader, leader, oriented, None, sentence, short)
-    detail = f"{estimate}" + (f", {_ratio_text(oriented)}" if oriented.known else "")
+        return _judged_ratio(runs, first, second, topic, key, oriented, estimate, leader, margin)
+    detail = f"{estimate}" + (f", {readable_interval(oriented)}" if oriented.known else "")
     if interval.method == "bootstrap over steps" and oriented.known:
         detail += " from the steps of one run each"
     sentence = f"{topic}: inconclusive, {reason} ({detail})."
     short = ("inconclusive (machines)" if len(hosts) > 1 else "inconclusive (busy)" if busy
              else "inconclusive (1 run)" if interval.samples < 2 else "inconclusive")
-    return Decision(topic, key, first, second, leader, None, oriented, reason, sentence, short, disturbed=bool(busy))
+    return Decision(topic, key, first, second, leader, None, oriented, reason, sentence, short, disturbed=bool(busy),
+                    margin=margin)
+
+
+def _judged_ratio(runs: Sequence[Run], first: str, second: str, topic: str, key: str, oriented: Interval,
+                  estimate: str, leader: str, margin: float) -> Decision:
+    """The three outcomes for a ratio whose runs can be judged (two or more each, steady, one machine)."""
+    count = f"{oriented.samples} runs each"
+    outcome = classify_ratio(oriented.low, oriented.high, margin).outcome
+    if outcome == "winner":
+        sentence = f"{topic}: {estimate} ({readable_interval(oriented)}, {count})."
+        short = f"{label(leader)} {format_ratio(oriented.estimate)} [{_ratio_range(oriented)}]"
+        return Decision(topic, key, first, second, leader, leader, oriented, None, sentence, short, margin=margin)
+    within = f"within ±{format_margin(margin)}"
+    if outcome == "equivalent":
+        sentence = f"{topic}: equivalent, {within} ({estimate}, {readable_interval(oriented)}, {count})."
+        return Decision(topic, key, first, second, leader, None, oriented, None, sentence, f"equivalent ({within})",
+                        equivalent=True, margin=margin)
+    spreads = [float(np.std(np.log(_values(runs, framework, key)), ddof=1)) for framework in (first, second)]
+    more = runs_needed(math.log(oriented.estimate), spreads, oriented.samples, margin)
+    reason = (f"the 95 % interval {_ratio_range(oriented)}× includes equal and reaches beyond ±{format_margin(margin)}"
+              if bounded(oriented) else readable_interval(oriented))
+    sentence = f"{topic}: undecided, {reason} ({estimate}); {describe_runs_needed(more)}."
+    return Decision(topic, key, first, second, leader, None, oriented, reason, sentence, "undecided", undecided=True,
+                    margin=margin, runs_needed=more)
 
 
 def _single_run_speed_interval(runs: Sequence[Run], first: str, second: str) -> Interval | None:
@@ -275,10 +299,12 @@ def _mcnemar(a: RunResult, b: RunResult) -> McNemar | None:
     return mcnemar_exact(unpack_correct(bits_a, count), unpack_correct(bits_b, count))
 
 
-def memory_decision(runs: Sequence[Run], first: str, second: str) -> Decision | None:
+def memory_decision(runs: Sequence[Run], first: str, second: str,
+                    margin: float = DEFAULT_MARGIN) -> Decision | None:
     for key, measured_on in PEAK_MEMORY_FIGURES:
         where = f"peak {measured_on} memory"
-        decision = ratio_decision(runs, first, second, "Memory", key, False, f"less {where} than", timing=False)
+        decision = ratio_decision(runs, first, second, "Memory", key, False, f"less {where} than", timing=False,
+                                  margin=margin)
         if decision is None or decision.interval is None or decision.leader is None:
             continue
         interval = decision.interval
@@ -287,6 +313,11 @@ def memory_decision(runs: Sequence[Run], first: str, second: str) -> Decision | 
         if decision.winner and interval.low is not None and interval.high is not None:
             low, high = 1 - 1 / interval.low, 1 - 1 / interval.high
             sentence = f"Memory: {less} (95 % CI {100 * low:.0f}–{100 * high:.0f} %, {interval.samples} runs each)."
+        elif decision.equivalent:
+            sentence = (f"Memory: equivalent, {where} within ±{format_margin(margin)} ({less}, "
+                        f"{readable_interval(interval)}, {interval.samples} runs each).")
+        elif decision.undecided:
+            sentence = f"Memory: undecided, {decision.reason} ({less}); {describe_runs_needed(decision.runs_needed)}."
         else:
             sentence = f"Memory: inconclusive, {decision.reason} ({less})."
         return dataclasses.replace(decision, sentence=sentence)
@@ -297,17 +328,19 @@ def _other(decision: Decision) -> str:
     return decision.second if decision.leader == decision.first else decision.first
 
 
-def pair_decisions(runs: Sequence[Run], first: str, second: str) -> list[Decision]:
+def pair_decisions(runs: Sequence[Run], first: str, second: str,
+                   margin: float = DEFAULT_MARGIN) -> list[Decision]:
     """The verdict's questions for one pair, most asked first."""
     candidates = [
-        ratio_decision(runs, first, second, "Training speed", "steady_images_per_second", True, "faster than", True),
+        ratio_decision(runs, first, second, "Training speed", "steady_images_per_second", True, "faster than", True,
+                       margin),
         ratio_decision(runs, first, second, "Energy per image", "energy_joules_per_image", False,
-                       "more energy-efficient per image than", True),
+                       "more energy-efficient per image than", True, margin),
         accuracy_decision(runs, first, second),
-        memory_decision(runs, first, second),
-        ratio_decision(runs, first, second, "Warm-up", "warmup_seconds", False, "quicker to warm up than", True),
+        memory_decision(runs, first, second, margin),
+        ratio_decision(runs, first, second, "Warm-up", "warmup_seconds", False, "quicker to warm up than", True, margin),
         ratio_decision(runs, first, second, "Inference latency", "inference_ms_batch1", False,
-                       "quicker at batch 1 than", True),
+                       "quicker at batch 1 than", True, margin),
     ]
     return [d for d in candidates if d is not None]
 
@@ -321,19 +354,20 @@ def comparison_frameworks(comparison: Comparison, baseline: str | None = None) -
     return frameworks
 
 
-def findings(comparison: Comparison, baseline: str | None = None) -> list[Decision]:
+def findings(comparison: Comparison, baseline: str | None = None, margin: float = DEFAULT_MARGIN) -> list[Decision]:
     """Every decision, the baseline (by default the first framework) against each other one."""
     frameworks = comparison_frameworks(comparison, baseline)
-    return [d for other in frameworks[1:] for d in pair_decisions(comparison.runs, frameworks[0], other)]
+    return [d for other in frameworks[1:] for d in pair_decisions(comparison.runs, frameworks[0], other, margin)]
 
 
 def metric_decision(runs: Sequence[Run], first: str, second: str, key: str, unit: str,
-                    higher_is_better: bool) -> Decision | None:
+                    higher_is_better: bool, margin: float = DEFAULT_MARGIN) -> Decision | None:
     """The same rule for any figure of the table."""
     if key == "test_accuracy":
         return accuracy_decision(runs, first, second)
     phrase = "higher than" if higher_is_better else "lower than"
-    return ratio_decision(runs, first, second, key, key, higher_is_better, phrase, timing=unit in TIMING_UNITS)
+    return ratio_decision(runs, first, second, key, key, higher_is_better, phrase, timing=unit in TIMING_UNITS,
+                          margin=margin)
 
 
 def headline(comparison: Comparison) -> str:

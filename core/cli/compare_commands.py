@@ -10,7 +10,7 @@ from typing import Any
 
 from core.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED
 from core.cli.output import open_store, print_comparison, write_json
-from core.cli.parser import SPEC_FLAGS, SPEC_SWITCHES, spec_from_args
+from core.cli.parser import SPEC_FLAGS, SPEC_SWITCHES, margin_from_args, parse_duration, spec_from_args
 from core.errors import BadInput
 from core.spec import RunSpec
 
@@ -35,6 +35,7 @@ def print_compare_plan(spec: RunSpec, frameworks: list[str]) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from core.analysis.report import comparison_json
     from core.cli.progress import RunProgress
+    from core.cli.until_decided import DEFAULT_BUDGET_SECONDS, RepeatUntilDecided, describe, report_undecided
     from core.engine.ray_executor import connect_if_chosen, executor_setting
     from core.engine.training import compare_now
     from core.frameworks import parse_frameworks
@@ -42,6 +43,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     spec = spec_from_args(args, SPEC_FLAGS)
     frameworks = parse_frameworks(args.frameworks)
     executor = executor_setting(args.executor)
+    margin = margin_from_args(args)
+    if args.budget is not None and not args.until_decided:
+        raise BadInput("--budget is the time --until-decided may take; give --until-decided too", "budget")
+    budget = parse_duration("budget", args.budget) if args.budget is not None else DEFAULT_BUDGET_SECONDS
     if args.dry_run:
         return print_compare_plan(spec, frameworks)
     connect_if_chosen(executor, args.ray_address)
@@ -49,9 +54,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"Preparing {spec.dataset} ...", file=sys.stderr)
     progress = RunProgress(enabled=not args.quiet)
+    until = RepeatUntilDecided(store, margin, budget, report=progress.write) if args.until_decided else None
     try:
         trained = compare_now(store, spec, frameworks, executor=executor, on_event=progress.update,
-                              on_wait=lambda: print(WAITING_FOR_DEVICE, file=sys.stderr))
+                              on_wait=lambda: print(WAITING_FOR_DEVICE, file=sys.stderr), another_repeat=until)
     except KeyboardInterrupt:
         progress.close()
         print("interrupted before anything trained", file=sys.stderr)
@@ -59,11 +65,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     comparison = store.comparison(trained.comparison_id)
-    print_comparison(comparison)
+    print_comparison(comparison, margin)
+    if until is not None and until.looks:
+        print(describe(comparison, until))
+        for line in report_undecided(until):
+            print(f"  {line}")
     if trained.placement is not None:
         print(f"trained on {trained.placement}", file=sys.stderr)
     if args.json:
-        write_json(args.json, comparison_json(comparison))
+        write_json(args.json, comparison_json(comparison, margin=margin))
     if trained.interrupted:
         print("interrupted: the table shows what finished; the rest is marked cancelled", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -129,6 +139,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     sweep = sweep_from_args(args)
     frameworks = parse_frameworks(args.frameworks)
+    margin = margin_from_args(args)
+    if args.until_decided or args.budget is not None:
+        raise BadInput("sweep trains each comparison's planned repeats; --until-decided and --budget are for compare",
+                       "until_decided")
     if executor_setting(args.executor) == "ray":
         raise BadInput("sweep trains on this machine; --executor ray is for compare (one comparison on a cluster)",
                        "executor")
@@ -178,7 +192,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, {"kind": "sweep", "sweep_id": sweep_id, "swept": list(sweep.swept),
                                "table": json.loads(frame.to_json(orient="records")),
-                               "comparisons": [comparison_json(comparison) for comparison in comparisons]})
+                               "comparisons": [comparison_json(comparison, margin=margin)
+                                               for comparison in comparisons]})
     if interrupted:
         print("interrupted: the table shows what finished; the rest is marked cancelled", file=sys.stderr)
         return EXIT_INTERRUPTED

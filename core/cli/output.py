@@ -57,9 +57,12 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     write_text_whole(path, json.dumps(payload, indent=2, sort_keys=True))
 
 
-def print_comparison(comparison: Comparison) -> None:
+def print_comparison(comparison: Comparison, margin: float | None = None) -> None:
+    from core.analysis.equivalence import DEFAULT_MARGIN, format_margin
     from core.analysis.report import comparison_rows, failures, render_table
     from core.analysis.verdict import findings
+
+    margin = DEFAULT_MARGIN if margin is None else margin
 
     settings = comparison.settings
     print(
@@ -67,12 +70,13 @@ def print_comparison(comparison: Comparison) -> None:
         f"{settings.epochs} epochs, batch {settings.batch_size}, {settings.optimizer} "
         f"lr {settings.learning_rate:g}, device {settings.device}, {settings.precision}, compile {settings.compile}"
     )
-    decisions = findings(comparison)
+    decisions = findings(comparison, margin=margin)
     if decisions:
-        print("Verdict (a winner only where the 95 % interval excludes equal and the runs were steady):")
+        print("Verdict (a winner only where the 95 % interval excludes equal and the runs were steady; "
+              f"equivalent means within ±{format_margin(margin)}):")
         for decision in decisions:
             print(f"  {decision.sentence}")
-    headers, rows = comparison_rows(comparison)
+    headers, rows = comparison_rows(comparison, margin=margin)
     print(render_table(headers, rows))
     for framework, choice in (comparison.data.get("best_of_each") or {}).items():
         best = choice["chosen"]

@@ -50,12 +50,18 @@ def _add_device_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--channels-last", dest="channels_last", action="store_true",
                         help=f"{WITH_CHANNELS_LAST} keeps images and convolutions in NHWC memory order ({ALWAYS_NHWC} always do)")
     parser.add_argument("--threads", default=None,
-                        help="CPU threads per framework (default: every usable core but one, left to the dashboard and system)")
+                        help="CPU threads per framework (default: every usable core, as each framework takes on its own)")
     parser.add_argument("--db", default=None, help=DB_HELP)
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--dry-run", dest="dry_run", action="store_true",
                         help="check every setting (and prepare the data) but train nothing")
+
+
+def _add_equivalence_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--equivalence", default=None,
+                        help="equivalence margin of the verdict: a ratio whose whole 95 %% interval lies within "
+                             "±margin is equivalent (5%%, 0.05 or 5; default 5%%)")
 
 
 DB_HELP = ("results database: a SQLite file or a URL such as postgresql://user:password@host:5432/twinbench "
@@ -111,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--ray-address", dest="ray_address", default=None,
                          help="with --executor ray: auto, HOST:6379, ray://HOST:10001, or local (default $TWINBENCH_RAY_ADDRESS, else auto)")
     _add_device_flags(compare)
+    _add_equivalence_flag(compare)
+    compare.add_argument("--until-decided", dest="until_decided", action="store_true",
+                         help="after the repeats, add one repeat at a time (order alternating) until every speed, memory and "
+                              "warm-up ratio is a winner or equivalent (a sequential plan keeps false winners under 5 %%), "
+                              "or --budget runs out")
+    compare.add_argument("--budget", default=None,
+                         help="with --until-decided: time for the added repeats, e.g. 120s, 5m, 1h (default 120s)")
 
     # Every option of compare, each taking comma-separated values: the cross product is the sweep.
     commands.add_parser(
@@ -172,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--json", type=Path, default=None, help="with show: write the comparison as JSON")
     runs.add_argument("--yes", action="store_true", help="with delete: do not ask")
     runs.add_argument("--sweep", default=None, help="with list: only the comparisons of this sweep (id or unique prefix)")
+    _add_equivalence_flag(runs)
     return parser
 
 
@@ -179,6 +193,29 @@ def spec_from_args(args: argparse.Namespace, fields: dict[str, str]) -> RunSpec:
     values: dict[str, Any] = {field: getattr(args, flag) for flag, field in fields.items() if hasattr(args, flag)}
     values.update({switch: True for switch in SPEC_SWITCHES if getattr(args, switch, False)})
     return RunSpec.from_dict(values)
+
+
+def margin_from_args(args: argparse.Namespace) -> float:
+    """--equivalence, or the verdict's default margin."""
+    from core.analysis.equivalence import DEFAULT_MARGIN, parse_margin
+
+    return DEFAULT_MARGIN if getattr(args, "equivalence", None) is None else parse_margin(args.equivalence)
+
+
+DURATION_UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_duration(name: str, text: str) -> float:
+    """'120s', '5m', '1h' or a plain number of seconds, in seconds."""
+    raw = str(text).strip().lower()
+    number, unit = raw.rstrip("abcdefghijklmnopqrstuvwxyz").strip(), raw.lstrip("0123456789. ").strip() or "s"
+    try:
+        seconds = float(number) * DURATION_UNITS[unit]
+    except (KeyError, ValueError):
+        raise BadInput(f"{name} must be a duration such as 120s, 5m or 1h (got {text!r})", name) from None
+    if not 0 < seconds < float("inf"):
+        raise BadInput(f"{name} must be above 0 (got {text!r})", name)
+    return seconds
 
 
 def parse_input_shape(text: str) -> tuple[int, int, int]:

@@ -95,6 +95,11 @@ class RunProgress:
             bar.set_postfix_str(f"failed: {event.get('kind')}")
             bar.close()
 
+    def write(self, line: str) -> None:
+        """A line of its own on stderr, above the bars (nothing when the bars are off: --quiet)."""
+        if self.enabled:
+            tqdm.write(line, file=sys.stderr)
+
     def close(self) -> None:
         for bar in self.bars.values():
             bar.close()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from core.cli.exit_codes import EXIT_OK, EXIT_RUN_FAILED
 from core.cli.output import open_store, print_comparison, write_json, write_text_whole
+from core.cli.parser import margin_from_args
 from core.errors import BadInput
 from core.store.database import default_location, is_url
 
@@ -79,9 +80,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
         raise BadInput(f"`runs {args.action}` needs {'a file' if args.action in ('export', 'import') else 'a comparison id'}")
     if args.action == "show":
         comparison = store.comparison(store.resolve_comparison_id(args.target))
-        print_comparison(comparison)
+        margin = margin_from_args(args)
+        print_comparison(comparison, margin)
         if args.json:
-            write_json(args.json, comparison_json(comparison))
+            write_json(args.json, comparison_json(comparison, margin=margin))
         return EXIT_OK
     if args.action == "delete":
         comparison_id = store.resolve_comparison_id(args.target)

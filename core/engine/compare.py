@@ -27,13 +27,14 @@ from core.store.queries import Store
 RunEventCallback = Callable[[dict[str, Any], dict[str, Any]], None]
 
 
+def repeat_order(frameworks: list[str], repeat: int) -> list[str]:
+    """The frameworks in the order repeat ``repeat`` trains them: reversed every other repeat."""
+    return frameworks if repeat % 2 == 0 else list(reversed(frameworks))
+
+
 def plan_runs(frameworks: list[str], repeats: int) -> list[tuple[int, str]]:
     """(repeat, framework) in execution order, alternating which framework goes first."""
-    plan: list[tuple[int, str]] = []
-    for repeat in range(repeats):
-        order = frameworks if repeat % 2 == 0 else list(reversed(frameworks))
-        plan.extend((repeat, framework) for framework in order)
-    return plan
+    return [(repeat, framework) for repeat in range(repeats) for framework in repeat_order(frameworks, repeat)]
 
 
 def check_spec_against_data(spec: RunSpec, data: PreparedData) -> None:
@@ -89,6 +90,25 @@ def create_comparison(store: Store, spec: RunSpec, frameworks: list[str], *, swe
     comparison_id, _ = store.create_comparison(spec.comparison_settings(), frameworks, planned, summary,
                                                sweep_id=sweep_id, owner=owner)
     return comparison_id
+
+
+def add_repeat(store: Store, comparison_id: str) -> bool:
+    """Queue one more repeat of every framework of a comparison, back to back in alternating order
+    (--until-decided). Each new run is its framework's last run with the next repeat's seed, so a
+    mode that best-of-each chose stays chosen. False, queueing nothing, when the settings allow no
+    more repeats (RunSpec's limit on repeats, or seeds past the largest)."""
+    comparison = store.comparison(comparison_id)
+    repeat = 1 + max((run.repeat for run in comparison.runs), default=-1)
+    try:
+        settings = RunSpec.from_dict({**comparison.settings.stored(), "framework": REFERENCE.name, "repeats": repeat + 1})
+    except BadInput:
+        return False
+    latest = {run.framework: run.spec.stored() for run in sorted(comparison.runs, key=lambda run: run.position)}
+    frameworks = [framework for framework in comparison.frameworks if framework in latest]
+    planned = [(repeat, framework, {**latest[framework], "seed": repeat_seed(settings, repeat)})
+               for framework in repeat_order(frameworks, repeat)]
+    store.add_runs(comparison_id, planned, settings.comparison_settings())
+    return True
 
 
 def _data_path(comparison: Comparison) -> Path:
@@ -209,7 +229,8 @@ def execute_comparison(
             owned.callback(hosts.close)
         # Nothing timed (the mode trials included) starts while a framework is still importing.
         hosts.wait_ready(should_cancel)
-        if comparison.settings.best_of_each and frameworks:
+        # Modes are chosen once: repeats added later (add_repeat) keep the runs' chosen modes.
+        if comparison.settings.best_of_each and frameworks and "best_of_each" not in comparison.data:
             choose_modes(store, comparison, hosts, on_event, should_cancel)
             comparison = store.comparison(comparison_id)
         queued = [run for run in comparison.runs if run.status == "queued"]

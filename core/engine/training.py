@@ -15,7 +15,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.engine.compare import ComparisonExecutor, RunEventCallback, comparison_executor, create_comparison, execute_comparison
+from core.engine.compare import (
+    ComparisonExecutor,
+    RunEventCallback,
+    add_repeat,
+    comparison_executor,
+    create_comparison,
+    execute_comparison,
+)
 from core.engine.device_lock import device_lock
 from core.engine.jobs import recover_abandoned
 from core.engine.runner import WorkerOutcome
@@ -74,8 +81,14 @@ class Trained:
 
 
 def compare_now(store: Store, spec: RunSpec, frameworks: list[str], *, executor: str | None = None,
-                on_event: RunEventCallback | None = None, on_wait: Callable[[], None] | None = None) -> Trained:
+                on_event: RunEventCallback | None = None, on_wait: Callable[[], None] | None = None,
+                another_repeat: Callable[[str], bool] | None = None) -> Trained:
     """Prepare and train one comparison on this device (``python -m core compare``).
+
+    ``another_repeat`` (--until-decided) is asked, with the comparison's id, after the planned
+    repeats and after each added one, while every run has finished: when it says so, one more
+    repeat of every framework is queued (core.engine.compare.add_repeat) and trained on the same
+    hosts, under the same lock.
 
     On a free device the frameworks import while the data is prepared: nothing is measured before
     both are done, and nobody else trains meanwhile, the lock is held. On a busy one the data is
@@ -90,12 +103,12 @@ def compare_now(store: Store, spec: RunSpec, frameworks: list[str], *, executor:
         with train_now(store, frameworks, device=spec.device, executor=executor, wait=False) as training:
             if training is not None:
                 trained = Trained(create_comparison(store, spec, frameworks))
-                _execute(training, trained, on_event)
+                _execute(training, trained, on_event, another_repeat)
         if trained is None:
             trained = Trained(create_comparison(store, spec, frameworks))
             with train_now(store, frameworks, device=spec.device, executor=executor, on_wait=on_wait) as training:
                 assert training is not None  # a waiting lock is always acquired
-                _execute(training, trained, on_event)
+                _execute(training, trained, on_event, another_repeat)
     except KeyboardInterrupt:
         if trained is None:
             raise
@@ -104,8 +117,12 @@ def compare_now(store: Store, spec: RunSpec, frameworks: list[str], *, executor:
     return trained
 
 
-def _execute(training: Training, trained: Trained, on_event: RunEventCallback | None) -> None:
+def _execute(training: Training, trained: Trained, on_event: RunEventCallback | None,
+             another_repeat: Callable[[str], bool] | None = None) -> None:
     trained.outcomes = training.execute(trained.comparison_id, on_event)
+    while (another_repeat is not None and all(outcome.status == "finished" for outcome in trained.outcomes)
+           and another_repeat(trained.comparison_id) and add_repeat(training.store, trained.comparison_id)):
+        trained.outcomes += training.execute(trained.comparison_id, on_event)
     trained.placement = training.placement()
     trained.interrupted = any(outcome.interrupted for outcome in trained.outcomes)
 

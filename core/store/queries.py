@@ -195,6 +195,23 @@ class Store:
                     for position, ((repeat, framework, spec), run_id) in enumerate(zip(planned, run_ids, strict=True))])
         return comparison_id, run_ids
 
+    def add_runs(self, comparison_id: str, planned: list[tuple[int, str, dict[str, Any]]],
+                 settings: dict[str, Any]) -> list[str]:
+        """Queue more runs (repeat, framework, spec) after a comparison's last, with the settings
+        that now describe it (its repeats), in one transaction."""
+        now = time.time()
+        run_ids = [new_id() for _ in planned]
+        with self.transaction() as db:
+            last = db.execute(select(func.max(runs.c.position)).where(runs.c.comparison_id == comparison_id)).scalar()
+            start = -1 if last is None else int(last)
+            db.execute(update(comparisons).where(comparisons.c.id == comparison_id)
+                       .values(settings_json=json.dumps(settings, sort_keys=True)))
+            db.execute(insert(runs), [
+                {"id": run_id, "comparison_id": comparison_id, "position": start + 1 + index, "repeat": repeat,
+                 "framework": framework, "status": "queued", "spec_json": json.dumps(spec, sort_keys=True), "created_at": now}
+                for index, ((repeat, framework, spec), run_id) in enumerate(zip(planned, run_ids, strict=True))])
+        return run_ids
+
     def update_queued_spec(self, run_id: str, spec: dict[str, Any]) -> None:
         """Change a run's settings before it starts (best-of-each picks its mode first)."""
         with self.transaction() as db:

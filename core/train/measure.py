@@ -41,19 +41,21 @@ def usable_cpu_count() -> int:
 
 
 def training_threads(requested: int | None = None, usable: int | None = None) -> int:
-    """Threads each framework trains with: ``requested``, or every usable core but one.
+    """Threads each framework trains with: ``requested``, or every usable core.
 
-    The free core is for whatever else runs while a comparison trains: the dashboard redrawing
-    its page, the browser showing it, the CLI's progress bar, the system. On a 2-core machine,
-    PyTorch's intra-op threads stall whenever any of that takes one of their cores (a busy loop
-    of half a core cut PyTorch from ~16,000 to ~5,500 images/s while TensorFlow barely moved),
-    so a watched run and an unwatched one measured different things. Both frameworks get the
+    Every core is what each framework would use on its own, so a person timing their own training
+    loop and a Twinbench run measure the same thing, and a comparison gets the whole machine.
+    What else runs while a comparison trains (the dashboard redrawing its page, the browser, the
+    CLI's progress bar) must then keep out of the way rather than be given a core: on a machine
+    with few cores the Train page refreshes rarely and draws its curves at the end
+    (core.views.watching), and a run that was disturbed all the same is flagged unsteady by the
+    verdict. ``--threads`` still leaves cores free where that is wanted. Both frameworks get the
     same number, for intra-op and inter-op work alike, and every run records it.
     """
     if requested:
         return requested
     cores = usable_cpu_count() if usable is None else usable
-    return max(1, cores - 1)
+    return max(1, cores)
 
 
 def host_environment() -> dict[str, Any]:

@@ -32,7 +32,7 @@ CHOICES = {
 TYPED = {
     "batch_size": "Batch sizes", "epochs": "Epochs", "repeats": "Repeats", "learning_rate": "Learning rates",
     "seed": "Seeds", "max_images": "Max images (empty = all)", "image_size": "Image sizes (empty = as stored)",
-    "threads": "CPU threads per framework (empty = all cores but one)",
+    "threads": "CPU threads per framework (empty = all cores)",
 }
 TABLE_COLUMNS = ["setting", "framework", "status", "images_per_second", "images_per_second_low", "images_per_second_high",
                  "peak_memory_mib", "memory_kind", "test_accuracy", "ratio_of", "speed_ratio", "speed_ratio_low",

@@ -96,9 +96,9 @@ FIELDS = {
                           step=1),
     "max_images": _number("Max images (0 = all)", step=100),
     "augment": _check("Augment (random shifts; flips for colour)"),
-    "threads": _number("CPU threads per framework (0 = all cores but one)",
-                       "one core is left to the dashboard and the browser, so watching does not slow the runs; "
-                       "the same for every framework", step=1),
+    "threads": _number("CPU threads per framework (0 = all cores)",
+                       "every core, as each framework takes on its own; on a small machine the page refreshes rarely "
+                       "while a run trains, so watching does not slow it; the same for every framework", step=1),
 }
 
 

@@ -3,8 +3,8 @@
 On a machine with few cores, the page's refreshes and the browser drawing them take CPU from
 the run being measured: with the Train page redrawing every 2 s, the default comparison on the
 2-core development machine measured about a fifth slower than from the CLI
-(docs/benchmarks.md). Training threads leave one core free (core.train.measure.training_threads);
-the page keeps within it by refreshing less often and drawing the curves once the comparison
+(docs/benchmarks.md). Training takes every core (core.train.measure.training_threads), so the
+page keeps out of its way by refreshing less often and drawing the curves once the comparison
 has finished (Plotly redraws were most of what the browser spent).
 """
 
