@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import pytest
 
 from core.analysis.frames import epochs_frame, results_frame, runs_frame, steps_frame
-from core.analysis.verdict import findings, headline
+from core.analysis.verdict import findings
 from core.records import StoredSpec
 from core.results import RunResult
 from core.views.charts import curves_figure, memory_figure, spread_bar_figure, step_time_figure, warmup_figure
@@ -189,11 +189,6 @@ def test_repeats_of_one_seed_count_as_one_seed():
     data = with_runs(data, lambda run: replace(run, spec=StoredSpec(batch_size=1, seed=0)))
     decision = {f.topic: f for f in findings(data)}["Accuracy"]
     assert decision.winner is None and "one seed" in decision.reason
-
-
-def test_headline_without_results_says_why():
-    failed = comparison_record([make_run("pytorch", 0, 1, 1, 1, status="failed")], id="c", frameworks="pytorch,tensorflow")
-    assert headline(failed) == "No verdict: a run failed."
 
 
 def test_large_ratios_and_their_intervals_drop_the_hundredths():

@@ -21,8 +21,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from core.analysis.frames import epochs_frame, results_frame, runs_frame, steps_frame
+from core.analysis.headline import headlines
 from core.analysis.report import comparison_json, comparison_rows, failures
-from core.analysis.verdict import comparison_frameworks, findings, headline
+from core.analysis.verdict import comparison_frameworks, findings
 from core.cli.output import print_comparison
 from core.errors import BadInput
 from core.frameworks import LABELS, NAMES
@@ -175,7 +176,7 @@ def render_everything(store: Store) -> None:
             findings(comparison, baseline)
             comparison_rows(comparison, baseline)
             json.dumps(comparison_json(comparison, baseline))
-        headline(comparison)
+        headlines(comparison)
         failures(comparison)
         diff_many([comparison, store.comparison(summaries[0].id)])
         epochs, results_table, steps = epochs_frame(comparison), results_frame(comparison), steps_frame(comparison)

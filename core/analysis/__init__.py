@@ -3,10 +3,12 @@ database here, and nothing from above the contracts, so any layer may use them (
 its energy per image with ``energy``).
 
 The one list of figures (``figures``); the verdict and its statistics (``verdict``, ``uncertainty``);
+its two headline answers, time to train and steady speed, with their break-even (``headline``);
 the tables and tidy frames the CLI, the pages and the exports read (``report``, ``frames``); curve
 smoothing (``smoothing``); time left (``eta``); a sweep's estimate and results (``sweeps``); the
 harness against a minimal loop (``fidelity``); energy per image (``energy``). The modules are
 imported by name (``from core.analysis import verdict``).
 """
 
-__all__ = ["energy", "eta", "fidelity", "figures", "frames", "report", "smoothing", "sweeps", "uncertainty", "verdict"]
+__all__ = ["energy", "eta", "fidelity", "figures", "frames", "headline", "report", "smoothing", "sweeps", "uncertainty",
+           "verdict"]

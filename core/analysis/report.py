@@ -9,6 +9,7 @@ from typing import Any
 
 from core.analysis.equivalence import DEFAULT_MARGIN
 from core.analysis.figures import METRICS, Metric, format_value
+from core.analysis.headline import headlines
 from core.analysis.verdict import comparison_frameworks, findings, finished_results, metric_decision
 from core.frameworks import label
 from core.records import Comparison, Run
@@ -141,12 +142,14 @@ def failures(comparison: Comparison) -> list[str]:
 def comparison_json(comparison: Comparison, baseline: str | None = None,
                     margin: float = DEFAULT_MARGIN) -> dict[str, Any]:
     """The CLI's ``--json`` document: one entry per run with spec, result, epochs and error, and
-    the verdict's decisions against the baseline."""
+    the verdict's decisions and the headline's two answers against the baseline."""
     return {
         "comparison_id": comparison.id,
         "settings": comparison.settings.stored(),
         "data": {k: v for k, v in comparison.data.items() if k != "path"},
         "verdict": [decision.as_dict() for decision in findings(comparison, baseline, margin)],
+        "headline": {"baseline": next(iter(comparison_frameworks(comparison, baseline)), None),
+                     "pairs": [headline.as_dict() for headline in headlines(comparison, baseline, margin)]},
         "runs": [
             {
                 "run_id": r.id,

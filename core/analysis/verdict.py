@@ -369,12 +369,3 @@ def metric_decision(runs: Sequence[Run], first: str, second: str, key: str, unit
     return ratio_decision(runs, first, second, key, key, higher_is_better, phrase, timing=unit in TIMING_UNITS,
                           margin=margin)
 
-
-def headline(comparison: Comparison) -> str:
-    """One line for the home page, e.g. 'Training speed: PyTorch is 1.31× faster than TensorFlow (...)'."""
-    found = findings(comparison)
-    if not found:
-        failed = [r for r in comparison.runs if r.status == "failed"]
-        return "No verdict: " + ("a run failed." if failed else "the comparison has not finished.")
-    return " ".join(f.sentence for f in found[:3])
-

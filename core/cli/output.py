@@ -59,6 +59,7 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 def print_comparison(comparison: Comparison, margin: float | None = None) -> None:
     from core.analysis.equivalence import DEFAULT_MARGIN, format_margin
+    from core.analysis.headline import headlines
     from core.analysis.report import comparison_rows, failures, render_table
     from core.analysis.verdict import findings
 
@@ -70,6 +71,13 @@ def print_comparison(comparison: Comparison, margin: float | None = None) -> Non
         f"{settings.epochs} epochs, batch {settings.batch_size}, {settings.optimizer} "
         f"lr {settings.learning_rate:g}, device {settings.device}, {settings.precision}, compile {settings.compile}"
     )
+    answers = headlines(comparison, margin=margin)
+    if answers:
+        print("Headline (time to train this: end to end, warm-up and compile included; steady speed: what a longer "
+              "run converges to):")
+    for headline in answers:
+        for line in headline.lines():
+            print(f"  {line}")
     decisions = findings(comparison, margin=margin)
     if decisions:
         print("Verdict (a winner only where the 95 % interval excludes equal and the runs were steady; "
