@@ -109,6 +109,8 @@ def show_one(store, comparisons: list[dict]) -> None:
         baseline = st.selectbox("Compare every framework against", frameworks, format_func=label, key="baseline",
                                 index=view_of.baseline_index(frameworks, st.query_params.get("baseline")))
         st.query_params["baseline"] = baseline
+    for line in view_of.headline_markdown(comparison, baseline):
+        st.markdown(line)
     verdict = findings(comparison, baseline)
     if not verdict:
         st.info("No verdict yet: it needs a finished run of each framework.")

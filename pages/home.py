@@ -11,7 +11,7 @@ from core.frameworks import DEFAULT_NAMES
 from core.records import UNFINISHED
 from core.spec import RunSpec
 from core.text import plain
-from core.views.compare_view import verdict_table
+from core.views.compare_view import headline_markdown, verdict_table
 from core.views.framework_words import DEFAULT_FRAMEWORKS, EVERY_FRAMEWORK
 from dashboard_state import open_store, page_setup, public_policy, show_decision, visitor
 
@@ -47,6 +47,8 @@ else:
     st.subheader("Latest comparison")
     st.caption(plain(f"{settings.architecture} on {settings.dataset}, {settings.epochs} epochs, "
                      f"batch {settings.batch_size}, device {settings.device} · {when} · id {latest_id}"))
+    for line in headline_markdown(comparison):
+        st.markdown(line)
     verdict = findings(comparison)
     if verdict:
         for decision in verdict[:3]:

@@ -144,6 +144,16 @@ def test_time_to_target_says_which_runs_did_not_reach_it(stored):
     assert notes == ["not reached (best 70.0%)"]
 
 
+def test_home_and_compare_show_the_headline_as_two_labelled_answers(stored):
+    # These runs recorded no training time: the headline says so rather than leaving one answer out.
+    for page in ("pages/home.py", "pages/compare.py"):
+        app = open_page(page)
+        assert not app.exception, app.exception
+        shown = [m.value for m in app.markdown]
+        assert "**Time to train this:** not measured by these runs." in shown, page
+        assert any(text.startswith("**Steady speed:** ") and "TensorFlow is" in text for text in shown), page
+
+
 def test_the_address_restores_the_comparison_and_the_baseline(home, monkeypatch):
     monkeypatch.setenv("TWINBENCH_NO_RUNNER", "1")
     first, _ = store_comparisons(home, list(NAMES[:3]), repeats=1)

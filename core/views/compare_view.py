@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from core.analysis import frames
+from core.analysis.headline import headlines
 from core.analysis.report import comparison_rows
 from core.frameworks import LABELS, label
 from core.records import RUN_STATUSES, Comparison, ComparisonSummary
@@ -113,6 +114,13 @@ def verdict_table(comparison: Comparison, baseline: str | None = None) -> pd.Dat
     before anything has finished."""
     headers, rows = comparison_rows(comparison, baseline)
     return pd.DataFrame(rows, columns=["Figure", *headers[1:]]) if rows else None
+
+
+def headline_markdown(comparison: Comparison, baseline: str | None = None) -> list[str]:
+    """The headline's lines as Markdown, each answer under its bold label ("**Time to train this:** ...",
+    "**Steady speed:** ..." and the break-even), for each framework against the baseline."""
+    return [f"**{name}:** {plain(answer)}" for headline in headlines(comparison, baseline)
+            for name, answer in headline.answers()]
 
 
 def baseline_index(frameworks: Sequence[str], wanted: str | None) -> int:
