@@ -2,7 +2,10 @@
 database here, and nothing from above the contracts, so any layer may use them (a worker works out
 its energy per image with ``energy``).
 
-The one list of figures (``figures``); the verdict and its statistics (``verdict``, ``uncertainty``);
+The one list of figures (``figures``); the verdict and its statistics (``verdict``, ``uncertainty``,
+``equivalence``: winner, equivalent within a margin or undecided; ``runs_needed``; ``sequential`` and
+``settling``: when run-until-decided may stop; ``ratio_text``: ratios a person can read); the headline's
+two answers, time to train this and steady speed (``headline``);
 its two headline answers, time to train and steady speed, with their break-even (``headline``);
 the tables and tidy frames the CLI, the pages and the exports read (``report``, ``frames``); curve
 smoothing (``smoothing``); time left (``eta``); a sweep's estimate and results (``sweeps``); the
