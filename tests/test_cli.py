@@ -16,6 +16,7 @@ import pytest
 
 import core
 from core.store.queries import Store
+from core.train.measure import usable_cpu_count
 from tests.conftest import PROJECT_ROOT, read_json, run_cli
 
 pytestmark = pytest.mark.frameworks
@@ -65,8 +66,8 @@ def test_default_compare_is_a_fair_fight(default_compare):
             assert torch_run["result"][key] == keras_run["result"][key], key
         assert torch_run["environment"]["optimizer_settings"] == keras_run["environment"]["optimizer_settings"]
         for key in ("threads", "interop_threads"):
-            # Every usable core, the same for both.
-            assert torch_run["environment"][key] == keras_run["environment"][key] == max(1, os.cpu_count()), key
+            # Every core this process may use (the test's own share when the suite runs in several), the same for both.
+            assert torch_run["environment"][key] == keras_run["environment"][key] == usable_cpu_count(), key
         assert {k: v for k, v in torch_run["spec"].items() if k != "framework"} == \
                {k: v for k, v in keras_run["spec"].items() if k != "framework"}
 
@@ -374,8 +375,10 @@ def test_three_frameworks_compare_pairwise_against_the_first(tmp_path):
         assert run["result"]["trainable_params"] == 35_914 and len(run["epochs"]) == 2
     jax_runs = [r for r in runs if r["framework"] == "jax"]
     assert all(r["result"]["mode"] == "jax.jit" and r["environment"]["keras_backend"] == "jax" for r in jax_runs)
-    # The step is compiled once: steady steps are steady, not each a compilation.
-    assert all(r["result"]["step_ms_p90"] < 3 * r["result"]["step_ms_median"] for r in jax_runs)
+    # The step is compiled once: a steady step costs a small part of the first one, which compiled it
+    # (a step compiled again each time would cost about as much). Not the p90 against the median: a
+    # busy machine spreads steps without any compiling.
+    assert all(1000 * r["result"]["compile_seconds"] > 10 * r["result"]["step_ms_median"] for r in jax_runs)
     pairs = {tuple(d["frameworks"]) for d in result["verdict"]}
     assert pairs == {("pytorch", "tensorflow"), ("pytorch", "jax")}
     assert "PyTorch vs TensorFlow" in completed.stdout and "PyTorch vs JAX" in completed.stdout
