@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,12 +15,19 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """With the suite in several processes (pytest-xdist), each takes its own share of the cores.
+    """Ctrl-C reaches the commands the tests start, and with the suite in several processes
+    (pytest-xdist), each takes its own share of the cores.
+
+    A shell without job control starts a background command with SIGINT ignored, and the children
+    of a process that ignores a signal ignore it too: the tests that press Ctrl-C on a compare or a
+    sweep would then see it go on. Python's own handler here is reset in every child it starts.
 
     Frameworks train with every core they may use (core.train.measure.training_threads reads the
     process's CPU affinity), so two test processes that each let their workers take the whole
     machine would run twice as many threads as cores, and timed runs would measure the crowding.
     Each test process, and everything it starts, keeps to its own cores instead."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     worker, count = os.environ.get("PYTEST_XDIST_WORKER"), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
     if worker and count > 1 and hasattr(os, "sched_setaffinity"):
         cores = sorted(os.sched_getaffinity(0))
