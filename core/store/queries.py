@@ -21,10 +21,11 @@ from typing import Any
 from sqlalchemy import Connection, Row, case, delete, func, insert, select, tuple_, update
 from sqlalchemy.engine import make_url
 
+import core.store.database as database
+import core.store.exchange as exchange
 from core.errors import BadInput, FailureKind
 from core.records import UNFINISHED, Comparison, ComparisonSummary, Epoch, Run, StepSample, StoredSpec
 from core.results import RunResult
-from core.store import database, exchange
 from core.store.annotations import clean_note, clean_tags
 from core.store.database import (
     EPOCH_COLUMNS,
